@@ -1,0 +1,54 @@
+"""``neorank <step>``: run one workflow stage outside Snakemake.
+
+Each stage module exposes ``add_subcommand(subparsers)`` (registering its
+parser with ``set_defaults(run=module.run)``) and ``run(args) -> int``.
+Input errors (:class:`neorank.errors.NeoRankError`) become a usage error that
+names the file, record and fix; they never reach the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from neorank import __version__
+from neorank.errors import NeoRankError
+
+#: Stage modules in pipeline order; each registers one or more subcommands.
+STAGES = ["somatic", "annotate", "peptides", "binding", "rank", "report", "manifest"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neorank",
+        description="NeoRank: tumor/normal VCFs to ranked MHC class I neoantigen candidates "
+        "(research use only).",
+    )
+    parser.add_argument("--version", action="version", version=f"neorank {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="step", metavar="<step>", required=True)
+    for name in STAGES:
+        module = importlib.import_module(f"neorank.{name}")
+        module.add_subcommand(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.run(args) or 0)
+    except NeoRankError as err:
+        parser.exit(2, f"neorank {args.step}: error: {err}\n")
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
