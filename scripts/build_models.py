@@ -217,14 +217,20 @@ def split_heldout(data: pd.DataFrame, fraction: float, seed: int) -> pd.Series:
     return key.isin(set(held.allele + ":" + held.peptide))
 
 
+def source_bytes(name: str, wheels: dict[str, Path]) -> bytes:
+    """A source file's bytes: from its wheel, or from a local file given instead."""
+    path = wheels[name]
+    if path.suffix == ".whl":
+        return read_member(path, SOURCES[name]["member"])
+    return path.read_bytes()
+
+
 def prepare(work: Path, out: Path, wheels: dict[str, Path], seed: int, max_rows: int | None) -> None:
     if (work / "train.csv").exists():
         return
-    pseudo = read_member(wheels["mhcmatch"], SOURCES["mhcmatch"]["member"]).decode()
-    allele_to_sequence = parse_pseudosequences(pseudo)
+    allele_to_sequence = parse_pseudosequences(source_bytes("mhcmatch", wheels).decode())
     LOG.info("pseudosequences: %d normalised allele names", len(allele_to_sequence))
-    data = prepare_measurements(
-        read_member(wheels["mhcnuggets"], SOURCES["mhcnuggets"]["member"]), allele_to_sequence)
+    data = prepare_measurements(source_bytes("mhcnuggets", wheels), allele_to_sequence)
     if max_rows:
         data = data.sample(n=min(max_rows, len(data)), random_state=seed).sort_index()
     held = split_heldout(data, 0.10, seed)
@@ -308,6 +314,7 @@ def assemble(work: Path, out: Path, n_models: int, n_frequent: int, calib_peptid
     LOG.info("calibration took %.1f min", (time.time() - started) / 60)
     predictor.save(str(out))
     calib.to_csv(out / "calibrated_alleles.csv", index=False)
+    write_training_counts(work, out)
     train_seconds = sum(float((work / f"member_{i}" / "train_seconds.txt").read_text())
                         for i in range(n_models))
     (out / "build_info.json").write_text(json.dumps({
@@ -319,6 +326,13 @@ def assemble(work: Path, out: Path, n_models: int, n_frequent: int, calib_peptid
         "sources": {name: {"version": s["version"], "wheel": s["wheel"], "member": s["member"]}
                     for name, s in SOURCES.items()},
     }, indent=2, sort_keys=True) + "\n")
+
+
+def write_training_counts(work: Path, out: Path) -> None:
+    """Training measurements per allele: alleles absent here are 'extrapolated'."""
+    counts = pd.read_csv(work / "train.csv").allele.value_counts()
+    table = pd.DataFrame({"allele": counts.index, "training_measurements": counts.values})
+    table.sort_values(["allele"]).to_csv(out / "allele_training_counts.csv", index=False)
 
 
 # ------------------------------------------------------------------------ evaluate
@@ -397,7 +411,8 @@ def write_model_card(out: Path, table: pd.DataFrame, wheels: dict[str, Path]) ->
         return "\n".join(lines)
 
     sources = "\n".join(
-        f"| `{name}=={s['version']}` | `{s['member']}` | `{sha256(wheels[name])}` |"
+        f"| `{name}=={s['version']}` | `{s['member'] if wheels[name].suffix == '.whl' else wheels[name]}` "
+        f"| `{sha256(wheels[name])}` |"
         for name, s in SOURCES.items())
     card = f"""# NeoRank embedded MHCflurry models (DEMO-GRADE)
 
@@ -492,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-frequent", type=int, default=N_FREQUENT_CALIBRATED)
     parser.add_argument("--min-heldout", type=int, default=50)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--measurements", type=Path, default=None,
+                        help="use this curated_training_data.csv instead of the mhcnuggets wheel")
+    parser.add_argument("--pseudosequences", type=Path, default=None,
+                        help="use this mhci_pseudo.fa instead of the mhcmatch wheel")
     args = parser.parse_args(argv)
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -512,7 +531,12 @@ def main(argv: list[str] | None = None) -> int:
         architecture["layer_sizes"] = [int(x) for x in args.layer_sizes.split(",")]
         ARCHITECTURE["layer_sizes"] = architecture["layer_sizes"]
 
-    wheels = fetch(args.cache)
+    if args.measurements and args.pseudosequences:
+        wheels = {"mhcnuggets": args.measurements, "mhcmatch": args.pseudosequences}
+    else:
+        wheels = fetch(args.cache)
+    if (args.out / "manifest.csv").exists() and not (args.out / "allele_training_counts.csv").exists():
+        write_training_counts(args.work, args.out)
     prepare(args.work, args.out, wheels, args.seed, args.max_rows)
     train(args.work, args.n_models, args.seed, architecture)
     assemble(args.work, args.out, args.n_models, args.n_frequent, args.calibration_peptides,

@@ -1,0 +1,337 @@
+"""MHC class I binding (and, with official models, presentation) with MHCflurry.
+
+The predictor is loaded **once per process** and every job predicts all of its
+peptides x alleles in batched calls (MHCflurry's cartesian pan-allele path when
+the ensemble is merged, otherwise one batched call per allele).
+
+``mhcflurry.models`` in the config selects the models:
+
+``embedded``
+    NeoRank's compact pan-allele affinity ensemble committed in
+    ``resources/mhcflurry/embedded`` (demo-grade, affinity-only; see its
+    ``MODEL_CARD.md``).
+``official``
+    The published ``models_class1_presentation`` release, downloaded by
+    ``mhcflurry-downloads fetch models_class1_presentation`` (the workflow's
+    ``fetch_mhcflurry_models`` rule does this online). Gives affinity,
+    antigen-processing and genotype-level presentation scores computed with the
+    peptide's real N/C flanks.
+a folder
+    Any saved ``Class1AffinityPredictor`` (affinity-only) or
+    ``Class1PresentationPredictor`` (a folder with ``affinity_predictor/``).
+
+The predictor is injectable: any object implementing :class:`Predictor`
+works with :func:`predict_table` (tests use this).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele, parse_typing
+from neorank.errors import AlleleError, ModelError
+from neorank.io import read_tsv, write_tsv
+
+LOG = logging.getLogger(__name__)
+
+OFFICIAL_FETCH = "mhcflurry-downloads fetch models_class1_presentation"
+#: File in an embedded model folder listing training measurements per allele.
+TRAINING_COUNTS = "allele_training_counts.csv"
+
+PREDICTION_COLUMNS = [
+    "allele", "allele_status", "mutant_affinity_nm", "mutant_percentile",
+    "wildtype_affinity_nm", "wildtype_percentile", "presentation_score",
+    "presentation_percentile", "processing_score", "predictor",
+]
+
+
+class Predictor(Protocol):
+    """What the binding stage needs from a predictor."""
+
+    label: str
+    affinity_only: bool
+
+    def known_alleles(self) -> set[str]: ...
+
+    def trained_alleles(self) -> set[str] | None: ...
+
+    def affinity(self, peptides: list[str], alleles: list[str]) -> pd.DataFrame:
+        """Return ``peptide, allele, affinity_nm, percentile`` for every pair."""
+
+    def presentation(self, peptides: list[str], n_flanks: list[str], c_flanks: list[str],
+                     alleles: list[str]) -> pd.DataFrame:
+        """Genotype-level presentation per peptide (official models only)."""
+
+
+@dataclass
+class MhcflurryPredictor:
+    """A loaded MHCflurry affinity (and optional presentation) predictor."""
+
+    models_dir: Path
+    label: str
+    affinity_predictor: object
+    presentation_predictor: object | None = None
+    training_counts: dict[str, int] | None = None
+    _known: set[str] = field(default_factory=set)
+
+    @property
+    def affinity_only(self) -> bool:
+        return self.presentation_predictor is None
+
+    def known_alleles(self) -> set[str]:
+        if not self._known:
+            self._known = set(self.affinity_predictor.allele_to_sequence or {})
+            self._known |= set(self.affinity_predictor.allele_to_allele_specific_models)
+        return self._known
+
+    def trained_alleles(self) -> set[str] | None:
+        if self.training_counts is None:
+            return None
+        return {a for a, n in self.training_counts.items() if n > 0}
+
+    def affinity(self, peptides: list[str], alleles: list[str]) -> pd.DataFrame:
+        predictor = self.affinity_predictor
+        frames = []
+        matrix = None
+        if peptides and alleles:
+            matrix = predictor.predict_cartesian_pan_allele(peptides, alleles)
+        for j, allele in enumerate(alleles):
+            if matrix is not None:
+                values = np.asarray(matrix[:, j], dtype=float)
+            else:
+                values = np.asarray(predictor.predict(peptides, allele=allele), dtype=float)
+            if allele in predictor.allele_to_percent_rank_transform:
+                percentiles = np.asarray(predictor.percentile_ranks(values, allele=allele),
+                                         dtype=float)
+            else:
+                percentiles = np.full(len(values), np.nan)
+            frames.append(pd.DataFrame({"peptide": peptides, "allele": allele,
+                                        "affinity_nm": values, "percentile": percentiles}))
+        if not frames:
+            return pd.DataFrame(columns=["peptide", "allele", "affinity_nm", "percentile"])
+        return pd.concat(frames, ignore_index=True)
+
+    def presentation(self, peptides: list[str], n_flanks: list[str], c_flanks: list[str],
+                     alleles: list[str]) -> pd.DataFrame:
+        if self.presentation_predictor is None or not peptides:
+            return pd.DataFrame(columns=["peptide", "n_flank", "c_flank", "presentation_score",
+                                         "presentation_percentile", "processing_score"])
+        result = self.presentation_predictor.predict(
+            peptides=peptides, alleles=alleles, n_flanks=n_flanks, c_flanks=c_flanks,
+            verbose=0)
+        result = result.rename(columns={"best_allele": "presentation_best_allele"})
+        result["n_flank"] = n_flanks
+        result["c_flank"] = c_flanks
+        return result[["peptide", "n_flank", "c_flank", "presentation_score",
+                       "presentation_percentile", "processing_score"]]
+
+
+# ------------------------------------------------------------------ model loading
+_LOADED: dict[tuple[str, str], MhcflurryPredictor] = {}
+
+
+def models_checksum(models_dir: str | os.PathLike) -> str:
+    """sha256 identifying a model folder: of its SHA256SUMS, else of all files."""
+    from neorank.io import sha256_file
+
+    models_dir = Path(models_dir)
+    sums = models_dir / "SHA256SUMS"
+    if sums.exists():
+        return sha256_file(sums)
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in models_dir.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(models_dir).as_posix()} {sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def resolve_models_dir(models: str, embedded_dir: str | os.PathLike,
+                       official_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Map the ``mhcflurry.models`` config value to ``(folder, label)``."""
+    if models == "embedded":
+        folder = Path(embedded_dir)
+        if not (folder / "manifest.csv").exists():
+            raise ModelError("the embedded MHCflurry models are missing", where=str(folder),
+                             fix="restore resources/mhcflurry/embedded from git, or rebuild "
+                                 "them with `python scripts/build_models.py`")
+        return folder, "embedded"
+    if models == "official":
+        if official_dir:
+            folder = Path(official_dir)
+        else:
+            from mhcflurry.downloads import get_default_class1_presentation_models_dir
+
+            folder = Path(get_default_class1_presentation_models_dir(test_exists=False))
+        if not (folder / "affinity_predictor" / "manifest.csv").exists():
+            raise ModelError(
+                "the official MHCflurry presentation models are not downloaded",
+                where=str(folder),
+                fix=f"run `{OFFICIAL_FETCH}` (online), or the workflow's fetch_mhcflurry_models "
+                    "rule, or set mhcflurry.models: embedded for the offline demo models")
+        return folder, "official"
+    folder = Path(models)
+    if not folder.is_dir():
+        raise ModelError(f"mhcflurry.models is {models!r}: not 'embedded', 'official' or a folder",
+                         where="config mhcflurry.models",
+                         fix="use embedded, official, or the path of a saved MHCflurry model folder")
+    return folder, folder.name
+
+
+def load_predictor(models: str, embedded_dir: str | os.PathLike,
+                   official_dir: str | os.PathLike | None = None) -> MhcflurryPredictor:
+    """Load (once per process) the predictor named by ``models``."""
+    folder, label = resolve_models_dir(models, embedded_dir, official_dir)
+    key = (str(folder.resolve()), label)
+    if key in _LOADED:
+        return _LOADED[key]
+    import mhcflurry
+    from mhcflurry import Class1AffinityPredictor, Class1PresentationPredictor
+
+    LOG.info("loading MHCflurry %s models from %s", label, folder)
+    presentation = None
+    try:
+        if (folder / "affinity_predictor").is_dir():
+            presentation = Class1PresentationPredictor.load(str(folder))
+            affinity = presentation.affinity_predictor
+        else:
+            affinity = Class1AffinityPredictor.load(str(folder))
+    except Exception as err:  # corrupt or incompatible model folder
+        raise ModelError(f"cannot load MHCflurry models ({type(err).__name__}: {err})",
+                         where=str(folder),
+                         fix="check the folder against its SHA256SUMS, or re-fetch/rebuild it") from err
+    counts = None
+    if (folder / TRAINING_COUNTS).exists():
+        table = pd.read_csv(folder / TRAINING_COUNTS)
+        counts = dict(zip(table.allele, table.training_measurements.astype(int), strict=True))
+    predictor = MhcflurryPredictor(folder, f"mhcflurry-{mhcflurry.__version__}/{label}",
+                                   affinity, presentation, counts)
+    _LOADED[key] = predictor
+    return predictor
+
+
+# ------------------------------------------------------------------ alleles
+def resolve_alleles(typing: list[PatientAllele], predictor: Predictor,
+                    where: str = "hla_alleles") -> list[PatientAllele]:
+    """Check each allele against the predictor and set its status.
+
+    Raises
+    ------
+    AlleleError
+        For an allele without a pseudosequence, listing the closest known names.
+    """
+    known = predictor.known_alleles()
+    trained = predictor.trained_alleles()
+    resolved = []
+    for entry in typing:
+        if entry.status == NULL_SKIPPED:
+            resolved.append(entry)
+            continue
+        if entry.allele not in known:
+            gene = entry.allele.split("*")[0]
+            same_gene = sorted(a for a in known if a.startswith(gene + "*"))
+            close = difflib.get_close_matches(entry.allele, same_gene, n=5, cutoff=0.6)
+            raise AlleleError(
+                f"{entry.input!r} ({entry.allele}) has no MHC pseudosequence in the "
+                f"{predictor.label} models, so it cannot be predicted",
+                where=where,
+                fix="check the typing for a typo" + (
+                    f"; close matches: {', '.join(close)}" if close else ""))
+        status = SUPPORTED if trained is None or entry.allele in trained else EXTRAPOLATED
+        if status == EXTRAPOLATED:
+            LOG.warning("%s: %s has no training measurements; predictions are extrapolated "
+                        "from its pseudosequence", where, entry.allele)
+        resolved.append(PatientAllele(entry.input, entry.allele, status))
+    if not any(a.status != NULL_SKIPPED for a in resolved):
+        raise AlleleError("no expressed HLA class I allele left after skipping null alleles",
+                          where=where, fix="give at least one expressed HLA-A/B/C allele")
+    return resolved
+
+
+# ------------------------------------------------------------------ prediction
+def predict_table(peptides: pd.DataFrame, alleles: list[PatientAllele],
+                  predictor: Predictor) -> pd.DataFrame:
+    """Predict every peptide row x expressed allele (mutant and wildtype peptides).
+
+    Unique peptide sequences are predicted once, in one batched call over all
+    alleles; rows come back in peptides order, alleles in typing order.
+    """
+    expressed = [a for a in alleles if a.status != NULL_SKIPPED]
+    allele_names = [a.allele for a in expressed]
+    status = {a.allele: a.status for a in expressed}
+    mutant = peptides["mutant_peptide"].astype(str)
+    wildtype = peptides["wildtype_peptide"].dropna().astype(str)
+    unique = sorted(set(mutant) | set(wildtype))
+    LOG.info("predicting %d unique peptides x %d alleles", len(unique), len(allele_names))
+    aff = predictor.affinity(unique, allele_names).set_index(["peptide", "allele"])
+
+    out = peptides.loc[peptides.index.repeat(len(allele_names))].reset_index(drop=True)
+    out["allele"] = allele_names * len(peptides)
+    out["allele_status"] = out["allele"].map(status)
+    mt_key = pd.MultiIndex.from_arrays([out["mutant_peptide"], out["allele"]])
+    out["mutant_affinity_nm"] = aff["affinity_nm"].reindex(mt_key).to_numpy()
+    out["mutant_percentile"] = aff["percentile"].reindex(mt_key).to_numpy()
+    wt_key = pd.MultiIndex.from_arrays([out["wildtype_peptide"].fillna(""), out["allele"]])
+    out["wildtype_affinity_nm"] = aff["affinity_nm"].reindex(wt_key).to_numpy()
+    out["wildtype_percentile"] = aff["percentile"].reindex(wt_key).to_numpy()
+
+    for column in ("presentation_score", "presentation_percentile", "processing_score"):
+        out[column] = np.nan
+    if not predictor.affinity_only and len(peptides):
+        pres = predictor.presentation(
+            list(peptides["mutant_peptide"]), list(peptides["n_flank"].fillna("")),
+            list(peptides["c_flank"].fillna("")), allele_names)
+        pres = pres.drop_duplicates(["peptide", "n_flank", "c_flank"]).set_index(
+            ["peptide", "n_flank", "c_flank"])
+        key = pd.MultiIndex.from_arrays([out["mutant_peptide"], out["n_flank"].fillna(""),
+                                         out["c_flank"].fillna("")])
+        for column in ("presentation_score", "presentation_percentile", "processing_score"):
+            out[column] = pres[column].reindex(key).to_numpy()
+    out["predictor"] = predictor.label
+    return out
+
+
+# ------------------------------------------------------------------ CLI
+def add_subcommand(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="MHCflurry binding for all peptides x the patient's alleles",
+        description=__doc__.split("\n\n")[0])
+    parser.add_argument("--peptides", required=True, help="peptides.tsv from `neorank peptides`")
+    parser.add_argument("--alleles", required=True,
+                        help="inline list (HLA-A*02:01,B*08:01) or a typing file "
+                             "(plain list, OptiType TSV, HLA-HD result)")
+    parser.add_argument("--models", default="embedded", help="embedded | official | <folder>")
+    parser.add_argument("--embedded-dir", default="resources/mhcflurry/embedded")
+    parser.add_argument("--official-dir", default=None,
+                        help="folder of models_class1_presentation (default: MHCflurry's "
+                             "download location)")
+    parser.add_argument("--out", required=True, help="predictions.tsv")
+    parser.add_argument("--out-alleles", default=None,
+                        help="JSON list of the patient's alleles with their status")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    typing = parse_typing(args.alleles, where=f"--alleles {args.alleles}")
+    predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
+    alleles = resolve_alleles(typing, predictor, where=f"--alleles {args.alleles}")
+    peptides = read_tsv(args.peptides, dtype={"wildtype_peptide": "string"})
+    table = predict_table(peptides, alleles, predictor)
+    write_tsv(table, args.out)
+    if args.out_alleles:
+        Path(args.out_alleles).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out_alleles).write_text(
+            json.dumps([a.to_dict() for a in alleles], indent=2) + "\n")
+    LOG.info("predict: %d peptides x %d alleles -> %d rows (%s%s)", len(peptides),
+             sum(a.status != NULL_SKIPPED for a in alleles), len(table), predictor.label,
+             ", affinity-only" if predictor.affinity_only else "")
+    return 0

@@ -1,0 +1,123 @@
+"""Binding module: the committed embedded models and the batched prediction table."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele, parse_typing
+from neorank.binding import load_predictor, predict_table, resolve_alleles, resolve_models_dir
+from neorank.errors import AlleleError, ModelError
+
+ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED = ROOT / "resources" / "mhcflurry" / "embedded"
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    return load_predictor("embedded", EMBEDDED)
+
+
+def test_model_files_match_recorded_checksums():
+    lines = (EMBEDDED / "SHA256SUMS").read_text().splitlines()
+    assert len(lines) >= 5
+    for line in lines:
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((EMBEDDED / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_model_folder_is_compact():
+    size = sum(p.stat().st_size for p in EMBEDDED.rglob("*") if p.is_file())
+    assert size <= 40 * 1024 * 1024
+
+
+def test_known_epitopes_predict_the_known_direction(embedded):
+    table = embedded.affinity(["GILGFVFTL", "NLVPMVATV", "SIINFEKL"], ["HLA-A*02:01"])
+    affinity = dict(zip(table.peptide, table.affinity_nm, strict=True))
+    assert affinity["GILGFVFTL"] < 500
+    assert affinity["NLVPMVATV"] < 500
+    assert affinity["SIINFEKL"] > 5000
+    percentile = dict(zip(table.peptide, table.percentile, strict=True))
+    assert percentile["GILGFVFTL"] < 2
+    assert percentile["SIINFEKL"] > percentile["GILGFVFTL"]
+
+
+def test_predictor_is_loaded_once_per_process(embedded):
+    assert load_predictor("embedded", EMBEDDED) is embedded
+
+
+def test_embedded_is_affinity_only_and_labelled(embedded):
+    assert embedded.affinity_only
+    assert embedded.label.endswith("/embedded")
+
+
+def test_allele_statuses(embedded):
+    typing = parse_typing("HLA-A*01:01,HLA-A*01:11N,HLA-B*08:01,HLA-C*07:01")
+    resolved = resolve_alleles(typing, embedded)
+    status = {a.allele: a.status for a in resolved}
+    assert status["HLA-A*01:01"] == SUPPORTED
+    assert status["HLA-A*01:11N"] == NULL_SKIPPED
+    trained = embedded.trained_alleles()
+    # An allele with a pseudosequence but no training data is extrapolated.
+    untrained = sorted(a for a in embedded.known_alleles()
+                       if a.startswith("HLA-B*") and a not in trained)[0]
+    (entry,) = resolve_alleles([PatientAllele(untrained, untrained)], embedded)
+    assert entry.status == EXTRAPOLATED
+
+
+def test_allele_without_pseudosequence_lists_close_matches(embedded):
+    with pytest.raises(AlleleError, match="no MHC pseudosequence") as err:
+        resolve_alleles(parse_typing("HLA-A*02:999"), embedded, where="samples.tsv line 3")
+    assert "close matches: HLA-A*02:" in str(err.value)
+    assert "samples.tsv line 3" in str(err.value)
+
+
+def test_official_models_missing_names_the_fetch_command(tmp_path):
+    with pytest.raises(ModelError, match="mhcflurry-downloads fetch models_class1_presentation"):
+        resolve_models_dir("official", EMBEDDED, official_dir=tmp_path / "absent")
+
+
+class FakePredictor:
+    """Deterministic stand-in: affinity grows with the count of 'A' residues."""
+
+    label = "fake/test"
+    affinity_only = True
+
+    def __init__(self):
+        self.calls = []
+
+    def known_alleles(self):
+        return {"HLA-A*02:01", "HLA-B*08:01"}
+
+    def trained_alleles(self):
+        return {"HLA-A*02:01"}
+
+    def affinity(self, peptides, alleles):
+        self.calls.append((list(peptides), list(alleles)))
+        rows = [(p, a, 100.0 * (1 + p.count("A")) * (2 if a.startswith("HLA-B") else 1),
+                 float(p.count("A"))) for a in alleles for p in peptides]
+        return pd.DataFrame(rows, columns=["peptide", "allele", "affinity_nm", "percentile"])
+
+
+def test_predict_table_batches_unique_peptides_and_keeps_order():
+    peptides = pd.DataFrame({
+        "variant_id": ["1:10:A>T", "1:10:A>T", "2:5:C>G"],
+        "mutant_peptide": ["AAYLLLLLL", "KLLLLLLLL", "AAYLLLLLL"],
+        "wildtype_peptide": ["ALYLLLLLL", None, "ALYLLLLLL"],
+        "n_flank": ["M", "M", "M"], "c_flank": ["", "", ""],
+    })
+    fake = FakePredictor()
+    alleles = [PatientAllele("A*02:01", "HLA-A*02:01", SUPPORTED),
+               PatientAllele("A*01:11N", "HLA-A*01:11N", NULL_SKIPPED),
+               PatientAllele("B*08:01", "HLA-B*08:01", EXTRAPOLATED)]
+    table = predict_table(peptides, alleles, fake)
+    assert len(fake.calls) == 1  # one batched call for everything
+    assert fake.calls[0][0] == sorted({"AAYLLLLLL", "KLLLLLLLL", "ALYLLLLLL"})
+    assert list(table.allele) == ["HLA-A*02:01", "HLA-B*08:01"] * 3
+    assert list(table.mutant_affinity_nm) == [300, 600, 100, 200, 300, 600]
+    assert list(table.wildtype_affinity_nm[:2]) == [200, 400]
+    assert np.isnan(table.wildtype_affinity_nm[2])
+    assert list(table.allele_status[:2]) == [SUPPORTED, EXTRAPOLATED]
+    assert table.presentation_score.isna().all()

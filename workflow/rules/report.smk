@@ -1,0 +1,102 @@
+rule run_config:
+    output:
+        "results/run_config.json",
+    log:
+        "logs/run_config.log",
+    localrule: True
+    params:
+        config=get_run_config_json(),
+    shell:
+        "printf '%s\\n' {params.config:q} > {output} 2> {log}"
+
+
+rule rank:
+    input:
+        predictions="results/{sample}/predictions.tsv",
+        variants="results/{sample}/variants.tsv",
+        params="results/run_config.json",
+    output:
+        candidates=report(
+            "results/{sample}/candidates.tsv",
+            caption="../report/candidates.rst",
+            category="Neoantigens",
+            subcategory="{sample}",
+            labels={"sample": "{sample}", "table": "ranked candidates"},
+        ),
+    log:
+        "logs/rank/{sample}.log",
+    benchmark:
+        "benchmarks/rank/{sample}.tsv"
+    group:
+        "per_sample"
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    shell:
+        "neorank rank"
+        " --sample {wildcards.sample:q}"
+        " --predictions {input.predictions:q}"
+        " --variants {input.variants:q}"
+        " --params {input.params:q}"
+        " --out {output.candidates:q}"
+        " > {log} 2>&1"
+
+
+rule manifest:
+    input:
+        config="results/run_config.json",
+        predictions="results/{sample}/predictions.tsv",
+    output:
+        "results/{sample}/manifest.json",
+    log:
+        "logs/manifest/{sample}.log",
+    localrule: True
+    params:
+        models_dir=get_models_dir(),
+        models_label=cfg("mhcflurry/models"),
+        release=cfg("reference/release"),
+        reference_name=cfg("reference/name"),
+    shell:
+        "neorank manifest"
+        " --sample {wildcards.sample:q}"
+        " --config-json {input.config:q}"
+        " --models-dir {params.models_dir:q}"
+        " --models-label {params.models_label:q}"
+        " --ensembl-release {params.release}"
+        " --reference-name {params.reference_name:q}"
+        " --out {output:q}"
+        " > {log} 2>&1"
+
+
+rule report:
+    input:
+        variants="results/{sample}/variants.tsv",
+        peptides="results/{sample}/peptides.tsv",
+        candidates="results/{sample}/candidates.tsv",
+        manifest="results/{sample}/manifest.json",
+        alleles="results/{sample}/alleles.json",
+        params="results/run_config.json",
+    output:
+        report(
+            "results/{sample}/report.html",
+            caption="../report/report_html.rst",
+            category="Neoantigens",
+            subcategory="{sample}",
+            labels={"sample": "{sample}", "table": "HTML report"},
+        ),
+    log:
+        "logs/report/{sample}.log",
+    benchmark:
+        "benchmarks/report/{sample}.tsv"
+    localrule: True
+    shell:
+        "neorank report"
+        " --sample {wildcards.sample:q}"
+        " --variants {input.variants:q}"
+        " --peptides {input.peptides:q}"
+        " --candidates {input.candidates:q}"
+        " --manifest {input.manifest:q}"
+        " --alleles-json {input.alleles:q}"
+        " --params {input.params:q}"
+        " --out {output:q}"
+        " > {log} 2>&1"
