@@ -314,6 +314,9 @@ def add_subcommand(subparsers) -> None:
     parser.add_argument("--official-dir", default=None,
                         help="folder of models_class1_presentation (default: MHCflurry's "
                              "download location)")
+    parser.add_argument("--cache", default=None,
+                        help="SQLite prediction cache shared across samples and reruns "
+                             "(keyed on peptide, allele and model checksum)")
     parser.add_argument("--out", required=True, help="predictions.tsv")
     parser.add_argument("--out-alleles", default=None,
                         help="JSON list of the patient's alleles with their status")
@@ -325,7 +328,13 @@ def run(args) -> int:
     predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
     alleles = resolve_alleles(typing, predictor, where=f"--alleles {args.alleles}")
     peptides = read_tsv(args.peptides, dtype={"wildtype_peptide": "string"})
-    table = predict_table(peptides, alleles, predictor)
+    active: Predictor = predictor
+    if args.cache:
+        from neorank.cache import CachedPredictor, PredictionCache
+
+        active = CachedPredictor(predictor, PredictionCache(args.cache,
+                                                            models_checksum(predictor.models_dir)))
+    table = predict_table(peptides, alleles, active)
     write_tsv(table, args.out)
     if args.out_alleles:
         Path(args.out_alleles).parent.mkdir(parents=True, exist_ok=True)

@@ -284,7 +284,8 @@ def calibration_alleles(work: Path, n_frequent: int) -> pd.DataFrame:
     counts = train_df.allele.value_counts()
     hla = counts[counts.index.str.match(r"HLA-[ABC]\*")]
     frequent = list(hla.index[:n_frequent])
-    alleles = list(dict.fromkeys(REQUIRED_ALLELES + frequent))
+    known = set(pd.read_csv(work / "allele_sequences.csv").allele)
+    alleles = [a for a in dict.fromkeys(REQUIRED_ALLELES + frequent) if a in known]
     return pd.DataFrame({
         "allele": alleles,
         "training_measurements": [int(counts.get(a, 0)) for a in alleles],

@@ -180,6 +180,8 @@ def get_models_args():
     ]
     if cfg("mhcflurry/official_dir"):
         args += ["--official-dir", cfg("mhcflurry/official_dir")]
+    if cfg("mhcflurry/cache"):
+        args += ["--cache", cfg("mhcflurry/cache")]
     return " ".join(shlex.quote(a) for a in args)
 
 

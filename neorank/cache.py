@@ -1,0 +1,124 @@
+"""A prediction cache shared across samples and reruns.
+
+Predictions are keyed on (model checksum, allele, peptide) in one SQLite file.
+SQLite's write-ahead log and a long busy timeout make it safe for concurrent
+Snakemake jobs on one machine or a shared file system that supports locking;
+each job reads the pairs it needs and writes what it had to predict in one
+transaction. A rerun of the same cohort therefore predicts nothing new.
+
+:class:`CachedPredictor` wraps any :class:`neorank.binding.Predictor`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+LOG = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS affinity (
+    model TEXT NOT NULL,
+    allele TEXT NOT NULL,
+    peptide TEXT NOT NULL,
+    affinity_nm REAL NOT NULL,
+    percentile REAL,
+    PRIMARY KEY (model, allele, peptide)
+) WITHOUT ROWID
+"""
+
+
+class PredictionCache:
+    """SQLite store of affinity predictions for one model (by checksum)."""
+
+    def __init__(self, path: str | os.PathLike, model: str) -> None:
+        self.path = Path(path)
+        self.model = model
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=600, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, peptides: list[str], alleles: list[str]) -> pd.DataFrame:
+        """Cached rows for ``peptides x alleles`` (only the pairs present)."""
+        frames = []
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (peptide TEXT PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted")
+        self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((p,) for p in peptides))
+        for allele in alleles:
+            rows = self._db.execute(
+                "SELECT a.peptide, a.affinity_nm, a.percentile FROM affinity a "
+                "JOIN wanted w ON a.peptide = w.peptide WHERE a.model = ? AND a.allele = ?",
+                (self.model, allele)).fetchall()
+            frame = pd.DataFrame(rows, columns=["peptide", "affinity_nm", "percentile"])
+            frame.insert(1, "allele", allele)
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame(columns=["peptide", "allele", "affinity_nm", "percentile"])
+        result = pd.concat(frames, ignore_index=True)
+        result["percentile"] = result["percentile"].astype(float)
+        return result
+
+    def put(self, table: pd.DataFrame) -> None:
+        rows = [
+            (self.model, allele, peptide, float(affinity),
+             None if np.isnan(percentile) else float(percentile))
+            for peptide, allele, affinity, percentile in table[
+                ["peptide", "allele", "affinity_nm", "percentile"]].itertuples(index=False)
+        ]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("INSERT OR IGNORE INTO affinity VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+
+class CachedPredictor:
+    """A :class:`~neorank.binding.Predictor` that consults a cache first."""
+
+    def __init__(self, predictor, cache: PredictionCache) -> None:
+        self.predictor = predictor
+        self.cache = cache
+        self.label = predictor.label
+        self.affinity_only = predictor.affinity_only
+        self.hits = 0
+        self.predicted = 0
+
+    def known_alleles(self) -> set[str]:
+        return self.predictor.known_alleles()
+
+    def trained_alleles(self) -> set[str] | None:
+        return self.predictor.trained_alleles()
+
+    def presentation(self, peptides, n_flanks, c_flanks, alleles):
+        return self.predictor.presentation(peptides, n_flanks, c_flanks, alleles)
+
+    def affinity(self, peptides: list[str], alleles: list[str]) -> pd.DataFrame:
+        cached = self.cache.get(peptides, alleles)
+        have = set(zip(cached.peptide, cached.allele, strict=True))
+        missing = sorted({p for p in peptides for a in alleles if (p, a) not in have})
+        self.hits += len(cached)
+        fresh = pd.DataFrame(columns=["peptide", "allele", "affinity_nm", "percentile"])
+        if missing:
+            fresh = self.predictor.affinity(missing, alleles)
+            fresh = fresh[[(p, a) not in have for p, a in zip(fresh.peptide, fresh.allele,
+                                                               strict=True)]]
+            self.cache.put(fresh)
+            self.predicted += len(fresh)
+        LOG.info("prediction cache %s: %d pairs cached, %d predicted", self.cache.path,
+                 len(cached), len(fresh))
+        frames = [f for f in (cached, fresh) if len(f)]
+        if not frames:
+            return fresh
+        return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,211 @@
+"""The Snakemake workflow end to end on the embedded demo (both input modes).
+
+One run per test session in a temporary directory (the repository's resources
+are used in place); the tests then check real content of the outputs, with
+expectations computed here from the inputs rather than copied from a run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pysam
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo"
+SAMPLES = ["osteosarc-paired", "osteosarc-separate"]
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow" / "Snakefile"),
+           "--directory", str(workdir), "--cores", "2", *args]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n"
+                             f"{result.stderr[-8000:]}")
+    return result
+
+
+def write_run_dir(workdir: Path) -> None:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for key in ("gtf", "cdna", "pep"):
+        config["reference"][key] = str(ROOT / config["reference"][key])
+    config["reference"]["cache_dir"] = str(workdir / "cache" / "reference")
+    config["mhcflurry"]["embedded_dir"] = str(ROOT / config["mhcflurry"]["embedded_dir"])
+    config["mhcflurry"]["cache"] = str(workdir / "cache" / "predictions.sqlite")
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    sheet = pd.read_csv(ROOT / "config" / "samples.tsv", sep="\t", dtype=str).fillna("")
+    for column in ("hla_alleles", "paired_vcf", "tumor_vcf", "normal_vcf"):
+        sheet[column] = [str(ROOT / v) if v.startswith("resources/") else v
+                         for v in sheet[column]]
+    sheet.to_csv(workdir / "config" / "samples.tsv", sep="\t", index=False)
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("demo")
+    write_run_dir(workdir)
+    snakemake(workdir, "--show-failed-logs")
+    return workdir
+
+
+def table(run: Path, sample: str, name: str) -> pd.DataFrame:
+    return pd.read_csv(run / "results" / sample / name, sep="\t", na_values=["NA"],
+                       keep_default_na=False)
+
+
+def count_input_alleles(path: Path) -> int:
+    with pysam.VariantFile(str(path)) as vcf:
+        return sum(len(record.alts or ()) for record in vcf)
+
+
+def test_dry_run_and_lint_pass(tmp_path):
+    write_run_dir(tmp_path)
+    assert "somatic" in snakemake(tmp_path, "-n").stdout
+    lint = snakemake(tmp_path, "--lint", check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_all_outputs_exist(run, sample):
+    for name in ("somatic.vcf.gz", "somatic.vcf.gz.tbi", "variants.tsv", "peptides.tsv",
+                 "predictions.tsv", "candidates.tsv", "report.html", "manifest.json"):
+        assert (run / "results" / sample / name).stat().st_size > 0, name
+
+
+def test_every_input_variant_accounted_for(run):
+    paired = table(run, "osteosarc-paired", "variants.tsv")
+    assert len(paired) == count_input_alleles(DEMO / "osteosarc.paired.vcf")
+    separate = table(run, "osteosarc-separate", "variants.tsv")
+    assert len(separate) == count_input_alleles(DEMO / "osteosarc.tumor.vcf")
+    for frame in (paired, separate):
+        assert frame.variant_id.is_unique
+        assert frame.status.notna().all()
+        assert (frame.reason.notna() | (frame.status == "protein_changing")).all()
+
+
+def test_paired_somatic_count_matches_filters(run):
+    """Recompute the paired-mode filter from the VCF's own FORMAT fields."""
+    kept = 0
+    with pysam.VariantFile(str(DEMO / "osteosarc.paired.vcf")) as vcf:
+        for record in vcf:
+            tumor, normal = record.samples["TUMOR"], record.samples["NORMAL"]
+            t_depth, t_alt = tumor["DP"], tumor["AD"][1]
+            n_depth, n_alt = normal["DP"], normal["AD"][1]
+            ok = (set(record.filter.keys()) <= {"PASS"} and t_depth >= 10 and t_alt >= 3
+                  and t_alt / t_depth >= 0.05 and n_depth >= 5 and n_alt / n_depth < 0.02)
+            kept += ok
+    with pysam.VariantFile(str(run / "results" / "osteosarc-paired" / "somatic.vcf.gz")) as out:
+        assert sum(1 for _ in out) == kept
+    variants = table(run, "osteosarc-paired", "variants.tsv")
+    assert (variants.status != "filtered").sum() == kept
+
+
+def test_separate_mode_subtracts_germline(run):
+    variants = table(run, "osteosarc-separate", "variants.tsv")
+    germline = variants[variants.reason.fillna("").str.contains("germline")]
+    assert len(germline) >= 5
+    assert (germline.status == "filtered").all()
+    # The somatic calls of both modes agree on the protein changes they produce.
+    paired = table(run, "osteosarc-paired", "variants.tsv")
+    changes = set(paired.loc[paired.status == "protein_changing", "protein_change"])
+    changes_sep = set(variants.loc[variants.status == "protein_changing", "protein_change"])
+    assert changes and changes <= changes_sep
+
+
+def test_funnel_has_every_stage(run):
+    variants = table(run, "osteosarc-paired", "variants.tsv")
+    statuses = set(variants.status)
+    assert {"filtered", "outside_reference", "protein_changing"} <= statuses
+    peptides = table(run, "osteosarc-paired", "peptides.tsv")
+    assert set(peptides.variant_id) <= set(variants.loc[variants.status == "protein_changing",
+                                                        "variant_id"])
+    assert set(peptides.length) == {8, 9, 10, 11}
+
+
+def test_predictions_cover_peptides_times_expressed_alleles(run):
+    peptides = table(run, "osteosarc-paired", "peptides.tsv")
+    predictions = table(run, "osteosarc-paired", "predictions.tsv")
+    alleles = json.loads((run / "results" / "osteosarc-paired" / "alleles.json").read_text())
+    expressed = [a["allele"] for a in alleles if a["status"] != "null_skipped"]
+    assert "HLA-A*01:11N" not in expressed and len(expressed) == 5
+    assert len(predictions) == len(peptides) * len(expressed)
+    assert predictions.mutant_affinity_nm.between(0, 100_000).all()
+    assert predictions.presentation_score.isna().all()  # embedded: affinity-only
+
+
+def test_candidates_ranked_by_binder_then_score(run):
+    candidates = table(run, "osteosarc-paired", "candidates.tsv")
+    assert list(candidates["rank"]) == list(range(1, len(candidates) + 1))
+    binder = candidates.binder.astype(str) == "True"
+    # Binders come first, and within binders the score never increases.
+    assert not (binder.iloc[binder.values.argmin():]).any() or binder.all()
+    scores = candidates.loc[binder, "score"].to_numpy()
+    assert (scores[:-1] >= scores[1:] - 1e-12).all()
+    expected = (candidates.mutant_affinity_nm <= 500) | (candidates.mutant_percentile <= 2)
+    assert (binder == expected).all()
+    assert binder.sum() >= 1
+    assert candidates.candidate_id.is_unique
+
+
+def test_report_content(run):
+    html = (run / "results" / "osteosarc-paired" / "report.html").read_text()
+    candidates = table(run, "osteosarc-paired", "candidates.tsv")
+    top = candidates.iloc[0]
+    assert top.mutant_peptide in html and top.candidate_id in html
+    assert "research use" in html.lower()
+    assert "demo" in html.lower()
+    assert "https://" not in html and "http://" not in html
+
+
+def test_manifest_provenance(run):
+    manifest = json.loads((run / "results" / "osteosarc-paired" / "manifest.json").read_text())
+    text = json.dumps(manifest)
+    for key in ("mhcflurry", "varcode", "pyensembl", "snakemake", "neorank"):
+        assert key in text
+    assert "87" in text
+    sums = ROOT / "resources" / "mhcflurry" / "embedded" / "SHA256SUMS"
+    import hashlib
+
+    assert hashlib.sha256(sums.read_bytes()).hexdigest() in text
+
+
+def test_snakemake_report(run):
+    snakemake(run, "--report", str(run / "report.zip"))
+    assert (run / "report.zip").stat().st_size > 1000
+
+
+def test_rerun_is_a_no_op_and_ranking_reruns_alone(run):
+    dry = snakemake(run, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    config_path = run / "config" / "config.yaml"
+    original = config_path.read_text()
+    try:
+        config = yaml.safe_load(original)
+        config["ranking"]["weights"]["vaf"] = 0.1
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        plan = snakemake(run, "-n", "--quiet", "rules").stdout
+        assert "rank" in plan and "predict" not in plan.replace("predictions", "")
+    finally:
+        config_path.write_text(original)
+
+
+def test_gzip_vcf_is_bgzipped(run):
+    path = run / "results" / "osteosarc-paired" / "somatic.vcf.gz"
+    with gzip.open(path, "rt") as handle:
+        assert handle.readline().startswith("##fileformat=VCF")
+    with open(path, "rb") as raw:
+        assert raw.read(4) == b"\x1f\x8b\x08\x04"  # BGZF: gzip with the extra field
