@@ -1,0 +1,409 @@
+"""Patient-level verdict: is a personalised neoantigen vaccine plausible for this case?
+
+Research use only. The verdict summarises predicted evidence; it is not a
+clinical recommendation.
+
+Verdict
+-------
+Each criterion gets a value, a threshold and a status ``pass`` / ``fail`` /
+``not assessed``. A *gating* criterion also caps the verdict: ``eligible``
+when it passes, otherwise ``borderline`` or ``not supported`` as its
+thresholds say. The verdict is the lowest cap over the gating criteria
+(``not supported`` < ``borderline`` < ``eligible``). Criteria that are not
+assessed never cap the verdict: they are listed as missing evidence, not
+counted as failures.
+
+Criteria and defaults (params JSON section ``eligibility``)
+-----------------------------------------------------------
+``protein_changing_variants`` (gating)
+    Somatic variants with a protein-changing effect (variants.tsv status
+    ``protein_changing`` or ``no_peptides``). >= ``min_protein_changing_eligible``
+    (5) eligible; >= ``min_protein_changing_borderline`` (1) borderline; fewer
+    not supported.
+``binder_variants`` (gating)
+    Distinct variants with at least one predicted binder in candidates.tsv.
+    >= ``min_binder_variants_eligible`` (5) eligible; >=
+    ``min_binder_variants_borderline`` (1) borderline; 0 not supported.
+``binder_genes`` (gating)
+    Distinct genes among those binder variants (target diversity: losing one
+    gene should not remove every target). >= ``min_genes_eligible`` (3)
+    eligible; >= ``min_genes_borderline`` (1) borderline; 0 not supported.
+``hla_coverage`` (gating)
+    Typed HLA class I alleles usable by the predictor: ``supported`` (allele
+    has training data) or ``extrapolated`` (pseudosequence only); null alleles
+    are skipped. At least ``min_supported_alleles`` (1) supported allele
+    eligible; usable alleles but all extrapolated borderline; no usable allele
+    not supported.
+``purity`` (gating when given)
+    Tumour purity from the sample sheet. >= ``min_purity`` (0.2) pass; below
+    caps the verdict at borderline (VAFs and clonality are unreliable); not
+    given: not assessed.
+``tmb`` (informational, never gates)
+    Coding somatic variants (protein-changing plus synonymous) divided by
+    ``target_size_mb`` (30 Mb): an *estimate* that assumes an exome-size
+    target. Passes at >= ``tmb_high_per_mb`` (10 mutations/Mb, the common
+    "TMB-high" cut-off). Low-TMB tumours have been treated with personalised
+    neoantigen vaccines in trials, so TMB alone does not decide.
+``rna_expression`` (not assessed)
+    NeoRank does not use tumour RNA yet, so whether the mutant genes are
+    expressed is not assessed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from neorank.errors import InputFileError, NeoRankError
+
+#: Verdicts from worst to best.
+VERDICTS = ("not supported", "borderline", "eligible")
+ALLELE_STATUSES = ("supported", "extrapolated", "null_skipped")
+PROTEIN_CHANGING_STATUSES = ("protein_changing", "no_peptides")
+CODING_STATUSES = ("protein_changing", "no_peptides", "silent")
+
+DEFAULT_ELIGIBILITY: dict[str, float] = {
+    "min_protein_changing_eligible": 5,
+    "min_protein_changing_borderline": 1,
+    "min_binder_variants_eligible": 5,
+    "min_binder_variants_borderline": 1,
+    "min_genes_eligible": 3,
+    "min_genes_borderline": 1,
+    "min_supported_alleles": 1,
+    "min_purity": 0.2,
+    "target_size_mb": 30.0,
+    "tmb_high_per_mb": 10.0,
+}
+_INTEGER_KEYS = {
+    "min_protein_changing_eligible", "min_protein_changing_borderline",
+    "min_binder_variants_eligible", "min_binder_variants_borderline",
+    "min_genes_eligible", "min_genes_borderline", "min_supported_alleles",
+}
+
+DISCLAIMERS = [
+    "Research use only: this verdict summarises computational predictions and is not a "
+    "clinical recommendation, diagnosis or treatment decision.",
+    "A predicted MHC binder is not a proven T-cell epitope, and an immune response to a "
+    "vaccine does not guarantee clinical benefit.",
+    "Personalised neoantigen vaccines are investigational; patients access them mostly "
+    "through clinical trials.",
+]
+DEMO_MODELS_NOTE = (
+    "Predictions come from NeoRank's embedded, demo-grade MHCflurry models: affinity-only "
+    "(no antigen processing or presentation) and trained on a small public data set. Treat "
+    "this verdict as a demonstration of the pipeline, not as evidence about the patient."
+)
+AFFINITY_ONLY_NOTE = (
+    "Predictions are affinity-only (no antigen processing or presentation scores)."
+)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One eligibility criterion.
+
+    Attributes
+    ----------
+    key, label
+        Machine name and human label.
+    value
+        The measured value (number, text or None when not assessed).
+    display
+        ``value`` formatted for people.
+    threshold
+        The rule, in words.
+    status
+        ``pass``, ``fail`` or ``not assessed``.
+    cap
+        Best verdict this criterion allows; None when it does not gate the verdict.
+    note
+        Why it matters / how it was computed.
+    """
+
+    key: str
+    label: str
+    value: Any
+    display: str
+    threshold: str
+    status: str
+    cap: str | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """The patient-level verdict with its criteria and plain-language notes."""
+
+    verdict: str
+    summary: str
+    criteria: list[Criterion]
+    notes: list[str]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``criteria`` as a list of dicts)."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- params
+
+
+def eligibility_params(raw: dict[str, Any] | None = None, where: str = "params") -> dict[str, Any]:
+    """Merge the ``eligibility`` section of the params JSON over the defaults.
+
+    Parameters
+    ----------
+    raw
+        The whole params JSON object (only ``eligibility`` is read).
+    where
+        Name of the source, for error messages.
+
+    Returns
+    -------
+    dict
+        Every key of :data:`DEFAULT_ELIGIBILITY`, validated.
+
+    Raises
+    ------
+    NeoRankError
+        Unknown key, wrong type, or a borderline threshold above its eligible one.
+    """
+    given = (raw or {}).get("eligibility") or {}
+    if not isinstance(given, dict):
+        raise NeoRankError("section 'eligibility' must be an object", where=where,
+                           fix="write eligibility as a JSON object")
+    unknown = sorted(set(given) - set(DEFAULT_ELIGIBILITY))
+    if unknown:
+        raise NeoRankError(f"unknown eligibility key(s): {', '.join(unknown)}", where=where,
+                           fix=f"use only {', '.join(sorted(DEFAULT_ELIGIBILITY))}")
+    params = copy.deepcopy(DEFAULT_ELIGIBILITY)
+    params.update(given)
+    for key, value in params.items():
+        numeric = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                   and math.isfinite(value) and value >= 0)
+        if key in _INTEGER_KEYS:
+            numeric = numeric and float(value).is_integer()
+        if key == "target_size_mb":
+            numeric = numeric and value > 0
+        if key == "min_purity":
+            numeric = numeric and value <= 1
+        if not numeric:
+            kind = "a whole number >= 0" if key in _INTEGER_KEYS else "a number >= 0"
+            if key == "target_size_mb":
+                kind = "a number > 0 (megabases)"
+            if key == "min_purity":
+                kind = "a fraction between 0 and 1"
+            raise NeoRankError(f"eligibility.{key} = {value!r} is not {kind}", where=where,
+                               fix=f"set eligibility.{key} to {kind}")
+        params[key] = int(value) if key in _INTEGER_KEYS else float(value)
+    for stem in ("min_protein_changing", "min_binder_variants", "min_genes"):
+        if params[f"{stem}_borderline"] > params[f"{stem}_eligible"]:
+            raise NeoRankError(
+                f"eligibility.{stem}_borderline ({params[f'{stem}_borderline']}) is above "
+                f"{stem}_eligible ({params[f'{stem}_eligible']})",
+                where=where, fix="the borderline threshold must not exceed the eligible one")
+    return params
+
+
+# --------------------------------------------------------------------------- criteria
+
+
+def _count_criterion(key: str, label: str, count: int, eligible: int, borderline: int,
+                     unit: str, note: str) -> Criterion:
+    if count >= eligible:
+        cap = "eligible"
+    elif count >= borderline:
+        cap = "borderline"
+    else:
+        cap = "not supported"
+    threshold = f">= {eligible} eligible; >= {borderline} borderline; fewer: not supported"
+    return Criterion(key=key, label=label, value=count, display=f"{count} {unit}",
+                     threshold=threshold, status="pass" if cap == "eligible" else "fail",
+                     cap=cap, note=note)
+
+
+def binder_mask(candidates: pd.DataFrame) -> pd.Series:
+    """The ``binder`` column as booleans (accepts bool dtype or ``True``/``False`` text)."""
+    values = candidates["binder"]
+    if values.dtype == bool:
+        return values
+    mapped = values.map(lambda v: str(v).strip().lower() in {"true", "1"})
+    return mapped.astype(bool)
+
+
+def _hla_criterion(alleles: list[dict[str, Any]], min_supported: int) -> Criterion:
+    for index, entry in enumerate(alleles):
+        if not isinstance(entry, dict) or entry.get("status") not in ALLELE_STATUSES:
+            raise InputFileError(
+                f"allele entry {index + 1} has no valid status: {entry!r}",
+                where="alleles.json",
+                fix=f"each entry needs status one of {', '.join(ALLELE_STATUSES)}")
+    supported = sorted({str(e.get("allele") or e.get("input")) for e in alleles
+                        if e["status"] == "supported"})
+    extrapolated = sorted({str(e.get("allele") or e.get("input")) for e in alleles
+                           if e["status"] == "extrapolated"} - set(supported))
+    skipped = sorted({str(e.get("input") or e.get("allele")) for e in alleles
+                      if e["status"] == "null_skipped"})
+    usable = len(supported) + len(extrapolated)
+    if usable == 0:
+        cap = "not supported"
+    elif len(supported) >= min_supported:
+        cap = "eligible"
+    else:
+        cap = "borderline"
+    display = (f"{len(supported)} supported, {len(extrapolated)} extrapolated, "
+               f"{len(skipped)} null allele(s) skipped ({len(alleles)} typed)")
+    return Criterion(
+        key="hla_coverage", label="HLA class I coverage",
+        value={"supported": len(supported), "extrapolated": len(extrapolated),
+               "null_skipped": len(skipped), "typed": len(alleles)},
+        display=display,
+        threshold=(f">= {min_supported} supported allele(s) eligible; usable but only "
+                   "extrapolated: borderline; none usable: not supported"),
+        status="pass" if cap == "eligible" else "fail", cap=cap,
+        note=("Extrapolated alleles have no training data (pseudosequence only), so their "
+              "predictions are less reliable; null alleles are not expressed and were skipped."))
+
+
+def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[str, Any]],
+           params: dict[str, Any] | None = None, *, purity: float | None = None,
+           expression: str | None = None, models_label: str | None = None,
+           affinity_only: bool | None = None) -> Eligibility:
+    """Compute the patient-level verdict.
+
+    Parameters
+    ----------
+    variants
+        variants.tsv (needs ``variant_id`` and ``status``).
+    candidates
+        candidates.tsv (needs ``variant_id``, ``gene_name`` and ``binder``).
+    alleles
+        alleles.json entries ``{input, allele, status}``.
+    params
+        Output of :func:`eligibility_params` (defaults when None).
+    purity
+        Tumour purity in [0, 1], or None when unknown.
+    expression
+        Path of an expression table if the sample sheet gave one (not used yet).
+    models_label
+        ``embedded`` adds the demo-grade note.
+    affinity_only
+        True adds the affinity-only note (implied by ``embedded``).
+
+    Returns
+    -------
+    Eligibility
+        Verdict, summary sentence, criteria and notes.
+
+    Raises
+    ------
+    InputFileError
+        Missing columns or a malformed allele entry.
+    NeoRankError
+        Purity outside [0, 1].
+    """
+    params = params or eligibility_params({})
+    for frame, name, columns in ((variants, "variants.tsv", ["variant_id", "status"]),
+                                 (candidates, "candidates.tsv",
+                                  ["variant_id", "gene_name", "binder"])):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise InputFileError(f"missing column(s) {', '.join(missing)}", where=name,
+                                 fix="pass the NeoRank table (see docs/tables.md)")
+
+    status = variants["status"].astype(str)
+    protein_changing = variants.loc[status.isin(PROTEIN_CHANGING_STATUSES), "variant_id"].nunique()
+    coding = variants.loc[status.isin(CODING_STATUSES), "variant_id"].nunique()
+    binders = candidates.loc[binder_mask(candidates)]
+    binder_variants = binders["variant_id"].nunique()
+    binder_genes = binders["gene_name"].dropna().astype(str).nunique()
+
+    criteria = [
+        _count_criterion(
+            "protein_changing_variants", "Somatic protein-changing variants", protein_changing,
+            params["min_protein_changing_eligible"], params["min_protein_changing_borderline"],
+            "variant(s)",
+            "Variants that change the protein sequence are the source of neoantigens."),
+        _count_criterion(
+            "binder_variants", "Variants with a predicted binder", binder_variants,
+            params["min_binder_variants_eligible"], params["min_binder_variants_borderline"],
+            "variant(s)",
+            "Distinct variants with at least one mutant peptide predicted to bind a patient "
+            "allele; personalised vaccines typically carry several targets."),
+        _count_criterion(
+            "binder_genes", "Genes with a predicted binder", binder_genes,
+            params["min_genes_eligible"], params["min_genes_borderline"], "gene(s)",
+            "Targets spread over several genes are less likely to be lost together."),
+        _hla_criterion(alleles, params["min_supported_alleles"]),
+    ]
+
+    if purity is None or (isinstance(purity, float) and math.isnan(purity)):
+        criteria.append(Criterion(
+            key="purity", label="Tumour purity", value=None, display="not given",
+            threshold=f">= {params['min_purity']:g}", status="not assessed", cap=None,
+            note="No purity in the sample sheet; VAF-based evidence cannot be put in context."))
+    else:
+        if not (isinstance(purity, (int, float)) and 0 <= purity <= 1):
+            raise NeoRankError(f"purity {purity!r} is not a fraction in [0, 1]",
+                               where="--purity", fix="give purity as a fraction, e.g. 0.6")
+        ok = purity >= params["min_purity"]
+        criteria.append(Criterion(
+            key="purity", label="Tumour purity", value=float(purity), display=f"{purity:g}",
+            threshold=f">= {params['min_purity']:g} (below: borderline)",
+            status="pass" if ok else "fail", cap="eligible" if ok else "borderline",
+            note="Low purity makes variant calls and VAFs unreliable."))
+
+    tmb = coding / params["target_size_mb"]
+    criteria.append(Criterion(
+        key="tmb", label="Tumour mutational burden (estimate)", value=round(tmb, 4),
+        display=f"{tmb:.2f} mutations/Mb ({coding} coding / {params['target_size_mb']:g} Mb)",
+        threshold=f">= {params['tmb_high_per_mb']:g}/Mb (TMB-high); informational",
+        status="pass" if tmb >= params["tmb_high_per_mb"] else "fail", cap=None,
+        note=(f"Estimate assuming an exome-size target of {params['target_size_mb']:g} Mb "
+              "(eligibility.target_size_mb); meaningless for panels or subsets unless set. "
+              "It does not change the verdict: low-TMB tumours have received personalised "
+              "vaccines in trials.")))
+
+    criteria.append(Criterion(
+        key="rna_expression", label="Tumour RNA expression of the mutant genes", value=None,
+        display="not assessed", threshold="expressed (e.g. TPM >= 1)", status="not assessed",
+        cap=None,
+        note=("An expression table was given but NeoRank does not use it yet."
+              if expression else "No tumour RNA data given.")
+        + " Candidates from genes silent in the tumour cannot be presented."))
+
+    caps = [c.cap for c in criteria if c.cap is not None]
+    verdict = min(caps, key=VERDICTS.index) if caps else "not supported"
+    summary = _summary(verdict, criteria, binder_variants, binder_genes)
+
+    notes = list(DISCLAIMERS)
+    if models_label == "embedded":
+        notes.append(DEMO_MODELS_NOTE)
+    elif affinity_only:
+        notes.append(AFFINITY_ONLY_NOTE)
+    missing = [c.label for c in criteria if c.status == "not assessed"]
+    if missing:
+        notes.append("Not assessed (missing evidence, not counted as failures): "
+                     + "; ".join(missing) + ".")
+    return Eligibility(verdict=verdict, summary=summary, criteria=criteria, notes=notes,
+                       params=dict(params))
+
+
+def _summary(verdict: str, criteria: list[Criterion], binder_variants: int,
+             binder_genes: int) -> str:
+    limiting = [c.label.lower() for c in criteria
+                if c.cap is not None and c.cap != "eligible"]
+    evidence = (f"{binder_variants} variant(s) in {binder_genes} gene(s) give predicted "
+                "MHC class I binders")
+    if verdict == "eligible":
+        return (f"A personalised neoantigen vaccine is plausible for this case by NeoRank's "
+                f"research criteria: {evidence}.")
+    if verdict == "borderline":
+        return (f"Borderline: {evidence}; limited by {', '.join(limiting)}. A personalised "
+                "neoantigen vaccine may be possible but the predicted evidence is thin.")
+    return (f"Not supported: {evidence}; limited by {', '.join(limiting)}. The predicted "
+            "evidence does not support a personalised neoantigen vaccine for this case.")

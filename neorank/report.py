@@ -1,0 +1,729 @@
+"""``neorank report``: one static, self-contained HTML report per sample.
+
+The file has inline CSS, a small inline script (sortable and filterable tables)
+and an inline SVG chart; it references no external resource, and a
+Content-Security-Policy in the page forbids any fetch when it is opened. Every
+string that comes from an input file or argument is HTML-escaped. The same
+inputs give byte-identical output: the only time stamp is the ``created`` value
+copied from manifest.json.
+
+Sections: header and research-use disclaimer; DEMO-GRADE banner (embedded
+models) and affinity-only note; provenance; eligibility verdict and criteria
+(:mod:`neorank.eligibility`); variant funnel; HLA alleles; top binders (default
+50); binders per gene (SVG); per-variant summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import html
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from neorank import __version__
+from neorank.eligibility import (
+    ALLELE_STATUSES,
+    DISCLAIMERS,
+    PROTEIN_CHANGING_STATUSES,
+    Eligibility,
+    assess,
+    binder_mask,
+    eligibility_params,
+)
+from neorank.errors import InputFileError, NeoRankError
+from neorank.rank import load_params, ranking_params, read_table
+
+LOG = logging.getLogger(__name__)
+
+HEADER_DISCLAIMER = (
+    "This report summarises computational predictions for research. It is not a clinical "
+    "recommendation, diagnosis or treatment decision, and it has not been validated for "
+    "clinical use.")
+DEFAULT_TOP_N = 50
+DEFAULT_MAX_VARIANT_ROWS = 5000
+CHART_GENES = 20
+STATUS_ORDER = ("filtered", "outside_reference", "non_coding", "silent", "no_peptides",
+                "protein_changing")
+
+CSS = """
+:root { --fg: #1d232b; --muted: #5b6673; --line: #d5dbe2; --bg: #ffffff; --soft: #f3f5f8;
+  --ok: #1e7b3c; --warn: #9a6200; --bad: #a3262e; --accent: #2f5f9e; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  color: var(--fg); background: var(--bg); }
+main { max-width: 1200px; margin: 0 auto; padding: 16px 20px 48px; }
+h1 { font-size: 22px; margin: 8px 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid var(--line);
+  padding-bottom: 4px; }
+.sub { color: var(--muted); margin: 0 0 12px; }
+.box { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; margin: 10px 0; }
+.disclaimer { background: var(--soft); }
+.demo { border: 3px solid var(--bad); background: #fdeced; color: var(--bad);
+  font-weight: 700; }
+.demo p { font-weight: 400; color: var(--fg); margin: 4px 0 0; }
+.note { border-left: 4px solid var(--warn); background: #fff7e6; }
+.verdict { display: inline-block; font-size: 20px; font-weight: 700; padding: 4px 12px;
+  border-radius: 4px; color: #fff; text-transform: uppercase; letter-spacing: .03em; }
+.v-eligible { background: var(--ok); } .v-borderline { background: var(--warn); }
+.v-not-supported { background: var(--bad); }
+.s-pass { color: var(--ok); font-weight: 600; } .s-fail { color: var(--bad); font-weight: 600; }
+.s-not-assessed { color: var(--muted); font-style: italic; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0; font-size: 13px; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 6px; text-align: left;
+  vertical-align: top; }
+th { background: var(--soft); white-space: nowrap; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+th button { all: unset; cursor: pointer; }
+th button::after { content: " \\2195"; color: var(--muted); }
+th[aria-sort="ascending"] button::after { content: " \\2191"; }
+th[aria-sort="descending"] button::after { content: " \\2193"; }
+.mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+mark { background: #ffe08a; padding: 0; }
+dl.prov { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
+dl.prov dt { color: var(--muted); } dl.prov dd { margin: 0; overflow-wrap: anywhere; }
+.bar { display: inline-block; height: 10px; background: var(--accent); vertical-align: middle; }
+.filter { margin: 6px 0; padding: 4px 8px; width: 320px; max-width: 100%; }
+.count { color: var(--muted); margin-left: 8px; }
+.scroll { overflow-x: auto; }
+footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
+@media print { .filter, th button::after { display: none; } }
+""".strip()
+
+JS = """
+(function () {
+  "use strict";
+  function value(row, index, numeric) {
+    var cell = row.cells[index];
+    var raw = cell.hasAttribute("data-v") ? cell.getAttribute("data-v") : cell.textContent.trim();
+    if (!numeric) { return raw.toLowerCase(); }
+    var number = parseFloat(raw);
+    return isNaN(number) ? null : number;
+  }
+  function sortBy(table, header, index) {
+    var numeric = header.getAttribute("data-type") === "num";
+    var ascending = header.getAttribute("aria-sort") !== "ascending";
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (cell) {
+      cell.setAttribute("aria-sort", "none");
+    });
+    header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var keys = rows.map(function (row, position) {
+      return { row: row, key: value(row, index, numeric), position: position };
+    });
+    keys.sort(function (a, b) {
+      if (a.key === b.key) { return a.position - b.position; }
+      if (a.key === null) { return 1; }
+      if (b.key === null) { return -1; }
+      var order = a.key < b.key ? -1 : 1;
+      return ascending ? order : -order;
+    });
+    keys.forEach(function (item) { body.appendChild(item.row); });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (header, index) {
+      var button = header.querySelector("button");
+      if (button) {
+        button.addEventListener("click", function () { sortBy(table, header, index); });
+      }
+    });
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-filter]"), function (input) {
+    var id = input.getAttribute("data-filter");
+    var table = document.getElementById(id);
+    var counter = document.getElementById(id + "-count");
+    input.addEventListener("input", function () {
+      var query = input.value.trim().toLowerCase();
+      var shown = 0;
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+        var hit = query === "" || row.textContent.toLowerCase().indexOf(query) !== -1;
+        row.hidden = !hit;
+        if (hit) { shown += 1; }
+      });
+      if (counter) { counter.textContent = shown + " of " + table.tBodies[0].rows.length + " shown"; }
+    });
+  });
+}());
+""".strip()
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _e(value: Any, na: str = "NA") -> str:
+    """Escape any value for HTML text or attribute use (missing -> ``na``)."""
+    if _missing(value):
+        return html.escape(na)
+    return html.escape(str(value), quote=True)
+
+
+def _float(value: Any) -> float | None:
+    if _missing(value):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _fmt(value: Any, spec: str) -> str:
+    number = _float(value)
+    return "NA" if number is None else format(number, spec)
+
+
+def _num_td(value: Any, spec: str, title: str | None = None) -> str:
+    """Numeric cell: formatted text plus an exact ``data-v`` sort key."""
+    number = _float(value)
+    attrs = ' class="n"'
+    if number is not None:
+        attrs += f' data-v="{number:.12g}"'
+    if title:
+        attrs += f' title="{_e(title)}"'
+    return f"<td{attrs}>{_fmt(value, spec)}</td>"
+
+
+def _td(value: Any, cls: str | None = None, na: str = "NA") -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<td{attr}>{_e(value, na)}</td>"
+
+
+def _th(label: str, numeric: bool = False, sortable: bool = True) -> str:
+    cls = ' class="n"' if numeric else ""
+    kind = ' data-type="num"' if numeric else ' data-type="text"'
+    if not sortable:
+        return f"<th{cls}>{html.escape(label)}</th>"
+    return (f'<th{cls}{kind} aria-sort="none"><button type="button">{html.escape(label)}'
+            "</button></th>")
+
+
+def _peptide_html(peptide: Any, positions: Any) -> str:
+    """The peptide with mutated residues (1-based ``;``-joined positions) in ``<mark>``."""
+    if _missing(peptide):
+        return "NA"
+    text = str(peptide)
+    marked: set[int] = set()
+    if not _missing(positions):
+        for part in str(positions).split(";"):
+            part = part.strip()
+            if part.isdigit():
+                marked.add(int(part))
+    return "".join(f"<mark>{html.escape(ch)}</mark>" if i in marked else html.escape(ch)
+                   for i, ch in enumerate(text, start=1))
+
+
+def _css_class(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower())
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def load_json(path: str | os.PathLike, what: str) -> Any:
+    """Read a JSON file, turning problems into :class:`InputFileError`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputFileError(f"cannot read the {what} ({err.strerror})", where=str(path),
+                             fix=f"run the stage that writes the {what} first") from err
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"not valid JSON: {err.msg} at line {err.lineno}", where=str(path),
+                             fix=f"regenerate the {what}") from err
+
+
+def load_alleles(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read alleles.json: a list of ``{input, allele, status}`` objects."""
+    data = load_json(path, "alleles.json")
+    if not isinstance(data, list):
+        raise InputFileError("alleles.json must be a JSON list", where=str(path),
+                             fix='write [{"input": ..., "allele": ..., "status": ...}, ...]')
+    for index, entry in enumerate(data, start=1):
+        if (not isinstance(entry, dict) or not isinstance(entry.get("input"), str)
+                or entry.get("status") not in ALLELE_STATUSES
+                or not (entry.get("allele") is None or isinstance(entry.get("allele"), str))):
+            raise InputFileError(
+                f"entry {index} is not {{input, allele, status}} with status one of "
+                f"{', '.join(ALLELE_STATUSES)}: {entry!r}",
+                where=str(path), fix="regenerate alleles.json with the predict stage")
+    return data
+
+
+def _require(frame: pd.DataFrame, columns: list[str], where: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputFileError(f"missing column(s) {', '.join(missing)}", where=where,
+                             fix="pass the NeoRank table (see docs/tables.md)")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _header(sample: str) -> str:
+    disclaimer = html.escape(HEADER_DISCLAIMER + " " + " ".join(DISCLAIMERS[1:]))
+    return (
+        "<header>\n"
+        f"<h1>NeoRank neoantigen report: <span class=\"mono\">{_e(sample)}</span></h1>\n"
+        "<p class=\"sub\">Somatic variants, predicted MHC class I binders and a "
+        "vaccine-plausibility verdict.</p>\n"
+        f"<div class=\"box disclaimer\"><strong>Research use only.</strong> {disclaimer}</div>\n"
+        "</header>\n"
+    )
+
+
+def _banners(models_label: str, affinity_only: bool) -> str:
+    parts = []
+    if models_label == "embedded":
+        parts.append(
+            "<div class=\"box demo\" role=\"alert\">DEMO-GRADE MODELS: predictions come from "
+            "NeoRank's embedded MHCflurry models.<p>They are compact, trained on a small public "
+            "data set and affinity-only. Use this report to see what the pipeline produces, "
+            "not to choose vaccine targets.</p></div>\n")
+    if affinity_only:
+        parts.append(
+            "<div class=\"box note\"><strong>Affinity-only (no presentation/processing).</strong> "
+            "Candidates are ranked on predicted MHC binding affinity; antigen processing and "
+            "presentation were not predicted.</div>\n")
+    return "".join(parts)
+
+
+def _provenance(manifest: dict[str, Any], predictors: list[str]) -> str:
+    versions = manifest.get("versions") or {}
+    models = manifest.get("models") or {}
+    reference = manifest.get("reference") or {}
+
+    def item(label: str, value: Any, mono: bool = False) -> str:
+        cls = ' class="mono"' if mono else ""
+        return f"<dt>{html.escape(label)}</dt><dd{cls}>{_e(value, 'not recorded')}</dd>"
+
+    rows = [
+        item("NeoRank", versions.get("neorank")),
+        item("MHCflurry", versions.get("mhcflurry")),
+        item("varcode", versions.get("varcode")),
+        item("pyensembl", versions.get("pyensembl")),
+        item("Models", models.get("label")),
+        item("Models sha256", models.get("sha256"), mono=True),
+        item("Predictor", "; ".join(predictors) if predictors else None),
+        item("Ensembl release", reference.get("ensembl_release")),
+        item("Reference", reference.get("name")),
+        item("Config sha256", manifest.get("config_sha256"), mono=True),
+        item("Run created (UTC)", manifest.get("created")),
+    ]
+    return ("<section id=\"provenance\">\n<h2>Provenance</h2>\n<dl class=\"prov\">\n"
+            + "\n".join(rows) + "\n</dl>\n</section>\n")
+
+
+def _eligibility(result: Eligibility) -> str:
+    rows = []
+    for c in result.criteria:
+        effect = "informational" if c.cap is None else f"allows {c.cap}"
+        if c.status == "not assessed":
+            effect = "not counted"
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(c.label)}</td>"
+            f"<td>{_e(c.display)}</td>"
+            f"<td>{_e(c.threshold)}</td>"
+            f"<td class=\"s-{_css_class(c.status)}\">{html.escape(c.status)}</td>"
+            f"<td>{html.escape(effect)}</td>"
+            f"<td>{_e(c.note)}</td>"
+            "</tr>")
+    notes = "".join(f"<li>{_e(note)}</li>" for note in result.notes)
+    return (
+        "<section id=\"eligibility\">\n<h2>Vaccine plausibility</h2>\n<div class=\"box\">\n"
+        f"<p><span class=\"verdict v-{_css_class(result.verdict)}\">{_e(result.verdict)}</span>"
+        "</p>\n"
+        f"<p>{_e(result.summary)}</p>\n"
+        "<table>\n<thead><tr><th>Criterion</th><th>Value</th><th>Threshold</th><th>Status</th>"
+        "<th>Effect on verdict</th><th>Why</th></tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>\n"
+        "<p class=\"sub\">The verdict is the lowest level allowed by any gating criterion "
+        "(not supported &lt; borderline &lt; eligible); criteria not assessed are missing "
+        "evidence, not failures.</p>\n"
+        f"<ul>{notes}</ul>\n</div>\n</section>\n")
+
+
+def _funnel(variants: pd.DataFrame, peptides: pd.DataFrame, binder_variants: int) -> str:
+    status = variants["status"].astype(str)
+    steps = [
+        ("Input variant alleles", variants["variant_id"].nunique()),
+        ("Somatic (passed filters)", variants.loc[status != "filtered", "variant_id"].nunique()),
+        ("Protein-changing", variants.loc[status.isin(PROTEIN_CHANGING_STATUSES),
+                                          "variant_id"].nunique()),
+        ("With mutant peptides", peptides["variant_id"].nunique()),
+        ("With a predicted binder", binder_variants),
+    ]
+    top = max(steps[0][1], 1)
+    rows = []
+    for label, count in steps:
+        width = round(300 * count / top)
+        rows.append(f"<tr><td>{html.escape(label)}</td><td class=\"n\">{count}</td>"
+                    f"<td><span class=\"bar\" style=\"width:{width}px\"></span></td></tr>")
+    counts = status.value_counts()
+    order = [s for s in STATUS_ORDER if s in counts.index]
+    order += sorted(s for s in counts.index if s not in STATUS_ORDER)
+    breakdown = ", ".join(f"{_e(s)}: {int(counts[s])}" for s in order)
+    return (
+        "<section id=\"funnel\">\n<h2>Variant funnel</h2>\n"
+        "<table style=\"width:auto\">\n<thead><tr><th>Step</th><th class=\"n\">Variants</th>"
+        "<th></th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
+        f"<p class=\"sub\">Final status of every input variant: {breakdown or 'none'}.</p>\n"
+        "</section>\n")
+
+
+def _alleles(alleles: list[dict[str, Any]], candidates: pd.DataFrame,
+             binders: pd.DataFrame) -> str:
+    total = candidates.groupby("allele").size() if len(candidates) else pd.Series(dtype=int)
+    hits = binders.groupby("allele").size() if len(binders) else pd.Series(dtype=int)
+    explain = {
+        "supported": "training data for this allele",
+        "extrapolated": "no training data; predicted from its pseudosequence (less reliable)",
+        "null_skipped": "null (non-expressed) allele; not predicted",
+    }
+    rows = []
+    for entry in alleles:
+        allele = entry.get("allele")
+        rows.append(
+            "<tr>"
+            f"<td class=\"mono\">{_e(entry.get('input'))}</td>"
+            f"<td class=\"mono\">{_e(allele, '—')}</td>"
+            f"<td>{_e(entry.get('status'))}</td>"
+            f"<td class=\"n\">{int(total.get(allele, 0)) if allele is not None else 0}</td>"
+            f"<td class=\"n\">{int(hits.get(allele, 0)) if allele is not None else 0}</td>"
+            f"<td>{_e(explain.get(entry.get('status'), ''))}</td>"
+            "</tr>")
+    body = "\n".join(rows) or "<tr><td colspan=\"6\">No alleles recorded.</td></tr>"
+    return (
+        "<section id=\"alleles\">\n<h2>HLA class I alleles</h2>\n"
+        "<table>\n<thead><tr><th>Input</th><th>Allele</th><th>Status</th>"
+        "<th class=\"n\">Peptide predictions</th><th class=\"n\">Binders</th><th>Meaning</th>"
+        "</tr></thead>\n<tbody>\n" + body + "\n</tbody>\n</table>\n</section>\n")
+
+
+def _top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
+                    rank_params: dict[str, Any]) -> str:
+    binding = rank_params["binding"]
+    rule = []
+    if binding["max_affinity_nm"] is not None:
+        rule.append(f"IC50 &le; {binding['max_affinity_nm']:g} nM")
+    if binding["max_percentile"] is not None:
+        rule.append(f"percentile &le; {binding['max_percentile']:g}")
+    shown = binders.head(top_n)
+    headers = [("Rank", True), ("Candidate", False), ("Gene", False), ("Protein change", False),
+               ("Peptide", False), ("Allele", False), ("IC50 (nM)", True), ("Percentile", True),
+               ("WT IC50 (nM)", True), ("Agretopicity", True), ("VAF", True), ("Score", True)]
+    rows = []
+    has_positions = "mutation_positions" in shown.columns
+    for row in shown.itertuples(index=False):
+        data = row._asdict()
+        positions = data.get("mutation_positions") if has_positions else None
+        rows.append(
+            "<tr>"
+            + _num_td(data.get("rank"), ".0f")
+            + _td(data.get("candidate_id"), "mono")
+            + _td(data.get("gene_name"))
+            + _td(data.get("protein_change"))
+            + f"<td class=\"mono\">{_peptide_html(data.get('mutant_peptide'), positions)}</td>"
+            + _td(data.get("allele"), "mono")
+            + _num_td(data.get("mutant_affinity_nm"), ".1f")
+            + _num_td(data.get("mutant_percentile"), ".2f")
+            + _num_td(data.get("wildtype_affinity_nm"), ".1f")
+            + _num_td(data.get("agretopicity"), ".3g")
+            + _num_td(data.get("tumor_vaf"), ".3f")
+            + _num_td(data.get("score"), ".4f",
+                      title=f"components: {data.get('score_components')}"
+                      if not _missing(data.get("score_components")) else None)
+            + "</tr>")
+    if rows:
+        table = (
+            "<input class=\"filter\" type=\"search\" data-filter=\"top-candidates\" "
+            "placeholder=\"Filter rows (gene, peptide, allele...)\" "
+            "aria-label=\"Filter top candidates\">"
+            f"<span class=\"count\" id=\"top-candidates-count\">{len(rows)} of {len(rows)} "
+            "shown</span>\n<div class=\"scroll\"><table class=\"sortable\" "
+            "id=\"top-candidates\">\n<thead><tr>"
+            + "".join(_th(label, numeric) for label, numeric in headers)
+            + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n")
+    else:
+        table = "<p><strong>No predicted binders at the configured thresholds.</strong></p>\n"
+    return (
+        "<section id=\"candidates\">\n<h2>Top candidates</h2>\n"
+        f"<p class=\"sub\">Best {len(shown)} of {n_binders} binder rows (peptide &times; allele; "
+        f"binder: {' or '.join(rule)}), by rank. Click a header to sort; highlighted residues "
+        "are mutated. Score components are shown on hover; see candidates.tsv for all rows."
+        "</p>\n" + table + "</section>\n")
+
+
+def _gene_chart(binders: pd.DataFrame) -> str:
+    if not len(binders):
+        return ""
+    genes = binders["gene_name"].astype(object).where(binders["gene_name"].notna(), "NA")
+    counts = genes.astype(str).value_counts()
+    ordered = sorted(counts.items(), key=lambda kv: (-int(kv[1]), kv[0]))
+    total_genes = len(ordered)
+    ordered = ordered[:CHART_GENES]
+    top = max(int(n) for _, n in ordered)
+    label_w, bar_w, row_h = 140, 420, 20
+    height = row_h * len(ordered) + 10
+    parts = [f"<svg role=\"img\" aria-label=\"Binder rows per gene\" width=\"{label_w + bar_w + 60}\" "
+             f"height=\"{height}\" viewBox=\"0 0 {label_w + bar_w + 60} {height}\">"]
+    for index, (gene, count) in enumerate(ordered):
+        y = 5 + index * row_h
+        width = max(1, round(bar_w * int(count) / top))
+        parts.append(
+            f"<text x=\"{label_w - 6}\" y=\"{y + 14}\" text-anchor=\"end\" font-size=\"12\">"
+            f"{_e(gene)}</text>"
+            f"<rect x=\"{label_w}\" y=\"{y + 3}\" width=\"{width}\" height=\"{row_h - 6}\" "
+            f"fill=\"#2f5f9e\"><title>{_e(gene)}: {int(count)}</title></rect>"
+            f"<text x=\"{label_w + width + 6}\" y=\"{y + 14}\" font-size=\"12\">{int(count)}</text>")
+    parts.append("</svg>")
+    more = (f"<p class=\"sub\">Top {CHART_GENES} of {total_genes} genes.</p>\n"
+            if total_genes > CHART_GENES else "")
+    return ("<section id=\"genes\">\n<h2>Binders per gene</h2>\n"
+            "<p class=\"sub\">Binder rows (peptide &times; allele) per gene.</p>\n"
+            + "\n".join(parts) + "\n" + more + "</section>\n")
+
+
+def _variant_summary(variants: pd.DataFrame, peptides: pd.DataFrame,
+                     binders: pd.DataFrame, max_rows: int) -> str:
+    n_peptides = peptides.groupby("variant_id").size() if len(peptides) else pd.Series(dtype=int)
+    n_binders = binders.groupby("variant_id").size() if len(binders) else pd.Series(dtype=int)
+    best = binders.drop_duplicates("variant_id", keep="first").set_index("variant_id") \
+        if len(binders) else None
+    status = variants["status"].astype(str)
+    keep = pd.Series(True, index=variants.index)
+    if len(variants) > max_rows:
+        kept = status != "filtered"
+        room = max(0, max_rows - int(kept.sum()))
+        keep = kept | (~kept & ((~kept).cumsum() <= room))
+    shown = variants.loc[keep]
+    omitted = len(variants) - len(shown)
+    rows = []
+    for row in shown.itertuples(index=False):
+        data = row._asdict()
+        vid = data.get("variant_id")
+        if best is not None and vid in best.index:
+            top = best.loc[vid]
+            best_html = (f"<span class=\"mono\">{_e(top['mutant_peptide'])}</span> "
+                         f"<span class=\"mono\">{_e(top['allele'])}</span> "
+                         f"{_fmt(top['mutant_affinity_nm'], '.1f')} nM "
+                         f"(rank {_fmt(top['rank'], '.0f')})")
+            best_cell = f"<td data-v=\"{_fmt(top['rank'], '.0f')}\">{best_html}</td>"
+        else:
+            best_cell = "<td>&mdash;</td>"
+        rows.append(
+            "<tr>"
+            + _td(vid, "mono")
+            + _td(data.get("gene_name"), na="")
+            + _td(data.get("status"))
+            + _td(data.get("effect"), na="")
+            + _td(data.get("protein_change"), na="")
+            + _num_td(data.get("tumor_vaf"), ".3f")
+            + f"<td class=\"n\">{int(n_peptides.get(vid, 0))}</td>"
+            + f"<td class=\"n\">{int(n_binders.get(vid, 0))}</td>"
+            + best_cell
+            + _td(data.get("reason"), na="")
+            + "</tr>")
+    headers = [("Variant", False), ("Gene", False), ("Status", False), ("Effect", False),
+               ("Protein change", False), ("VAF", True), ("Peptides", True),
+               ("Binders", True), ("Best binder", True), ("Reason", False)]
+    note = (f"<p class=\"sub\">{omitted} filtered variant(s) not listed (more than {max_rows} "
+            "rows); see variants.tsv.</p>\n" if omitted else "")
+    if not rows:
+        return ("<section id=\"variants\">\n<h2>Per-variant summary</h2>\n"
+                "<p>No variants in the input.</p>\n</section>\n")
+    return (
+        "<section id=\"variants\">\n<h2>Per-variant summary</h2>\n"
+        "<p class=\"sub\">Every input variant in input order, with its final status and the "
+        "best-ranked binder (peptide, allele, IC50, rank).</p>\n" + note
+        + "<input class=\"filter\" type=\"search\" data-filter=\"variant-summary\" "
+        "placeholder=\"Filter rows (gene, status, variant...)\" "
+        "aria-label=\"Filter variants\">"
+        f"<span class=\"count\" id=\"variant-summary-count\">{len(rows)} of {len(rows)} "
+        "shown</span>\n<div class=\"scroll\"><table class=\"sortable\" id=\"variant-summary\">\n"
+        "<thead><tr>" + "".join(_th(label, numeric) for label, numeric in headers)
+        + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n"
+        "</section>\n")
+
+
+# --------------------------------------------------------------------------- render
+
+
+def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
+                  candidates: pd.DataFrame, manifest: dict[str, Any],
+                  alleles: list[dict[str, Any]], params: dict[str, Any] | None = None, *,
+                  top_n: int = DEFAULT_TOP_N, purity: float | None = None,
+                  expression: str | None = None,
+                  max_variant_rows: int = DEFAULT_MAX_VARIANT_ROWS) -> tuple[str, Eligibility]:
+    """Render the HTML report.
+
+    Parameters
+    ----------
+    sample
+        Sample id (any text; escaped).
+    variants, peptides, candidates
+        The sample's variants.tsv, peptides.tsv and candidates.tsv.
+    manifest
+        manifest.json contents.
+    alleles
+        alleles.json entries.
+    params
+        The params JSON object (``binding``, ``ranking``, ``eligibility`` sections).
+    top_n
+        Binder rows in the top-candidates table.
+    purity, expression
+        Optional sample-sheet values passed to the eligibility assessment.
+    max_variant_rows
+        Cap on per-variant rows (non-filtered variants are always listed).
+
+    Returns
+    -------
+    tuple
+        ``(html_text, eligibility)``.
+    """
+    params = params or {}
+    rank_params = ranking_params(params)
+    elig_params = eligibility_params(params)
+    _require(variants, ["variant_id", "status"], "variants.tsv")
+    _require(peptides, ["variant_id"], "peptides.tsv")
+    _require(candidates, ["rank", "candidate_id", "binder", "variant_id", "gene_name",
+                          "protein_change", "mutant_peptide", "allele", "mutant_affinity_nm"],
+             "candidates.tsv")
+    for column in ("gene_name", "effect", "protein_change", "reason", "tumor_vaf"):
+        if column not in variants.columns:
+            variants = variants.assign(**{column: pd.NA})
+    for column in ("mutant_percentile", "wildtype_affinity_nm", "agretopicity", "tumor_vaf",
+                   "score", "score_components"):
+        if column not in candidates.columns:
+            candidates = candidates.assign(**{column: pd.NA})
+
+    candidates = candidates.assign(_rank=pd.to_numeric(candidates["rank"], errors="coerce"))
+    candidates = candidates.sort_values(["_rank", "candidate_id"], kind="mergesort")
+    binders = candidates.loc[binder_mask(candidates)]
+    models_label = str((manifest.get("models") or {}).get("label") or "")
+    affinity_only = models_label == "embedded" or "presentation_score" not in candidates.columns \
+        or bool(candidates["presentation_score"].isna().all())
+    result = assess(variants, candidates, alleles, elig_params, purity=purity,
+                    expression=expression, models_label=models_label,
+                    affinity_only=affinity_only)
+    predictors = sorted(candidates["predictor"].dropna().astype(str).unique()) \
+        if "predictor" in candidates.columns else []
+
+    script_hash = base64.b64encode(hashlib.sha256(JS.encode("utf-8")).digest()).decode("ascii")
+    csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
+           "img-src data:; base-uri 'none'; form-action 'none'")
+    body = "".join([
+        _header(sample),
+        _banners(models_label, affinity_only),
+        _provenance(manifest, predictors),
+        _eligibility(result),
+        _funnel(variants, peptides, int(binders["variant_id"].nunique())),
+        _alleles(alleles, candidates, binders),
+        _top_candidates(binders, top_n, len(binders), rank_params),
+        _gene_chart(binders),
+        _variant_summary(variants, peptides, binders, max_variant_rows),
+    ])
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<meta name=\"robots\" content=\"noindex\">\n"
+        f"<title>NeoRank report: {_e(sample)} (research use only)</title>\n"
+        f"<style>\n{CSS}\n</style>\n</head>\n<body>\n<main>\n"
+        + body
+        + f"<footer>Generated by NeoRank {html.escape(__version__)}. Research use only; not for "
+        "clinical decisions. Tables: variants.tsv, peptides.tsv, candidates.tsv; provenance: "
+        "manifest.json.</footer>\n"
+        f"</main>\n<script>\n{JS}\n</script>\n</body>\n</html>\n")
+    return page, result
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``neorank report``."""
+    parser = subparsers.add_parser(
+        "report", help="write the static HTML report (and the eligibility verdict)",
+        description="Render one self-contained HTML report: provenance, vaccine-plausibility "
+        "verdict, variant funnel, alleles, top candidates and per-variant summary.")
+    parser.add_argument("--sample", required=True)
+    parser.add_argument("--variants", required=True, help="variants.tsv")
+    parser.add_argument("--peptides", required=True, help="peptides.tsv")
+    parser.add_argument("--candidates", required=True, help="candidates.tsv")
+    parser.add_argument("--manifest", required=True, help="manifest.json")
+    parser.add_argument("--alleles-json", required=True, help="alleles.json")
+    parser.add_argument("--params", help="params JSON (binding, ranking, eligibility, report)")
+    parser.add_argument("--purity", type=float, help="tumour purity in [0, 1], if known")
+    parser.add_argument("--expression", help="expression table from the sample sheet, if any")
+    parser.add_argument("--top-n", type=int, help="binder rows in the top table (default: "
+                        f"report.top_n or {DEFAULT_TOP_N})")
+    parser.add_argument("--max-variant-rows", type=int, default=DEFAULT_MAX_VARIANT_ROWS)
+    parser.add_argument("--eligibility-json", help="also write the verdict as JSON here")
+    parser.add_argument("--out", required=True, help="report.html to write")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``neorank report``; returns 0."""
+    sample = str(args.sample)
+    if not sample.strip():
+        raise NeoRankError("empty sample id", where="--sample", fix="pass the sample id")
+    params = load_params(getattr(args, "params", None))
+    top_n = getattr(args, "top_n", None)
+    if top_n is None:
+        top_n = (params.get("report") or {}).get("top_n", DEFAULT_TOP_N)
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
+        raise NeoRankError(f"top_n {top_n!r} is not a whole number >= 1",
+                           where="--top-n / report.top_n", fix="use e.g. 50")
+    max_rows = getattr(args, "max_variant_rows", None) or DEFAULT_MAX_VARIANT_ROWS
+    purity = getattr(args, "purity", None)
+    manifest = load_json(args.manifest, "manifest.json")
+    if not isinstance(manifest, dict):
+        raise InputFileError("manifest.json must be a JSON object", where=str(args.manifest),
+                             fix="regenerate it with `neorank manifest`")
+    if manifest.get("sample") not in (None, sample):
+        raise InputFileError(
+            f"manifest is for sample {manifest.get('sample')!r}, not {sample!r}",
+            where=str(args.manifest), fix="pass the manifest.json of the same sample")
+    alleles = load_alleles(args.alleles_json)
+    variants = read_table(args.variants)
+    peptides = read_table(args.peptides)
+    candidates = read_table(args.candidates)
+    page, result = render_report(sample, variants, peptides, candidates, manifest, alleles,
+                                 params, top_n=top_n, purity=purity,
+                                 expression=getattr(args, "expression", None) or None,
+                                 max_variant_rows=max_rows)
+    _write_text(args.out, page)
+    if getattr(args, "eligibility_json", None):
+        _write_text(args.eligibility_json,
+                    json.dumps(result.to_dict(), sort_keys=True, indent=2) + "\n")
+    LOG.info("%s: verdict %s -> %s", sample, result.verdict, args.out)
+    return 0
+
+
+def _write_text(path: str | os.PathLike, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

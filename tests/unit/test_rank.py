@@ -1,0 +1,320 @@
+"""Unit tests for ``neorank rank`` (binder flag, composite score, order, ids)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from neorank import rank
+from neorank.errors import InputFileError, NeoRankError
+from neorank.io import read_tsv, write_tsv
+
+SAMPLE = "PT01"
+PREDICTOR = "mhcflurry-2.3.16/embedded"
+
+VARIANTS = [
+    # variant_id, gene, effect, change, tumor_depth, tumor_alt_reads, tumor_vaf, normal_vaf
+    ("2:209113112:C>T", "IDH1", "Substitution", "p.R132H", 50, 20, 0.4, 0.0),
+    ("17:7675088:C>T", "TP53", "Substitution", "p.R175H", None, None, None, None),
+    ("12:25245350:C>A", "KRAS", "Substitution", "p.G12V", 80, 80, 1.3, 0.01),
+]
+
+
+def _variants() -> pd.DataFrame:
+    rows = []
+    for vid, gene, effect, change, depth, alt_reads, vaf, nvaf in VARIANTS:
+        chrom, pos, alleles = vid.split(":")
+        ref, alt = alleles.split(">")
+        rows.append({
+            "variant_id": vid, "chrom": chrom, "pos": int(pos), "ref": ref, "alt": alt,
+            "filter": "PASS", "tumor_depth": depth, "tumor_alt_reads": alt_reads,
+            "tumor_vaf": vaf, "normal_depth": 30 if nvaf is not None else None,
+            "normal_vaf": nvaf, "gene_name": gene, "transcript_id": "ENST00000000001",
+            "effect": effect, "protein_change": change, "status": "protein_changing",
+            "reason": "",
+        })
+    return pd.DataFrame(rows)
+
+
+def _pred(vid: str, peptide: str, allele: str, mt: float, pct: float | None,
+          wt: float | None, wt_peptide: str | None = "XXXXXXXXX") -> dict:
+    gene = {v[0]: v[1] for v in VARIANTS}[vid]
+    return {
+        "variant_id": vid, "gene_name": gene, "effect": "Substitution",
+        "protein_change": "p.X1Y", "transcript_ids": "ENST00000000001", "length": len(peptide),
+        "mutant_peptide": peptide, "wildtype_peptide": wt_peptide if wt is not None else None,
+        "mutation_positions": "5", "n_flank": "MKLV", "c_flank": "QRST",
+        "allele": allele, "allele_status": "supported", "mutant_affinity_nm": mt,
+        "mutant_percentile": pct, "wildtype_affinity_nm": wt, "wildtype_percentile": None,
+        "presentation_score": None, "processing_score": None,
+        "presentation_percentile": None, "predictor": PREDICTOR,
+    }
+
+
+def _sha_id(vid: str, peptide: str, allele: str) -> str:
+    return f"{SAMPLE}-" + hashlib.sha1(f"{vid}|{peptide}|{allele}".encode()).hexdigest()[:12]
+
+
+def _rank(rows: list[dict], params: dict | None = None) -> pd.DataFrame:
+    return rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE,
+                                rank.ranking_params(params or {}))
+
+
+def _row(frame: pd.DataFrame, peptide: str, allele: str = "HLA-A*02:01") -> pd.Series:
+    hit = frame[(frame["mutant_peptide"] == peptide) & (frame["allele"] == allele)]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+# --------------------------------------------------------------------------- components
+
+
+def test_logistic_midpoint_is_exactly_half_and_cutoff_is_zero():
+    values = rank.logistic_affinity([350.0, 50.0, 500.0, 4999.0, 5000.0, 80000.0])
+    assert values[0] == 0.5
+    assert values[1] == pytest.approx(1 / (1 + math.exp(-2)))  # 0.8808
+    assert values[2] == pytest.approx(1 / (1 + math.e))  # 0.2689
+    assert 0 < values[3] < 1e-12
+    assert values[4] == 0.0 and values[5] == 0.0
+
+
+def test_score_all_components_hand_computed():
+    # IC50 350 -> 0.5; VAF 0.4; WT 20000 nM (>= cutoff) -> dissimilarity 1.
+    out = _rank([_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)])
+    row = out.iloc[0]
+    assert row["score"] == pytest.approx(round((1 * 0.5 + 0.5 * 0.4 + 0.25 * 1.0) / 1.75, 6))
+    assert row["score"] == pytest.approx(0.542857)
+    assert row["score_components"] == "binding;vaf;dissimilarity"
+    assert row["agretopicity"] == pytest.approx(350 / 20000)
+    assert row["tumor_vaf"] == 0.4 and row["tumor_depth"] == 50 and row["normal_vaf"] == 0.0
+
+
+def test_missing_vaf_is_not_imputed_and_weights_renormalise():
+    out = _rank([_pred("17:7675088:C>T", "HMTEVVRHC", "HLA-A*02:01", 350, 0.9, 20000)])
+    row = out.iloc[0]
+    assert row["score"] == pytest.approx(0.6)  # (0.5 + 0.25 * 1) / 1.25
+    assert row["score_components"] == "binding;dissimilarity"
+    assert pd.isna(row["tumor_vaf"]) and pd.isna(row["tumor_depth"])
+
+
+def test_missing_wildtype_drops_dissimilarity_and_agretopicity():
+    out = _rank([_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, None)])
+    row = out.iloc[0]
+    assert row["score"] == pytest.approx(round((0.5 + 0.5 * 0.4) / 1.5, 6))  # 0.466667
+    assert row["score_components"] == "binding;vaf"
+    assert pd.isna(row["agretopicity"])
+
+
+def test_binding_only_when_vaf_and_wildtype_missing():
+    out = _rank([_pred("17:7675088:C>T", "HMTEVVRHC", "HLA-A*02:01", 350, None, None)])
+    assert out.iloc[0]["score"] == 0.5
+    assert out.iloc[0]["score_components"] == "binding"
+
+
+def test_vaf_clipped_to_one():
+    out = _rank([_pred("12:25245350:C>A", "VVVGAVGVG", "HLA-A*02:01", 350, 0.9, 20000)])
+    assert out.iloc[0]["score"] == pytest.approx((0.5 + 0.5 * 1.0 + 0.25) / 1.75, abs=1e-6)
+
+
+def test_zero_weight_component_is_not_listed():
+    params = {"ranking": {"weights": {"vaf": 0}}}
+    out = _rank([_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)], params)
+    assert out.iloc[0]["score_components"] == "binding;dissimilarity"
+    assert out.iloc[0]["score"] == pytest.approx(0.6)
+
+
+# --------------------------------------------------------------------------- binder
+
+
+def test_binder_thresholds_inclusive_and_percentile_only():
+    vid = "2:209113112:C>T"
+    out = _rank([
+        _pred(vid, "AAAAAAAAA", "HLA-A*02:01", 500, 5.0, 20000),   # affinity exactly 500
+        _pred(vid, "CCCCCCCCC", "HLA-A*02:01", 800, 1.5, 20000),   # percentile only
+        _pred(vid, "DDDDDDDDD", "HLA-A*02:01", 800, 2.0, 20000),   # percentile exactly 2
+        _pred(vid, "EEEEEEEEE", "HLA-A*02:01", 800, None, 20000),  # NA percentile: affinity only
+        _pred(vid, "FFFFFFFFF", "HLA-A*02:01", 500.5, 2.01, 20000),  # neither
+    ])
+    flags = dict(zip(out["mutant_peptide"], out["binder"], strict=True))
+    assert flags == {"AAAAAAAAA": True, "CCCCCCCCC": True, "DDDDDDDDD": True,
+                     "EEEEEEEEE": False, "FFFFFFFFF": False}
+
+
+def test_binders_rank_before_higher_scoring_non_binders():
+    vid = "12:25245350:C>A"  # VAF clipped to 1
+    out = _rank([
+        _pred(vid, "NONBINDER", "HLA-A*02:01", 520, 3.0, 20000),  # score 0.568, not a binder
+        _pred(vid, "PCTBINDER", "HLA-A*02:01", 2000, 0.5, 100),   # score 0.308, binder by percentile
+    ])
+    assert _row(out, "NONBINDER")["score"] > _row(out, "PCTBINDER")["score"]
+    assert list(out["mutant_peptide"]) == ["PCTBINDER", "NONBINDER"]
+    assert list(out["rank"]) == [1, 2]
+
+
+# --------------------------------------------------------------------------- order and ids
+
+
+def test_candidate_id_is_sha1_of_variant_peptide_allele():
+    vid, peptide, allele = "2:209113112:C>T", "GWVKPIIIG", "HLA-B*07:02"
+    out = _rank([_pred(vid, peptide, allele, 350, 0.9, 20000)])
+    expected = "PT01-" + hashlib.sha1(b"2:209113112:C>T|GWVKPIIIG|HLA-B*07:02").hexdigest()[:12]
+    assert out.iloc[0]["candidate_id"] == expected == _sha_id(vid, peptide, allele)
+    assert rank.candidate_id(SAMPLE, vid, peptide, allele) == expected
+
+
+def test_sort_score_then_affinity_then_candidate_id():
+    vid = "17:7675088:C>T"  # no VAF; components binding (+ dissimilarity when WT)
+    rows = [
+        _pred(vid, "TIEBREAKA", "HLA-A*02:01", 100, 0.5, None),
+        _pred(vid, "TIEBREAKB", "HLA-A*02:01", 100, 0.5, None),
+        _pred(vid, "TIEBREAKC", "HLA-B*07:02", 100, 0.5, None),
+        _pred(vid, "BESTSCORE", "HLA-A*02:01", 50, 0.1, None),
+    ]
+    out = _rank(list(reversed(rows)))
+    assert out.iloc[0]["mutant_peptide"] == "BESTSCORE"
+    tied = out.iloc[1:]
+    assert tied["score"].nunique() == 1 and tied["mutant_affinity_nm"].nunique() == 1
+    assert list(tied["candidate_id"]) == sorted(tied["candidate_id"])
+    assert list(out["rank"]) == [1, 2, 3, 4]
+    # Same input in another order gives the same table.
+    again = _rank(rows)
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_equal_score_sorted_by_affinity():
+    # Same score (score is rounded to 6 decimals), different affinity: lower IC50 first.
+    vid = "17:7675088:C>T"
+    out = _rank([
+        _pred(vid, "WEAKERPEP", "HLA-A*02:01", 60000, 0.5, None),
+        _pred(vid, "STRONGPEP", "HLA-A*02:01", 50000, 0.5, None),
+    ])
+    assert (out["score"] == 0).all()
+    assert list(out["mutant_peptide"]) == ["STRONGPEP", "WEAKERPEP"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_unknown_variant_is_an_input_error():
+    rows = [_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)]
+    rows[0]["variant_id"] = "9:1:A>G"
+    with pytest.raises(InputFileError, match="not in variants.tsv"):
+        _rank(rows)
+
+
+def test_missing_mutant_affinity_is_an_input_error():
+    with pytest.raises(InputFileError, match="mutant_affinity_nm") as err:
+        _rank([_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", None, 0.9, 20000)])
+    assert err.value.fix
+
+
+def test_conflicting_duplicates_rejected_exact_duplicates_dropped():
+    row = _pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)
+    assert len(_rank([row, dict(row)])) == 1
+    other = dict(row, mutant_affinity_nm=400)
+    with pytest.raises(InputFileError, match="duplicate"):
+        _rank([row, other])
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"ranking": {"weights": {"expression": 1}}}, "unknown score component"),
+    ({"ranking": {"weights": {"binding": 0}}}, "binding"),
+    ({"ranking": {"affinity_width_nm": 0}}, "affinity_width_nm"),
+    ({"binding": {"max_affinity_nm": -1}}, "max_affinity_nm"),
+    ({"binding": {"max_affinity_nm": None, "max_percentile": None}}, "both null"),
+])
+def test_bad_params(params, message):
+    with pytest.raises(NeoRankError, match=message):
+        rank.ranking_params(params)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _write_inputs(tmp_path, rows):
+    write_tsv(pd.DataFrame(rows), tmp_path / "predictions.tsv")
+    write_tsv(_variants(), tmp_path / "variants.tsv")
+    params = {
+        "binding": {"max_affinity_nm": 500, "max_percentile": 2.0},
+        "ranking": {"weights": {"binding": 1.0, "vaf": 0.5, "dissimilarity": 0.25},
+                    "affinity_midpoint_nm": 350, "affinity_width_nm": 150},
+        "report": {"top_n": 50},
+    }
+    (tmp_path / "params.json").write_text(json.dumps(params))
+
+
+def _args(tmp_path, out="candidates.tsv", **overrides):
+    base = dict(sample=SAMPLE, predictions=str(tmp_path / "predictions.tsv"),
+                variants=str(tmp_path / "variants.tsv"), params=str(tmp_path / "params.json"),
+                out=str(tmp_path / out), max_affinity_nm=None, max_percentile=None,
+                affinity_midpoint_nm=None, affinity_width_nm=None, weight_binding=None,
+                weight_vaf=None, weight_dissimilarity=None)
+    base.update(overrides)
+    return argparse.Namespace(**base)
+
+
+def test_run_writes_contract_columns_deterministically(tmp_path):
+    rows = [
+        _pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000),
+        _pred("2:209113112:C>T", "GWVKPIIIG", "HLA-B*07:02", 9000, 40.0, 12000),
+        _pred("17:7675088:C>T", "HMTEVVRHC", "HLA-A*02:01", 120, 0.4, None, None),
+        _pred("12:25245350:C>A", "VVGAVGVGK", "HLA-A*02:01", 2500, 1.2, 3000),
+    ]
+    _write_inputs(tmp_path, rows)
+    assert rank.run(_args(tmp_path)) == 0
+    assert rank.run(_args(tmp_path, out="again.tsv")) == 0
+    first = (tmp_path / "candidates.tsv").read_bytes()
+    assert first == (tmp_path / "again.tsv").read_bytes()
+
+    out = read_tsv(tmp_path / "candidates.tsv")
+    predictions = read_tsv(tmp_path / "predictions.tsv")
+    added = ["binder", "agretopicity", "tumor_vaf", "tumor_depth", "normal_vaf", "score",
+             "score_components"]
+    assert list(out.columns) == ["rank", "candidate_id", *predictions.columns, *added]
+    assert list(out["rank"]) == [1, 2, 3, 4]
+    # Binders first (by score: 0.822 binding-only, 0.543, 0.429), then the non-binder.
+    assert out["binder"].tolist() == [True, True, True, False]
+    assert out["mutant_peptide"].tolist() == ["HMTEVVRHC", "GWVKPIIIG", "VVGAVGVGK", "GWVKPIIIG"]
+    assert out["allele"].tolist()[-1] == "HLA-B*07:02"
+    def logistic(ic50):
+        return 1 / (1 + math.exp((ic50 - 350) / 150))
+
+    expected = [logistic(120),
+                (logistic(350) + 0.5 * 0.4 + 0.25) / 1.75,
+                (logistic(2500) + 0.5 * 1.0 + 0.25 * (1 - logistic(3000))) / 1.75]
+    assert out["score"].tolist()[:3] == pytest.approx(expected, abs=1e-6)
+    assert out["score_components"].tolist() == [
+        "binding", "binding;vaf;dissimilarity", "binding;vaf;dissimilarity",
+        "binding;vaf;dissimilarity"]
+    lines = first.decode().splitlines()
+    assert "\tNA\t" in lines[1]  # missing values written NA
+    assert "\t50\t" in lines[2] and "\t50.0\t" not in lines[2]  # depth stays an integer
+
+
+def test_run_flag_overrides_params(tmp_path):
+    rows = [_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 800, 1.5, 20000)]
+    _write_inputs(tmp_path, rows)
+    rank.run(_args(tmp_path, max_percentile=1.0))
+    assert read_tsv(tmp_path / "candidates.tsv")["binder"].tolist() == [False]
+
+
+def test_run_empty_predictions_writes_header(tmp_path):
+    columns = list(_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 1, 1, 1))
+    write_tsv(pd.DataFrame(columns=columns), tmp_path / "predictions.tsv")
+    write_tsv(_variants(), tmp_path / "variants.tsv")
+    (tmp_path / "params.json").write_text("{}")
+    rank.run(_args(tmp_path))
+    text = (tmp_path / "candidates.tsv").read_text()
+    assert text.splitlines()[0].startswith("rank\tcandidate_id\t")
+    assert len(text.splitlines()) == 1
+
+
+def test_run_missing_file_is_input_error(tmp_path):
+    _write_inputs(tmp_path, [])
+    with pytest.raises(InputFileError, match="not found"):
+        rank.run(_args(tmp_path, predictions=str(tmp_path / "nope.tsv")))

@@ -1,0 +1,319 @@
+"""Unit tests for ``neorank report`` (static, escaped, deterministic HTML) and ``neorank manifest``."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+
+from neorank import manifest as mf
+from neorank import rank, report
+from neorank.errors import InputFileError, ModelError
+from neorank.io import write_tsv
+
+EVIL = "<script>alert('x')</script>"
+SAMPLE = f"PT{EVIL}"
+PREDICTOR = "mhcflurry-2.3.16/embedded"
+
+VARIANTS = [
+    # variant_id, status, gene, effect, change, depth, vaf, reason
+    ("2:209113112:C>T", "protein_changing", "IDH1", "Substitution", "p.R132H", 50, 0.4, ""),
+    ("17:7675088:C>T", "protein_changing", EVIL, "Substitution", "p.R175H", None, None, ""),
+    ("12:25245350:C>A", "protein_changing", "KRAS", "Substitution", "p.G12V", 80, 0.3, ""),
+    ("7:140753336:A>T", "no_peptides", "BRAF", "StartLoss", "p.M1?", 30, 0.2,
+     "protein-changing but no peptide could be made"),
+    ("1:1000:G>A", "silent", "GENE1", "Silent", "p.L5L", 40, 0.3, "synonymous"),
+    ("1:2000:G>T", "filtered", None, None, None, 6, 0.5, "tumor_depth 6 < 10"),
+]
+PEPTIDES = [
+    ("2:209113112:C>T", "GWVKPIIIG", "GWVKPIIIR", "9"),
+    ("17:7675088:C>T", "HMTEVVRHC", "RMTEVVRRC", "1;8"),
+    ("12:25245350:C>A", "VVVGAVGVG", "VVVGAGGVG", "6"),
+]
+# (peptide, allele, mutant IC50, percentile, wildtype IC50)
+PREDICTIONS = [
+    ("GWVKPIIIG", "HLA-A*02:01", 45.0, 0.3, 20000.0),
+    ("GWVKPIIIG", "HLA-B*07:02", 9000.0, 35.0, 9000.0),
+    ("HMTEVVRHC", "HLA-A*02:01", 300.0, 1.1, 250.0),
+    ("HMTEVVRHC", "HLA-B*07:02", 1500.0, 1.9, None),
+    ("VVVGAVGVG", "HLA-A*02:01", 7000.0, 20.0, 6000.0),
+    ("VVVGAVGVG", "HLA-B*07:02", 12000.0, 50.0, 15000.0),
+]
+ALLELES = [
+    {"input": "A*02:01", "allele": "HLA-A*02:01", "status": "supported"},
+    {"input": "B*07:02", "allele": "HLA-B*07:02", "status": "supported"},
+    {"input": f"C*04:09N{EVIL}", "allele": None, "status": "null_skipped"},
+]
+PARAMS = {
+    "binding": {"max_affinity_nm": 500, "max_percentile": 2.0},
+    "ranking": {"weights": {"binding": 1.0, "vaf": 0.5, "dissimilarity": 0.25},
+                "affinity_midpoint_nm": 350, "affinity_width_nm": 150},
+    "eligibility": {"target_size_mb": 30},
+    "report": {"top_n": 50},
+}
+FIXED_TIME = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+
+def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    variants = []
+    for vid, status, gene, effect, change, depth, vaf, reason in VARIANTS:
+        chrom, pos, alleles = vid.split(":")
+        ref, alt = alleles.split(">")
+        variants.append({
+            "variant_id": vid, "chrom": chrom, "pos": int(pos), "ref": ref, "alt": alt,
+            "filter": "PASS", "tumor_depth": depth, "tumor_alt_reads": None,
+            "tumor_vaf": vaf, "normal_depth": 30, "normal_vaf": 0.0, "gene_name": gene,
+            "transcript_id": "ENST00000000001" if gene else None, "effect": effect,
+            "protein_change": change, "status": status, "reason": reason})
+    info = {v[0]: v for v in VARIANTS}
+    peptides = []
+    for vid, mt, wt, positions in PEPTIDES:
+        peptides.append({
+            "variant_id": vid, "gene_name": info[vid][2], "effect": info[vid][3],
+            "protein_change": info[vid][4], "transcript_ids": "ENST00000000001",
+            "length": len(mt), "mutant_peptide": mt, "wildtype_peptide": wt,
+            "mutation_positions": positions, "n_flank": "MSKKI", "c_flank": "DEFGH"})
+    by_peptide = {p["mutant_peptide"]: p for p in peptides}
+    predictions = []
+    for peptide, allele, mt, pct, wt in PREDICTIONS:
+        predictions.append(dict(
+            by_peptide[peptide], allele=allele, allele_status="supported",
+            mutant_affinity_nm=mt, mutant_percentile=pct, wildtype_affinity_nm=wt,
+            wildtype_percentile=None, presentation_score=None, processing_score=None,
+            presentation_percentile=None, predictor=PREDICTOR))
+    variants_df = pd.DataFrame(variants)
+    candidates = rank.rank_candidates(pd.DataFrame(predictions), variants_df, "PT1",
+                                      rank.ranking_params(PARAMS))
+    return variants_df, pd.DataFrame(peptides), candidates
+
+
+def _models_dir(tmp_path, with_sums: bool = True):
+    models = tmp_path / "models"
+    (models / "sub").mkdir(parents=True)
+    (models / "weights.npz").write_bytes(b"\x00\x01weights")
+    (models / "sub" / "manifest.csv").write_text("model_name\nm1\n")
+    if with_sums:
+        (models / "SHA256SUMS").write_text("abc  weights.npz\n")
+    return models
+
+
+def _write_inputs(tmp_path, label: str = "embedded", sample: str = SAMPLE) -> argparse.Namespace:
+    variants, peptides, candidates = _tables()
+    write_tsv(variants, tmp_path / "variants.tsv")
+    write_tsv(peptides, tmp_path / "peptides.tsv")
+    write_tsv(candidates, tmp_path / "candidates.tsv")
+    (tmp_path / "alleles.json").write_text(json.dumps(ALLELES))
+    (tmp_path / "params.json").write_text(json.dumps(PARAMS))
+    manifest = mf.build_manifest(sample, {"samples": "config/samples.tsv", **PARAMS},
+                                 str(_models_dir(tmp_path)), label, 87,
+                                 f"GRCh38-{EVIL}", now=FIXED_TIME)
+    mf.write_manifest(manifest, tmp_path / "manifest.json")
+    return argparse.Namespace(
+        sample=sample, variants=str(tmp_path / "variants.tsv"),
+        peptides=str(tmp_path / "peptides.tsv"), candidates=str(tmp_path / "candidates.tsv"),
+        manifest=str(tmp_path / "manifest.json"), alleles_json=str(tmp_path / "alleles.json"),
+        params=str(tmp_path / "params.json"), purity=None, expression=None, top_n=None,
+        max_variant_rows=None, eligibility_json=str(tmp_path / "eligibility.json"),
+        out=str(tmp_path / "report.html"))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> tuple[str, argparse.Namespace]:
+    tmp_path = tmp_path_factory.mktemp("report")
+    args = _write_inputs(tmp_path)
+    assert report.run(args) == 0
+    return (tmp_path / "report.html").read_text(encoding="utf-8"), args
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_escapes_script_in_gene_sample_and_allele(rendered):
+    page, _ = rendered
+    assert EVIL not in page
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert page.count("<script") == 1  # only NeoRank's own inline script
+    assert "PT&lt;script&gt;" in page  # sample id in title and header
+
+
+def test_no_external_resources(rendered):
+    page, _ = rendered
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""(src|href|action|srcset)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert not re.search(r"""(src|href)\s*=""", page, re.I)  # nothing linked at all
+    assert "@import" not in page and "url(" not in page
+    assert "default-src 'none'" in page
+
+
+def test_csp_hash_matches_inline_script(rendered):
+    page, _ = rendered
+    script = re.search(r"<script>\n(.*)\n</script>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in page
+
+
+def test_contains_verdict_top_candidate_and_provenance(rendered):
+    page, args = rendered
+    verdict = json.loads(open(args.eligibility_json).read())["verdict"]
+    assert verdict == "borderline"  # 2 binder variants, 2 genes
+    assert f'class="verdict v-borderline">{verdict}<' in page
+    top = pd.read_csv(args.candidates, sep="\t").iloc[0]
+    assert top["mutant_peptide"] == "GWVKPIIIG" and top["allele"] == "HLA-A*02:01"
+    assert top["candidate_id"] in page
+    manifest = json.loads(open(args.manifest).read())
+    for value in (manifest["models"]["sha256"], manifest["config_sha256"],
+                  manifest["created"], manifest["versions"]["mhcflurry"],
+                  manifest["versions"]["varcode"], manifest["versions"]["neorank"]):
+        assert value in page
+    assert "<dt>Ensembl release</dt><dd>87</dd>" in page
+    assert "GRCh38-&lt;script&gt;" in page
+
+
+def test_demo_banner_and_affinity_only_note(rendered):
+    page, _ = rendered
+    assert "DEMO-GRADE" in page
+    assert "Affinity-only (no presentation/processing)" in page
+    assert "Research use only" in page
+
+
+def test_top_table_lists_binders_only_in_rank_order(rendered):
+    page, _ = rendered
+    table = page.split('id="top-candidates">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr>.*?</tr>", table.split("<tbody>", 1)[1], re.S)
+    # Binders: GWVKPIIIG/A*02 (45 nM), HMTEVVRHC/A*02 (300 nM), HMTEVVRHC/B*07 (1.9 percentile).
+    assert len(rows) == 3
+    assert "GWVKPIII<mark>G</mark>" in rows[0]
+    assert "<mark>H</mark>MTEVVR<mark>H</mark>C" in rows[1]
+    assert 'data-v="45"' in rows[0]
+    assert "Best 3 of 3 binder rows" in page
+
+
+def test_funnel_and_variant_summary(rendered):
+    page, _ = rendered
+    funnel = page.split('id="funnel"', 1)[1].split("</section>", 1)[0]
+    counts = re.findall(r'<td class="n">(\d+)</td>', funnel)
+    assert counts == ["6", "5", "4", "3", "2"]
+    summary = page.split('id="variant-summary"', 1)[1]
+    assert summary.count("<tr>") == 1 + len(VARIANTS)
+    assert "tumor_depth 6 &lt; 10" in summary
+
+
+def test_byte_identical_across_renders(tmp_path, rendered):
+    page, args = rendered
+    again = argparse.Namespace(**{**vars(args), "out": str(tmp_path / "again.html"),
+                                  "eligibility_json": None})
+    report.run(again)
+    assert (tmp_path / "again.html").read_bytes() == page.encode("utf-8")
+
+
+def test_well_formed_tags(rendered):
+    page, _ = rendered
+    void = {"meta", "input", "br", "hr", "img", "link"}
+
+    class Checker(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in void:
+                self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            assert self.stack and self.stack[-1] == tag, (tag, self.stack[-5:])
+            self.stack.pop()
+
+    checker = Checker()
+    checker.feed(page)
+    assert checker.stack == []
+
+
+def test_official_models_without_presentation_no_demo_banner(tmp_path):
+    args = _write_inputs(tmp_path, label="official")
+    args.eligibility_json = None
+    report.run(args)
+    page = (tmp_path / "report.html").read_text()
+    assert "DEMO-GRADE" not in page
+    assert "Affinity-only (no presentation/processing)" in page  # presentation columns all NA
+
+
+def test_no_binders_and_top_n(tmp_path):
+    args = _write_inputs(tmp_path, sample="PT1")
+    frame = pd.read_csv(args.candidates, sep="\t", keep_default_na=False, na_values=["NA"])
+    args.top_n = 1
+    report.run(args)
+    assert "Best 1 of 3 binder rows" in (tmp_path / "report.html").read_text()
+    frame["binder"] = False
+    write_tsv(frame, args.candidates)
+    args.top_n = None
+    report.run(args)
+    page = (tmp_path / "report.html").read_text()
+    assert "No predicted binders" in page
+    assert 'v-not-supported">not supported<' in page
+
+
+def test_manifest_for_another_sample_is_rejected(tmp_path):
+    args = _write_inputs(tmp_path, sample="PT1")
+    args.sample = "PT2"
+    with pytest.raises(InputFileError, match="manifest is for sample"):
+        report.run(args)
+
+
+def test_bad_alleles_json(tmp_path):
+    args = _write_inputs(tmp_path, sample="PT1")
+    (tmp_path / "alleles.json").write_text(json.dumps([{"input": "A*02:01", "status": "maybe"}]))
+    with pytest.raises(InputFileError, match="alleles.json|status"):
+        report.run(args)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def test_manifest_contents(tmp_path):
+    models = _models_dir(tmp_path)
+    config = {"b": [1, 2], "a": {"y": 1, "x": "é"}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    args = argparse.Namespace(sample="PT1", config_json=str(tmp_path / "config.json"),
+                              models_dir=str(models), models_label="embedded",
+                              ensembl_release=87, reference_name="GRCh38-subset",
+                              out=str(tmp_path / "out" / "manifest.json"))
+    assert mf.run(args) == 0
+    text = (tmp_path / "out" / "manifest.json").read_text()
+    data = json.loads(text)
+    assert text == json.dumps(data, sort_keys=True, indent=2) + "\n"
+    assert data["sample"] == "PT1" and data["research_use_only"] is True
+    assert set(data["versions"]) == {"neorank", "mhcflurry", "varcode", "pyensembl",
+                                     "snakemake", "pysam", "pandas"}
+    assert data["versions"]["pandas"] == pd.__version__
+    assert data["models"]["sha256"] == hashlib.sha256(b"abc  weights.npz\n").hexdigest()
+    assert data["models"]["sha256_of"] == "SHA256SUMS"
+    assert data["reference"] == {"ensembl_release": 87, "name": "GRCh38-subset"}
+    canonical = json.dumps(config, sort_keys=True)
+    assert data["config_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["created"])
+
+
+def test_models_hash_without_sha256sums_is_sorted_file_listing(tmp_path):
+    models = _models_dir(tmp_path, with_sums=False)
+    lines = []
+    for rel in ("sub/manifest.csv", "weights.npz"):
+        lines.append(f"{hashlib.sha256((models / rel).read_bytes()).hexdigest()}  {rel}\n")
+    expected = hashlib.sha256("".join(lines).encode()).hexdigest()
+    assert mf.models_sha256(models) == (expected, "file listing")
+
+
+def test_missing_models_dir_and_version_fallback(tmp_path, monkeypatch):
+    with pytest.raises(ModelError):
+        mf.models_sha256(tmp_path / "absent")
+    assert mf.package_versions(("surely-not-a-real-distribution-xyz",)) == {
+        "surely-not-a-real-distribution-xyz": "not installed"}
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    assert mf._created() == "1970-01-01T00:00:00Z"
