@@ -213,3 +213,8 @@ def mem_by_attempt(base_mb):
         return base_mb * attempt
 
     return mem_mb
+
+
+def get_purity_arg(wildcards):
+    purity = samples.loc[wildcards.sample, "purity"]
+    return f"--purity {shlex.quote(purity)}" if purity else ""

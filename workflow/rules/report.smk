@@ -89,6 +89,8 @@ rule report:
     benchmark:
         "benchmarks/report/{sample}.tsv"
     localrule: True
+    params:
+        purity=get_purity_arg,
     shell:
         "neorank report"
         " --sample {wildcards.sample:q}"
@@ -98,5 +100,6 @@ rule report:
         " --manifest {input.manifest:q}"
         " --alleles-json {input.alleles:q}"
         " --params {input.params:q}"
+        " {params.purity}"
         " --out {output:q}"
         " > {log} 2>&1"
