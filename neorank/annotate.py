@@ -1,0 +1,553 @@
+"""``neorank annotate``: varcode effects of the somatic variants.
+
+Reads ``results/{sample}/somatic.vcf.gz`` (through pysam) and the somatic
+accounting table, annotates every kept variant with varcode on a pyensembl
+annotation (see :mod:`neorank.reference`) and writes
+
+* ``results/effects/{sample}.tsv``: one row per (variant, transcript) whose
+  mutant protein carries new residues, with ``--context`` residues of protein
+  context on either side of the change;
+* ``results/{sample}/variants.tsv``: every accounting row, in order, with the
+  top-priority effect and the final ``status``/``reason``.
+
+Column meanings are in ``docs/tables.md``.
+
+Effects that list several outcomes (varcode's
+:class:`~varcode.MultiOutcomeEffect`, e.g. the ``SpliceOutcomeSet`` of a splice
+site variant) are replaced by their most likely outcome; a "normal splicing"
+outcome is replaced by the coding change it carries.
+
+With ``--transcripts canonical`` one transcript per gene is annotated: among
+the gene's complete protein-coding transcripts, the one with the longest CDS
+(ties go to the smallest transcript id). Genes without such a transcript keep
+all their transcripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from neorank import reference
+from neorank.errors import InputFileError, ReferenceError_
+from neorank.io import read_tsv, write_tsv
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyensembl
+    import varcode
+
+log = logging.getLogger(__name__)
+
+#: Columns of results/effects/{sample}.tsv (docs/tables.md).
+EFFECT_COLUMNS = [
+    "variant_id", "gene_id", "gene_name", "transcript_id", "effect", "protein_change",
+    "context_start", "mutant_context", "wildtype_context", "mutation_start", "mutation_end",
+]
+#: Columns added to the accounting table in results/{sample}/variants.tsv.
+ANNOTATION_COLUMNS = ["gene_name", "transcript_id", "effect", "protein_change"]
+#: Final statuses of variants.tsv, in pipeline order.
+STATUSES = ["filtered", "outside_reference", "non_coding", "silent", "no_peptides",
+            "protein_changing"]
+
+_ALLELE = re.compile(r"[ACGT]+")
+
+
+@dataclass(frozen=True)
+class SomaticRecord:
+    """One ALT allele of the somatic VCF.
+
+    Attributes
+    ----------
+    variant_id
+        ``NR_ID`` INFO value, ``{chrom}:{pos}:{ref}>{alt}`` (input contig name).
+    chrom, pos, ref, alt
+        The allele as written in the VCF (1-based ``pos``).
+    """
+
+    variant_id: str
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+
+
+@dataclass
+class VariantAnnotation:
+    """Annotation of one somatic variant: the variants.tsv fields and its effect rows."""
+
+    variant_id: str
+    status: str
+    reason: str
+    gene_name: str | None = None
+    transcript_id: str | None = None
+    effect: str | None = None
+    protein_change: str | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- VCF input
+def read_somatic_vcf(path: str | Path) -> list[SomaticRecord]:
+    """Read the somatic VCF written by ``neorank somatic`` (one ALT per record).
+
+    Raises
+    ------
+    InputFileError
+        The file cannot be opened, lacks the ``NR_ID`` INFO field, or has a
+        record with several or non-nucleotide ALT alleles.
+    """
+    import pysam
+
+    path = Path(path)
+    try:
+        vcf = pysam.VariantFile(str(path))
+    except (OSError, ValueError) as err:
+        raise InputFileError(f"cannot read the VCF: {err}", where=str(path),
+                             fix="pass the somatic.vcf.gz written by `neorank somatic`") from err
+    records: list[SomaticRecord] = []
+    with vcf:
+        if "NR_ID" not in vcf.header.info:
+            raise InputFileError("the VCF has no NR_ID INFO field", where=str(path),
+                                 fix="annotate the somatic.vcf.gz written by `neorank somatic`, "
+                                     "not the caller's VCF")
+        for number, rec in enumerate(vcf, start=1):
+            where = f"{path}: record {number} ({rec.chrom}:{rec.pos})"
+            alts = rec.alts or ()
+            if len(alts) != 1:
+                raise InputFileError(f"expected exactly one ALT allele, found {len(alts)}",
+                                     where=where,
+                                     fix="re-run `neorank somatic`, which splits multi-allelic "
+                                         "records")
+            ref, alt = rec.ref.upper(), alts[0].upper()
+            if not _ALLELE.fullmatch(ref) or not _ALLELE.fullmatch(alt):
+                raise InputFileError(f"cannot annotate allele {rec.ref}>{alts[0]} (only A/C/G/T)",
+                                     where=where,
+                                     fix="re-run `neorank somatic`, which drops symbolic and "
+                                         "non-nucleotide alleles")
+            variant_id = rec.info.get("NR_ID")
+            if isinstance(variant_id, tuple):
+                variant_id = variant_id[0] if variant_id else None
+            if not variant_id:
+                raise InputFileError("record has no NR_ID", where=where,
+                                     fix="annotate the somatic.vcf.gz written by `neorank somatic`")
+            records.append(SomaticRecord(str(variant_id), rec.chrom, rec.pos, ref, alt))
+    return records
+
+
+# --------------------------------------------------------------------------- effects
+def unwrap_effect(effect: Any) -> Any:
+    """Replace a multi-outcome effect by its most likely outcome.
+
+    ``MultiOutcomeEffect`` -> ``most_likely_effect``; ``NormalSplicing`` -> its
+    ``coding_effect`` (when it has one). Repeated until a plain effect remains.
+    """
+    from varcode.effects.effect_classes import MultiOutcomeEffect, NormalSplicing
+
+    for _ in range(10):  # wrappers nest at most a few levels
+        if isinstance(effect, NormalSplicing) and effect.coding_effect is not None:
+            effect = effect.coding_effect
+        elif isinstance(effect, MultiOutcomeEffect):
+            inner = effect.most_likely_effect
+            if inner is effect:  # e.g. ExonicSpliceSite lists itself first
+                inner = getattr(effect, "alternate_effect", None) or effect
+            if inner is effect:
+                return effect
+            effect = inner
+        else:
+            return effect
+    return effect
+
+
+def _changed_region(ref: str, mut: str, start: int | None, end: int | None) -> tuple[int, int]:
+    """0-based half-open changed residues of ``mut``; varcode's offsets when consistent."""
+    if start is not None and end is not None and 0 <= start <= end <= len(mut) \
+            and mut[:start] == ref[:start]:
+        return start, end
+    prefix = 0
+    limit = min(len(ref), len(mut))
+    while prefix < limit and ref[prefix] == mut[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and ref[-1 - suffix] == mut[-1 - suffix]:
+        suffix += 1
+    return prefix, len(mut) - suffix
+
+
+def effect_row(effect: Any, variant_id: str, context: int = 40) -> dict[str, Any] | None:
+    """The effects.tsv row of one transcript effect, or ``None`` if it yields no new residues.
+
+    Parameters
+    ----------
+    effect
+        A varcode effect (multi-outcome effects are unwrapped first).
+    variant_id
+        The variant's NR_ID.
+    context
+        Residues of context kept on each side of the change. Frameshifts and
+        stop-loss extensions keep the whole new sequence, through the new stop.
+
+    Returns
+    -------
+    dict or None
+        ``None`` when the protein is unchanged or unknown (silent, start loss,
+        a plain stop gain, a deletion at a protein end, unresolved splicing).
+    """
+    effect = unwrap_effect(effect)
+    if not getattr(effect, "modifies_protein_sequence", False):
+        return None
+    transcript = getattr(effect, "transcript", None)
+    if transcript is None:
+        return None
+    mutant = getattr(effect, "mutant_protein_sequence", None)
+    original = getattr(effect, "original_protein_sequence", None)
+    if not mutant or not original:
+        return None
+    mutant, original = str(mutant).rstrip("*"), str(original).rstrip("*")
+    if mutant == original:
+        return None
+    start, end = _changed_region(original, mutant,
+                                 getattr(effect, "aa_mutation_start_offset", None),
+                                 getattr(effect, "aa_mutation_end_offset", None))
+    if end == start and not 0 < start < len(mutant):
+        return None  # pure deletion at a protein end: no junction to span
+    if end < start:
+        return None
+    # Reference residues aligned with the change: in-frame changes keep an
+    # unchanged suffix; changes running to the mutant's end (frameshift,
+    # stop-loss, stop-gain with new residues) align position by position.
+    ref_end = min(len(original), end)
+    if end < len(mutant):
+        candidate = len(original) - (len(mutant) - end)
+        if candidate >= start and original[candidate:] == mutant[end:]:
+            ref_end = candidate
+    context_start = max(0, start - context)
+    mutant_context = mutant[context_start:end + context]
+    wildtype_context = original[context_start:ref_end + context]
+    return {
+        "variant_id": variant_id,
+        "gene_id": effect.gene_id,
+        "gene_name": effect.gene_name or None,
+        "transcript_id": effect.transcript_id,
+        "effect": type(effect).__name__,
+        "protein_change": effect.short_description,
+        "context_start": context_start + 1,
+        "mutant_context": mutant_context,
+        "wildtype_context": wildtype_context,
+        "mutation_start": start - context_start,
+        "mutation_end": end - context_start,
+    }
+
+
+def effect_name(top: Any, shown: Any) -> str:
+    """Class name reported for a top effect: the unwrapped one, except for a splice-site
+    set whose most likely outcome is unchanged splicing of a non-coding base, which is
+    named by the disrupted signal (e.g. ``IntronicSpliceSite``)."""
+    from varcode.effects.effect_classes import NormalSplicing
+
+    signal = getattr(top, "disrupted_signal_class", None)
+    if isinstance(shown, NormalSplicing) and signal is not None:
+        return signal.__name__
+    return type(shown).__name__
+
+
+def _classify(top: Any, shown: Any) -> tuple[str, str]:
+    """(status, reason) of a variant without effect rows, from its top effect.
+
+    ``top`` is varcode's top-priority effect, ``shown`` its most likely outcome
+    (:func:`unwrap_effect`).
+    """
+    from varcode.effects.effect_classes import (
+        Failure,
+        Intergenic,
+        NormalSplicing,
+        Silent,
+        Unresolved,
+    )
+
+    name = effect_name(top, shown)
+    described = f"{name} ({shown.short_description})"
+    if isinstance(shown, Intergenic):
+        return "outside_reference", "no gene of the reference annotation overlaps"
+    if isinstance(shown, Silent):
+        return "silent", f"synonymous: {shown.short_description}"
+    if isinstance(shown, NormalSplicing):  # splice region outside the CDS, splicing kept
+        return "non_coding", (f"{name}: normal splicing is the most likely outcome "
+                              f"({top.short_description})")
+    if isinstance(shown, (Failure, Unresolved)):
+        return "no_peptides", f"effect not resolved: {described}"
+    if getattr(shown, "modifies_protein_sequence", False):
+        return "no_peptides", f"protein changes but no new residues: {described}"
+    return "non_coding", described
+
+
+def canonical_transcript_filter() -> Callable[[Any], bool]:
+    """A varcode ``transcript_filter`` keeping one transcript per gene.
+
+    The kept transcript is the gene's complete protein-coding transcript with
+    the longest CDS; ties go to the smallest transcript id. Genes without a
+    complete coding transcript keep all their transcripts. Choices are made
+    lazily, once per gene.
+    """
+    chosen: dict[str, str | None] = {}
+
+    def cds_length(transcript: Any) -> int:
+        try:
+            if transcript.complete and transcript.protein_sequence:
+                return len(transcript.coding_sequence)
+        except (ValueError, KeyError):
+            pass
+        return -1
+
+    def keep(transcript: Any) -> bool:
+        gene_id = transcript.gene_id
+        if gene_id not in chosen:
+            lengths = [(-cds_length(t), t.id) for t in transcript.gene.transcripts]
+            lengths = [item for item in lengths if item[0] < 0]
+            chosen[gene_id] = min(lengths)[1] if lengths else None
+        best = chosen[gene_id]
+        return best is None or transcript.id == best
+
+    return keep
+
+
+def annotate_variant(variant: varcode.Variant, variant_id: str, *, context: int = 40,
+                     transcript_filter: Callable[[Any], bool] | None = None,
+                     where: str | None = None) -> VariantAnnotation:
+    """Annotate one variant: its effect rows and its variants.tsv status.
+
+    Parameters
+    ----------
+    variant
+        A varcode Variant on the annotation's contig names.
+    variant_id
+        Its NR_ID.
+    context
+        See :func:`effect_row`.
+    transcript_filter
+        Passed to ``Variant.effects`` (see :func:`canonical_transcript_filter`).
+    where
+        File and record for error messages.
+
+    Raises
+    ------
+    ReferenceError_
+        The REF allele disagrees with the annotation's transcript sequence, or
+        varcode cannot annotate the variant.
+    """
+    from varcode.errors import ReferenceMismatchError
+
+    where = where or variant_id
+    try:
+        effects = variant.effects(raise_on_error=True, transcript_filter=transcript_filter)
+        top = effects.top_priority_effect() if len(effects) else None
+    except ReferenceMismatchError as err:
+        raise ReferenceError_(
+            str(err), where=where,
+            causes=["the variants were called on another genome build than the annotation "
+                    "(e.g. GRCh37 calls with a GRCh38 annotation)",
+                    "the VCF was not normalised against the reference (REF is not the reference "
+                    "base)"],
+            fix="annotate with the Ensembl release of the build the VCF was called on "
+                "(see the VCF's ##reference and ##contig header lines)") from err
+    except ValueError as err:
+        raise ReferenceError_(f"varcode could not annotate the variant: {err}", where=where,
+                              fix="check the allele against the reference; report a bug if it "
+                                  "is valid") from err
+
+    rows: dict[str, dict[str, Any]] = {}
+    for effect in effects:
+        row = effect_row(effect, variant_id, context)
+        if row is not None and row["transcript_id"] not in rows:
+            rows[row["transcript_id"]] = row
+    ordered = [rows[key] for key in sorted(rows)]
+
+    if top is None:
+        annotation = VariantAnnotation(variant_id, "non_coding",
+                                       "no selected transcript overlaps (--transcripts canonical)")
+    else:
+        shown = unwrap_effect(top)
+        if ordered:
+            status, reason = "protein_changing", ""
+        else:
+            status, reason = _classify(top, shown)
+        annotation = VariantAnnotation(
+            variant_id, status, reason,
+            gene_name=shown.gene_name or None, transcript_id=shown.transcript_id,
+            effect=effect_name(top, shown) if status != "outside_reference" else None,
+            protein_change=shown.short_description if status != "outside_reference" else None)
+    annotation.rows = ordered
+    return annotation
+
+
+def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome, *,
+                     context: int = 40, transcripts: str = "all",
+                     source: str = "VCF") -> dict[str, VariantAnnotation]:
+    """Annotate somatic records, keyed by variant_id (duplicates annotated once)."""
+    import varcode
+
+    contigs = set(genome.contigs())
+    contig_map: dict[str, str | None] = {}
+    transcript_filter = canonical_transcript_filter() if transcripts == "canonical" else None
+    result: dict[str, VariantAnnotation] = {}
+    for number, record in enumerate(records, start=1):
+        if record.variant_id in result:
+            continue
+        if record.chrom not in contig_map:
+            contig_map[record.chrom] = reference.contig_for(genome, record.chrom, contigs)
+        contig = contig_map[record.chrom]
+        if contig is None:
+            result[record.variant_id] = VariantAnnotation(
+                record.variant_id, "outside_reference",
+                f"contig {record.chrom} is not in the reference annotation")
+            continue
+        variant = varcode.Variant(contig=contig, start=record.pos, ref=record.ref,
+                                  alt=record.alt, genome=genome)
+        result[record.variant_id] = annotate_variant(
+            variant, record.variant_id, context=context, transcript_filter=transcript_filter,
+            where=f"{source}: record {number} ({record.variant_id})")
+    return result
+
+
+# --------------------------------------------------------------------------- tables
+def read_accounting(path: str | Path) -> pd.DataFrame:
+    """Read the somatic accounting table as strings (cells are written back unchanged)."""
+    path = Path(path)
+    try:
+        frame = read_tsv(path, dtype=str)
+    except (OSError, ValueError) as err:
+        raise InputFileError(f"cannot read the accounting table: {err}", where=str(path),
+                             fix="pass results/somatic/{sample}.accounting.tsv") from err
+    missing = [c for c in ("variant_id", "status", "reason") if c not in frame.columns]
+    if missing:
+        raise InputFileError(f"missing columns {', '.join(missing)}", where=str(path),
+                             fix="pass the accounting table written by `neorank somatic`")
+    return frame
+
+
+def build_variants_table(accounting: pd.DataFrame, annotations: dict[str, VariantAnnotation],
+                         *, accounting_path: str = "accounting", vcf_path: str = "VCF") -> pd.DataFrame:
+    """variants.tsv: accounting rows in order with the annotation and final status.
+
+    Raises
+    ------
+    InputFileError
+        A kept (``somatic``) accounting row is absent from the VCF, or the VCF
+        holds a variant the accounting does not keep.
+    """
+    kept_ids = set(accounting.loc[accounting["status"] == "somatic", "variant_id"])
+    extra = [vid for vid in annotations if vid not in kept_ids]
+    if extra:
+        raise InputFileError(f"variant {extra[0]} is in the VCF but not kept in the accounting "
+                             f"table ({len(extra)} such)", where=vcf_path,
+                             fix="pass the VCF and accounting table of the same `neorank somatic` "
+                                 "run")
+    base = [c for c in accounting.columns if c not in ("status", "reason")]
+    out = accounting[base].copy()
+    values: dict[str, list[Any]] = {c: [] for c in ANNOTATION_COLUMNS + ["status", "reason"]}
+    for line, (vid, status, reason) in enumerate(
+            zip(accounting["variant_id"], accounting["status"], accounting["reason"],
+                strict=True), start=2):
+        if status == "somatic":
+            annotation = annotations.get(vid)
+            if annotation is None:
+                raise InputFileError(f"kept variant {vid} is missing from the somatic VCF",
+                                     where=f"{accounting_path}: line {line}",
+                                     fix="pass the VCF and accounting table of the same "
+                                         "`neorank somatic` run")
+            for column in ANNOTATION_COLUMNS:
+                values[column].append(getattr(annotation, column))
+            values["status"].append(annotation.status)
+            values["reason"].append(annotation.reason)
+        else:
+            for column in ANNOTATION_COLUMNS:
+                values[column].append(None)
+            values["status"].append(status)
+            values["reason"].append(reason)
+    for column, column_values in values.items():
+        out[column] = column_values
+    return out
+
+
+def build_effects_table(accounting: pd.DataFrame,
+                        annotations: dict[str, VariantAnnotation]) -> pd.DataFrame:
+    """effects.tsv rows in accounting (input) order, then transcript_id."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for vid in accounting["variant_id"]:
+        if vid in seen or vid not in annotations:
+            continue
+        seen.add(vid)
+        rows.extend(annotations[vid].rows)
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+
+
+# --------------------------------------------------------------------------- CLI
+def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``neorank annotate``."""
+    parser = subparsers.add_parser(
+        "annotate", help="varcode effects of the somatic variants",
+        description="Annotate the somatic variants with varcode: per-transcript protein changes "
+                    "(effects table) and every variant's final status (variants table).")
+    parser.add_argument("--vcf", help="somatic VCF from `neorank somatic` (INFO NR_ID)")
+    parser.add_argument("--accounting", help="accounting TSV from `neorank somatic`")
+    local = parser.add_argument_group("local annotation files (e.g. the embedded subset)")
+    local.add_argument("--gtf", help="Ensembl-style GTF (gzip allowed)")
+    local.add_argument("--cdna", help="transcript cDNA FASTA")
+    local.add_argument("--pep", help="protein FASTA")
+    local.add_argument("--reference-name", default="GRCh38", help="genome assembly (default GRCh38)")
+    local.add_argument("--release", help="annotation version of the files, e.g. 87")
+    ensembl = parser.add_argument_group("installed Ensembl release (`pyensembl install`)")
+    ensembl.add_argument("--ensembl-release", type=int, help="Ensembl release, e.g. 87")
+    ensembl.add_argument("--species", default="human", help="pyensembl species (default human)")
+    ensembl.add_argument("--ensembl-server", help="Ensembl mirror URL the release was installed from")
+    parser.add_argument("--cache-dir",
+                        help="index cache for local files; PYENSEMBL_CACHE_DIR for --ensembl-release")
+    parser.add_argument("--context", type=int, default=40,
+                        help="protein residues kept on each side of a change (default 40)")
+    parser.add_argument("--transcripts", choices=["all", "canonical"], default="all",
+                        help="all overlapping transcripts, or one per gene (longest CDS)")
+    parser.add_argument("--out-effects", help="effects TSV to write")
+    parser.add_argument("--out-variants", help="variants TSV to write")
+    parser.add_argument("--index-only", action="store_true",
+                        help="only build the annotation cache, then exit")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``neorank annotate``; returns the exit code."""
+    if getattr(args, "index_only", False):
+        return reference.index_reference(args)
+    missing = [flag for flag, value in (("--vcf", args.vcf), ("--accounting", args.accounting),
+                                        ("--out-effects", args.out_effects),
+                                        ("--out-variants", args.out_variants)) if not value]
+    if missing:
+        raise InputFileError(f"missing required option(s) {', '.join(missing)}",
+                             fix="pass them, or --index-only to only build the annotation cache")
+    if args.context < 0:
+        raise InputFileError("--context must be >= 0", fix="pass e.g. --context 40")
+    accounting = read_accounting(args.accounting)
+    records = read_somatic_vcf(args.vcf)
+    genome = reference.genome_from_args(args)
+    annotations = annotate_records(records, genome, context=args.context,
+                                   transcripts=args.transcripts, source=str(args.vcf))
+    variants = build_variants_table(accounting, annotations, accounting_path=str(args.accounting),
+                                    vcf_path=str(args.vcf))
+    effects = build_effects_table(accounting, annotations)
+    write_tsv(effects, args.out_effects, columns=EFFECT_COLUMNS)
+    write_tsv(variants, args.out_variants)
+    counts = Counter(variants["status"])
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s))
+    others = sorted(set(counts) - set(STATUSES))
+    if others:
+        summary += ", " + ", ".join(f"{counts[s]} {s}" for s in others)
+    log.info("annotate: %d variants (%s); %d effect rows on %d transcripts",
+             len(variants), summary, len(effects), effects["transcript_id"].nunique())
+    return 0

@@ -1,0 +1,216 @@
+"""neorank peptides: windows around real osteosarcoma mutations on the embedded subset.
+
+Expected peptide sets are derived from the reference proteins
+(``reference.pep.fa.gz``) and the allele applied to ``reference.cdna.fa.gz``
+by the oracle in ``test_annotate.py``; neorank's own contexts are not used.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_annotate import DELETION, FRAMESHIFT, MISSENSE, Oracle, first_difference, vid
+
+from neorank import annotate, peptides
+from neorank.errors import InputFileError
+from neorank.io import read_tsv, write_tsv
+
+LENGTHS = (8, 9, 10, 11)
+STANDARD = set("ACDEFGHIKLMNPQRSTVWY")
+
+
+@pytest.fixture(scope="module")
+def oracle(mini_genome) -> Oracle:
+    return Oracle(mini_genome)
+
+
+def changed_region(protein: str, mutant: str, frameshift: bool) -> tuple[int, int]:
+    start = first_difference(protein, mutant)
+    if frameshift:
+        return start, len(mutant)
+    suffix = 0
+    while suffix < min(len(protein), len(mutant)) - start and protein[-1 - suffix] == mutant[-1 - suffix]:
+        suffix += 1
+    return start, len(mutant) - suffix
+
+
+def expected_peptides(oracle: Oracle, variant: tuple) -> set[str]:
+    """Every window with a changed residue (deletions: spanning the junction), minus self."""
+    _, _, ref, alt = variant
+    proteins = oracle(variant)
+    wildtypes = [protein for protein, _ in proteins.values()]
+    found = set()
+    for protein, mutant in proteins.values():
+        start, end = changed_region(protein, mutant, (len(alt) - len(ref)) % 3 != 0)
+        for length in LENGTHS:
+            for i in range(len(mutant) - length + 1):
+                if end == start:
+                    hit = i <= start - 1 and i + length >= start + 1
+                else:
+                    hit = i < end and i + length > start
+                peptide = mutant[i:i + length]
+                if hit and set(peptide) <= STANDARD and not any(peptide in w for w in wildtypes):
+                    found.add(peptide)
+    return found
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="neorank")
+    peptides.add_subcommand(parser.add_subparsers(dest="step"))
+    return parser.parse_args(argv)
+
+
+@pytest.fixture(scope="module")
+def effects_path(mini_genome, tmp_path_factory) -> Path:
+    records = [annotate.SomaticRecord(vid(v), *v) for v in (MISSENSE, FRAMESHIFT, DELETION)]
+    annotations = annotate.annotate_records(records, mini_genome)
+    rows = [row for record in records for row in annotations[record.variant_id].rows]
+    path = tmp_path_factory.mktemp("effects") / "effects.tsv"
+    write_tsv(pd.DataFrame(rows), path, columns=annotate.EFFECT_COLUMNS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def table(effects_path) -> pd.DataFrame:
+    out = effects_path.with_name("peptides.tsv")
+    args = parse(["peptides", "--effects", str(effects_path), "--out", str(out)])
+    assert args.run(args) == 0
+    return read_tsv(out, dtype={"mutation_positions": str})
+
+
+@pytest.mark.parametrize("variant", [MISSENSE, FRAMESHIFT, DELETION], ids=["missense", "frameshift",
+                                                                              "deletion"])
+def test_peptide_sets_match_reference(table, oracle, variant):
+    produced = table.loc[table["variant_id"] == vid(variant), "mutant_peptide"]
+    assert produced.is_unique
+    assert set(produced) == expected_peptides(oracle, variant)
+
+
+def test_missense_rows(table, oracle):
+    proteins = oracle(MISSENSE)
+    protein, mutant = next(iter(proteins.values()))
+    i = first_difference(protein, mutant)
+    rows = table[table["variant_id"] == vid(MISSENSE)]
+    assert len(rows) == sum(LENGTHS)  # mid-protein: L windows per length, none self
+    assert set(rows["transcript_ids"]) == {";".join(sorted(proteins))}
+    for row in rows.itertuples():
+        start = i + 1 - int(row.mutation_positions)
+        assert row.mutant_peptide == mutant[start:start + row.length]
+        assert row.wildtype_peptide == protein[start:start + row.length]
+        assert row.n_flank == mutant[max(0, start - 15):start]
+        assert row.c_flank == mutant[start + row.length:start + row.length + 15]
+        assert row.effect == "Substitution" and row.gene_name == "ABCF2"
+    # sorted by length, then start position
+    keys = [(row.length, -int(row.mutation_positions)) for row in rows.itertuples()]
+    assert keys == sorted(keys)
+
+
+def test_frameshift_wildtype_needs_half_identity(table, oracle):
+    (protein, mutant), = oracle(FRAMESHIFT).values()
+    i = first_difference(protein, mutant)
+    rows = table[table["variant_id"] == vid(FRAMESHIFT)]
+    assert len(rows) > 0
+    for row in rows.itertuples():
+        start = mutant.index(row.mutant_peptide)
+        reference = protein[start:start + row.length]
+        matches = sum(a == b for a, b in zip(row.mutant_peptide, reference, strict=False))
+        aligned = len(reference) == row.length and 2 * matches >= row.length
+        expected = reference if aligned else None
+        assert (None if pd.isna(row.wildtype_peptide) else row.wildtype_peptide) == expected
+        changed = [p for p in range(1, row.length + 1) if start + p - 1 >= i]
+        assert row.mutation_positions == ";".join(map(str, changed))
+
+
+def test_deletion_peptides_span_the_junction(table, oracle):
+    proteins = oracle(DELETION)
+    rows = table[table["variant_id"] == vid(DELETION)]
+    assert len(rows) > 0
+    for protein, mutant in proteins.values():
+        junction = first_difference(protein, mutant)  # mutant[junction] follows the deleted residues
+        for row in rows.itertuples():
+            start = mutant.index(row.mutant_peptide)
+            assert start <= junction - 1 and start + row.length >= junction + 1
+            assert row.mutation_positions == f"{junction - start};{junction - start + 1}"
+            assert row.mutant_peptide not in protein
+
+
+def test_rows_follow_variant_order(table):
+    order = list(dict.fromkeys(table["variant_id"]))
+    assert order == [vid(MISSENSE), vid(FRAMESHIFT), vid(DELETION)]
+    for _, rows in table.groupby("variant_id", sort=False):
+        assert list(rows["length"]) == sorted(rows["length"])
+    assert list(table.columns) == peptides.PEPTIDE_COLUMNS
+
+
+def test_output_is_byte_identical(effects_path, tmp_path):
+    outputs = []
+    for name in ("a.tsv", "b.tsv"):
+        args = parse(["peptides", "--effects", str(effects_path), "--out", str(tmp_path / name)])
+        args.run(args)
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def _row(**fields) -> dict:
+    row = {"variant_id": "v1", "gene_name": "G", "transcript_id": "T1", "effect": "Insertion",
+           "protein_change": "p.3insWW", "context_start": 1}
+    row.update(fields)
+    return row
+
+
+def test_windows_skip_stops_and_unknown_residues():
+    row = _row(effect="Substitution", mutant_context="ACDXFGHIKLMN", wildtype_context="ACDEFGHIKLMN",
+               mutation_start=6, mutation_end=7)  # residue 7 (H) changed; X at 4
+    found = peptides.effect_peptides(row, [4])
+    assert [p["mutant_peptide"] for p in found] == ["FGHI", "GHIK", "HIKL"]  # DXFG.. skipped
+    assert [p["mutation_positions"] for p in found] == ["3", "2", "1"]
+    assert [p["start"] for p in found] == [5, 6, 7]
+
+
+def test_insertion_wildtype_and_positions():
+    row = _row(mutant_context="ACDWWEFGHIK", wildtype_context="ACDEFGHIK",
+               mutation_start=3, mutation_end=5)
+    found = {p["mutant_peptide"]: p for p in peptides.effect_peptides(row, [4], flank_length=2)}
+    assert set(found) == {"ACDW", "CDWW", "DWWE", "WWEF", "WEFG"}
+    assert found["ACDW"]["wildtype_peptide"] == "ACDE"  # 3 of 4 match
+    assert found["DWWE"]["wildtype_peptide"] is None    # 0 of 4 match
+    assert found["CDWW"]["mutation_positions"] == "3;4"
+    assert (found["WWEF"]["n_flank"], found["WWEF"]["c_flank"]) == ("CD", "GH")
+
+
+def test_dedup_across_transcripts_keeps_first_transcript():
+    common = dict(effect="Substitution", mutation_start=2, mutation_end=3)
+    effects = pd.DataFrame([
+        _row(transcript_id="T2", context_start=10, mutant_context="AAWCC", wildtype_context="AAYCC",
+             **common),
+        _row(transcript_id="T1", context_start=20, mutant_context="GAWCD", wildtype_context="GAYCD",
+             **common),
+    ])
+    table = peptides.make_peptides(effects, [3], flank_length=5)
+    by_peptide = table.set_index("mutant_peptide")
+    assert by_peptide.loc["AWC", "transcript_ids"] == "T1;T2"
+    assert by_peptide.loc["AWC", "n_flank"] == "G"  # from T1, first in id order
+    assert by_peptide.loc["AAW", "transcript_ids"] == "T2"
+    # one variant, one length: ordered by protein start (first transcript's for shared peptides)
+    assert list(table["mutant_peptide"]) == ["AAW", "WCC", "GAW", "AWC", "WCD"]
+
+
+def test_self_peptides_are_dropped():
+    row = _row(effect="Substitution", mutant_context="KLMKLA", wildtype_context="KLAKLA",
+               mutation_start=2, mutation_end=3)
+    table = peptides.make_peptides(pd.DataFrame([row]), [3])
+    assert set(table["mutant_peptide"]) == {"KLM", "LMK", "MKL"}
+    row = _row(effect="Substitution", mutant_context="KLAKLM", wildtype_context="KLMKLA",
+               mutation_start=2, mutation_end=3)  # 'KLA' is self
+    assert "KLA" not in set(peptides.make_peptides(pd.DataFrame([row]), [3])["mutant_peptide"])
+
+
+def test_bad_lengths_are_input_errors():
+    assert peptides.parse_lengths("11,8,9") == [8, 9, 11]
+    with pytest.raises(InputFileError):
+        peptides.parse_lengths("8,nine")
+    with pytest.raises(InputFileError):
+        peptides.parse_lengths("0")
