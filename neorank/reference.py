@@ -106,9 +106,15 @@ def _require_file(path: str | os.PathLike | None, flag: str) -> Path:
     return path
 
 
+#: NCBI taxon of the species a local annotation belongs to: pyensembl needs it
+#: to pick the genetic code (mitochondrial transcripts use table 2 in vertebrates).
+SPECIES_TAXON = {"human": 9606, "homo_sapiens": 9606, "mouse": 10090, "mus_musculus": 10090}
+
+
 def load_local_genome(gtf: str | os.PathLike, cdna: str | os.PathLike, pep: str | os.PathLike, *,
                       cache_root: str | os.PathLike, reference_name: str = "GRCh38",
-                      release: int | str | None = None) -> pyensembl.Genome:
+                      release: int | str | None = None,
+                      species: str = "human") -> pyensembl.Genome:
     """Build (once) and return a :class:`pyensembl.Genome` from local files.
 
     Parameters
@@ -122,6 +128,8 @@ def load_local_genome(gtf: str | os.PathLike, cdna: str | os.PathLike, pep: str 
         Genome assembly name, e.g. ``GRCh38``.
     release
         Annotation version (the Ensembl release the files come from), if known.
+    species
+        ``human`` or ``mouse`` (selects the genetic codes, e.g. for MT genes).
 
     Returns
     -------
@@ -139,6 +147,8 @@ def load_local_genome(gtf: str | os.PathLike, cdna: str | os.PathLike, pep: str 
     cdna = _require_file(cdna, "--cdna")
     pep = _require_file(pep, "--pep")
     cache_dir = local_cache_dir(cache_root, reference_name, release, gtf, cdna, pep)
+    taxon = SPECIES_TAXON.get(species.lower())
+    metadata = {"taxon_id": taxon} if taxon else None
 
     def make() -> pyensembl.Genome:
         return pyensembl.Genome(
@@ -149,6 +159,7 @@ def load_local_genome(gtf: str | os.PathLike, cdna: str | os.PathLike, pep: str 
             transcript_fasta_paths_or_urls=[str(cdna.resolve())],
             protein_fasta_paths_or_urls=[str(pep.resolve())],
             cache_directory_path=str(cache_dir),
+            reference_metadata=metadata,
         )
 
     genome = make()
@@ -254,7 +265,7 @@ def load_genome(*, gtf: str | os.PathLike | None = None, cdna: str | os.PathLike
         raise ReferenceError_("--cache-dir is required with a local annotation",
                               fix="pass --cache-dir, e.g. .cache/reference")
     return load_local_genome(gtf, cdna, pep, cache_root=cache_dir,  # type: ignore[arg-type]
-                             reference_name=reference_name, release=release)
+                             reference_name=reference_name, release=release, species=species)
 
 
 def genome_from_args(args: argparse.Namespace) -> pyensembl.Genome:

@@ -36,6 +36,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -86,20 +87,20 @@ ARCHITECTURE = {
     "peptide_dense_layer_sizes": [],
     "peptide_allele_merge_method": "concatenate",
     "peptide_allele_merge_activation": "",
-    "layer_sizes": [512, 256],
+    "layer_sizes": [256, 128],
     "topology": "with-skip-connections",
     "locally_connected_layers": [],
     "dense_layer_l1_regularization": 0.0,
     "dense_layer_l2_regularization": 0.0,
-    "dropout_probability": 0.1,
+    "dropout_probability": 0.0,
     "batch_normalization": False,
     "output_activation": "sigmoid",
     "loss": "custom:mse_with_inequalities",
-    "optimizer": "adam",
+    "optimizer": "rmsprop",
     "learning_rate": 0.001,
-    "minibatch_size": 256,
-    "max_epochs": 60,
-    "patience": 6,
+    "minibatch_size": 128,
+    "max_epochs": 40,
+    "patience": 5,
     "validation_split": 0.1,
     "early_stopping": True,
     "restore_best_weights": True,
@@ -236,7 +237,7 @@ def prepare(work: Path, out: Path, wheels: dict[str, Path], seed: int, max_rows:
     held = split_heldout(data, 0.10, seed)
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    data[held].to_csv(out / "heldout.csv.gz", index=False)
+    data[held].to_csv(work / "heldout.csv.gz", index=False)
     data[~held].to_csv(work / "train.csv", index=False)
     pd.Series(allele_to_sequence, name="sequence").rename_axis("allele").to_csv(
         work / "allele_sequences.csv")
@@ -244,6 +245,20 @@ def prepare(work: Path, out: Path, wheels: dict[str, Path], seed: int, max_rows:
 
 
 # --------------------------------------------------------------------------- train
+#: A member whose training-set AUC stays below this has collapsed (sigmoid
+#: saturated at "non-binder" for everything, seen with some seeds); it is
+#: retrained with the next seed. Uses training rows only, never held-out ones.
+COLLAPSE_AUC = 0.75
+MAX_ATTEMPTS = 4
+
+
+def training_auc(predictor, train_df: pd.DataFrame, seed: int) -> float:
+    quant = train_df[train_df.measurement_inequality == "="]
+    sample = quant.sample(n=min(5000, len(quant)), random_state=seed)
+    pred = predictor.predict(peptides=sample.peptide.values, alleles=sample.allele.values)
+    return auc((sample.measurement_value < 500).values, -np.log(pred))
+
+
 def train(work: Path, n_models: int, seed: int, architecture: dict) -> None:
     from mhcflurry import Class1AffinityPredictor
     from mhcflurry.common import derive_seed
@@ -255,21 +270,29 @@ def train(work: Path, n_models: int, seed: int, architecture: dict) -> None:
         if (member_dir / "manifest.csv").exists():
             LOG.info("member %d/%d already trained, skipping", i + 1, n_models)
             continue
-        LOG.info("training member %d/%d on %d rows", i + 1, n_models, len(train_df))
         started = time.time()
-        predictor = Class1AffinityPredictor(allele_to_sequence=allele_to_sequence)
-        predictor.fit_class1_pan_allele_models(
-            n_models=1,
-            architecture_hyperparameters=architecture,
-            alleles=train_df.allele.values,
-            peptides=train_df.peptide.values,
-            affinities=train_df.measurement_value.values,
-            inequalities=train_df.measurement_inequality.values,
-            verbose=0,
-            progress_preamble=f"[member {i + 1}/{n_models}] ",
-            progress_print_interval=60.0,
-            seed=derive_seed(seed, "member", i),
-        )
+        for attempt in range(MAX_ATTEMPTS):
+            LOG.info("training member %d/%d on %d rows (attempt %d)", i + 1, n_models,
+                     len(train_df), attempt + 1)
+            predictor = Class1AffinityPredictor(allele_to_sequence=allele_to_sequence)
+            predictor.fit_class1_pan_allele_models(
+                n_models=1,
+                architecture_hyperparameters=architecture,
+                alleles=train_df.allele.values,
+                peptides=train_df.peptide.values,
+                affinities=train_df.measurement_value.values,
+                inequalities=train_df.measurement_inequality.values,
+                verbose=0,
+                progress_preamble=f"[member {i + 1}/{n_models}] ",
+                progress_print_interval=60.0,
+                seed=derive_seed(seed, "member", i, attempt),
+            )
+            fit_auc = training_auc(predictor, train_df, seed)
+            LOG.info("member %d/%d training-set AUC %.3f", i + 1, n_models, fit_auc)
+            if not fit_auc < COLLAPSE_AUC or len(train_df) < 5000:
+                break
+            LOG.warning("member %d/%d collapsed (training AUC %.3f); retrying with a new seed",
+                        i + 1, n_models, fit_auc)
         tmp = work / f"member_{i}.tmp"
         predictor.save(str(tmp))
         tmp.rename(member_dir)
@@ -314,6 +337,7 @@ def assemble(work: Path, out: Path, n_models: int, n_frequent: int, calib_peptid
     predictor.calibrate_percentile_ranks(peptides=peptides, alleles=list(calib.allele))
     LOG.info("calibration took %.1f min", (time.time() - started) / 60)
     predictor.save(str(out))
+    shutil.copyfile(work / "heldout.csv.gz", out / "heldout.csv.gz")
     calib.to_csv(out / "calibrated_alleles.csv", index=False)
     write_training_counts(work, out)
     train_seconds = sum(float((work / f"member_{i}" / "train_seconds.txt").read_text())
@@ -536,10 +560,13 @@ def main(argv: list[str] | None = None) -> int:
         wheels = {"mhcnuggets": args.measurements, "mhcmatch": args.pseudosequences}
     else:
         wheels = fetch(args.cache)
-    if (args.out / "manifest.csv").exists() and not (args.out / "allele_training_counts.csv").exists():
-        write_training_counts(args.work, args.out)
     prepare(args.work, args.out, wheels, args.seed, args.max_rows)
     train(args.work, args.n_models, args.seed, architecture)
+    if (args.out / "manifest.csv").exists():  # finish a folder assembled by an older run
+        if not (args.out / "allele_training_counts.csv").exists():
+            write_training_counts(args.work, args.out)
+        if not (args.out / "heldout.csv.gz").exists():
+            shutil.copyfile(args.work / "heldout.csv.gz", args.out / "heldout.csv.gz")
     assemble(args.work, args.out, args.n_models, args.n_frequent, args.calibration_peptides,
              args.seed)
     table = evaluate(args.out, wheels, args.min_heldout)

@@ -43,7 +43,9 @@ def write_run_dir(workdir: Path) -> None:
     for key in ("gtf", "cdna", "pep"):
         config["reference"][key] = str(ROOT / config["reference"][key])
     config["reference"]["cache_dir"] = str(workdir / "cache" / "reference")
-    config["mhcflurry"]["embedded_dir"] = str(ROOT / config["mhcflurry"]["embedded_dir"])
+    # NEORANK_TEST_MODELS points the run at another model folder (development only).
+    config["mhcflurry"]["embedded_dir"] = os.environ.get(
+        "NEORANK_TEST_MODELS", str(ROOT / config["mhcflurry"]["embedded_dir"]))
     config["mhcflurry"]["cache"] = str(workdir / "cache" / "predictions.sqlite")
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
