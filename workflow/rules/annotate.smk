@@ -13,6 +13,8 @@ rule annotate:
         "benchmarks/annotate/{sample}.tsv"
     group:
         "per_sample"
+    conda:
+        "../envs/neorank.yaml"
     resources:
         mem_mb=mem_by_attempt(2000),
         runtime=60,

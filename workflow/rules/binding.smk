@@ -10,6 +10,8 @@ rule predict:
         "logs/predict/{sample}.log",
     benchmark:
         "benchmarks/predict/{sample}.tsv"
+    conda:
+        "../envs/neorank.yaml"
     threads: 2
     resources:
         mem_mb=mem_by_attempt(3000),

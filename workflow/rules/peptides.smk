@@ -9,6 +9,8 @@ rule peptides:
         "benchmarks/peptides/{sample}.tsv"
     group:
         "per_sample"
+    conda:
+        "../envs/neorank.yaml"
     resources:
         mem_mb=1000,
         runtime=30,

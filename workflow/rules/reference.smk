@@ -17,6 +17,8 @@ if config["reference"]["source"] == "ensembl":
         benchmark:
             "benchmarks/reference/install_ensembl.tsv"
         retries: 3
+        conda:
+            "../envs/neorank.yaml"
         resources:
             mem_mb=8000,
             runtime=120,
@@ -47,6 +49,8 @@ else:
             "logs/reference/index_reference.log",
         benchmark:
             "benchmarks/reference/index_reference.tsv"
+        conda:
+            "../envs/neorank.yaml"
         resources:
             mem_mb=mem_by_attempt(2000),
             runtime=60,
@@ -64,6 +68,8 @@ rule fetch_mhcflurry_models:
     benchmark:
         "benchmarks/reference/fetch_mhcflurry_models.tsv"
     retries: 3
+    conda:
+        "../envs/neorank.yaml"
     resources:
         mem_mb=2000,
         runtime=60,

@@ -4,6 +4,8 @@ rule run_config:
     log:
         "logs/run_config.log",
     localrule: True
+    conda:
+        "../envs/neorank.yaml"
     params:
         config=get_run_config_json(),
     shell:
@@ -27,8 +29,8 @@ rule rank:
         "logs/rank/{sample}.log",
     benchmark:
         "benchmarks/rank/{sample}.tsv"
-    group:
-        "per_sample"
+    conda:
+        "../envs/neorank.yaml"
     resources:
         mem_mb=1000,
         runtime=30,
@@ -51,6 +53,8 @@ rule manifest:
     log:
         "logs/manifest/{sample}.log",
     localrule: True
+    conda:
+        "../envs/neorank.yaml"
     params:
         models_dir=get_models_dir(),
         models_label=cfg("mhcflurry/models"),
@@ -89,6 +93,8 @@ rule report:
     benchmark:
         "benchmarks/report/{sample}.tsv"
     localrule: True
+    conda:
+        "../envs/neorank.yaml"
     params:
         purity=get_purity_arg,
     shell:
