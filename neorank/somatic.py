@@ -176,6 +176,10 @@ def allele_problem(ref: str, alt: str) -> str | None:
         return f"REF {ref} contains characters other than A, C, G, T, N"
     if not _BASES.fullmatch(alt.upper()):
         return f"ALT {alt} contains characters other than A, C, G, T, N"
+    if "N" in ref.upper() or "N" in alt.upper():
+        # annotate (varcode) needs known bases; an N allele cannot get an effect.
+        which = "REF" if "N" in ref.upper() else "ALT"
+        return f"{which} {ref if which == 'REF' else alt} contains N (unknown base)"
     if alt.upper() == ref.upper():
         return "ALT identical to REF"
     return None
@@ -318,13 +322,27 @@ def _open_vcf(path: str | os.PathLike, role: str) -> Any:
                              fix="check the path in the sample sheet (relative paths are "
                              "resolved from the working directory)")
     try:
-        return pysam.VariantFile(path)
+        vcf = pysam.VariantFile(path)
+    except NotImplementedError as err:  # htslib cannot seek in plain (non-BGZF) gzip
+        raise InputFileError("is compressed with plain gzip, not bgzip (BGZF): htslib cannot "
+                             f"read it ({err})", where=path,
+                             fix=f"recompress with bgzip: `gzip -dc {path} | bgzip > fixed.vcf.gz` "
+                             "(bgzip comes with htslib/tabix), or give the uncompressed VCF") from err
     except (OSError, ValueError) as err:
         raise InputFileError(f"cannot be read as a VCF/BCF ({err})", where=path,
                              causes=["the file is not a VCF (e.g. a MAF or TSV)",
                                      "the header is missing or malformed (#CHROM line)",
                                      "a .gz file that is truncated"],
                              fix="check the file with `bcftools view -h`") from err
+    try:
+        list(vcf.header.samples)  # decoded lazily: a non-UTF-8 name would fail later
+    except UnicodeDecodeError as err:
+        vcf.close()
+        raise InputFileError(f"the sample names in the #CHROM line are not UTF-8 text ({err})",
+                             where=path,
+                             fix="re-save the VCF as UTF-8 (`iconv -f latin1 -t utf-8`) or rename "
+                             "the samples (`bcftools reheader`)") from err
+    return vcf
 
 
 def _iter_records(vcf: Any, path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
@@ -451,6 +469,8 @@ def filter_reasons(allele: Allele, passed_filter: bool, limits: Thresholds) -> l
     problem = allele_problem(allele.ref, allele.alt)
     if problem:
         reasons.append(problem)
+    if allele.pos < 1:  # htslib reads POS 0; it cannot be written back
+        reasons.append(f"invalid POS {allele.pos} (VCF positions start at 1)")
     if allele.in_normal_vcf:
         reasons.append(GERMLINE_REASON)
     tumor, normal = allele.tumor, allele.normal

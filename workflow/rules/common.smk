@@ -24,41 +24,11 @@ SAMPLE_COLUMNS = [
 
 
 def load_samples(path):
-    """Read the sample sheet as strings, validate it, and check each row's mode."""
-    sheet = pd.read_csv(path, sep="\t", dtype=str, comment="#").fillna("")
-    sheet.columns = [c.strip() for c in sheet.columns]
-    unknown = [c for c in sheet.columns if c not in SAMPLE_COLUMNS]
-    if unknown:
-        raise ValueError(
-            f"{path}: unknown column(s) {', '.join(unknown)}. "
-            f"Fix: use only {', '.join(SAMPLE_COLUMNS)} (see config/README.md)."
-        )
-    for column in SAMPLE_COLUMNS:
-        if column not in sheet.columns:
-            sheet[column] = ""
-    sheet = sheet.map(str.strip)
-    duplicated = sheet["sample"][sheet["sample"].duplicated()].tolist()
-    if duplicated:
-        raise ValueError(
-            f"{path}: duplicate sample id(s) {', '.join(duplicated)}. Fix: give each row a unique sample."
-        )
+    """Read the sample sheet and check every row (neorank.samplesheet; all problems at once)."""
+    from neorank.samplesheet import read_sample_sheet
+
+    sheet = read_sample_sheet(path)
     validate(sheet, schema="../schemas/samples.schema.yaml")
-    for line, row in enumerate(sheet.itertuples(index=False), start=2):
-        paired = bool(row.paired_vcf)
-        separate = bool(row.tumor_vcf or row.normal_vcf)
-        where = f"{path} line {line} (sample {row.sample})"
-        if paired == separate:
-            raise ValueError(
-                f"{where}: give either paired_vcf (with tumor_sample and normal_sample) "
-                "or tumor_vcf plus normal_vcf, not both and not neither."
-            )
-        if paired and not (row.tumor_sample and row.normal_sample):
-            raise ValueError(
-                f"{where}: paired_vcf needs tumor_sample and normal_sample. "
-                "Fix: name the VCF's tumor and normal sample columns."
-            )
-        if separate and not (row.tumor_vcf and row.normal_vcf):
-            raise ValueError(f"{where}: separate mode needs both tumor_vcf and normal_vcf.")
     return sheet.set_index("sample", drop=False)
 
 
@@ -171,7 +141,8 @@ def get_models_ready():
     return []
 
 
-def get_models_args():
+def get_models_args(with_cache=True):
+    """MHCflurry model flags; the prediction cache only where predictions are made."""
     args = [
         "--models",
         cfg("mhcflurry/models"),
@@ -180,7 +151,7 @@ def get_models_args():
     ]
     if cfg("mhcflurry/official_dir"):
         args += ["--official-dir", cfg("mhcflurry/official_dir")]
-    if cfg("mhcflurry/cache"):
+    if with_cache and cfg("mhcflurry/cache"):
         args += ["--cache", cfg("mhcflurry/cache")]
     return " ".join(shlex.quote(a) for a in args)
 
@@ -218,3 +189,20 @@ def mem_by_attempt(base_mb):
 def get_purity_arg(wildcards):
     purity = samples.loc[wildcards.sample, "purity"]
     return f"--purity {shlex.quote(purity)}" if purity else ""
+
+
+def get_preflight_inputs(wildcards):
+    inputs = dict(get_somatic_vcfs(wildcards))
+    hla = get_hla_file(wildcards)
+    if hla:
+        inputs["hla"] = hla
+    expression = samples.loc[wildcards.sample, "expression"]
+    if expression:
+        inputs["expression"] = expression
+    inputs["reference"] = reference_ready()
+    return inputs
+
+
+def get_expression_arg(wildcards):
+    expression = samples.loc[wildcards.sample, "expression"]
+    return f"--expression {shlex.quote(expression)}" if expression else ""

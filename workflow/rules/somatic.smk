@@ -1,6 +1,7 @@
 rule somatic:
     input:
         unpack(get_somatic_vcfs),
+        preflight="results/preflight/{sample}.tsv",
     output:
         vcf="results/{sample}/somatic.vcf.gz",
         tbi="results/{sample}/somatic.vcf.gz.tbi",
@@ -11,6 +12,8 @@ rule somatic:
         "benchmarks/somatic/{sample}.tsv"
     group:
         "per_sample"
+    conda:
+        "../envs/neorank.yaml"
     resources:
         mem_mb=1000,
         runtime=30,

@@ -1,0 +1,198 @@
+"""``neorank preflight`` building blocks: report, callers, reference bases, alleles, sheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from neorank import preflight, samplesheet
+from neorank.alleles import SUPPORTED, PatientAllele
+from neorank.binding import resolve_alleles
+from neorank.errors import AlleleError, SampleSheetError
+
+REPO = Path(__file__).resolve().parents[2]
+BAD = REPO / "tests" / "data" / "bad_inputs"
+REAL = REPO / "tests" / "data" / "real_callers"
+
+
+# ------------------------------------------------------------------------ report
+def test_report_caps_rows_per_check_and_summarises_the_rest():
+    report = preflight.Report()
+    for i in range(preflight.MAX_ROWS_PER_CHECK + 7):
+        report.warning("alleles", f"problem {i}", file="x.vcf", record=f"line {i}")
+    report.error("hla", "bad allele")
+    report.finish()
+    rows = [f for f in report.findings if f.check == "alleles"]
+    assert len(rows) == preflight.MAX_ROWS_PER_CHECK + 1
+    assert "... and 7 more 'alleles' warnings" in rows[-1].message
+    assert report.count("warning") == preflight.MAX_ROWS_PER_CHECK + 7
+    assert report.count("error") == 1 and report.has_error() and not report.has_error("x.vcf")
+    assert list(report.frame().columns) == preflight.REPORT_COLUMNS
+
+
+# ----------------------------------------------------------------------- callers
+@pytest.mark.parametrize(("meta", "keys", "info", "caller"), [
+    (["##GATKCommandLine=<ID=Mutect2,Version=4.1>"], {"GT", "AD", "AF"}, set(), "Mutect2"),
+    ([], {"GT", "AD", "AF", "F1R2", "F2R1"}, {"TLOD"}, "Mutect2"),
+    (["##source=strelka"], {"DP"}, set(), "Strelka2"),
+    ([], {"DP", "AU", "CU", "GU", "TU"}, set(), "Strelka2"),
+    ([], {"DP", "TAR", "TIR"}, set(), "Strelka2"),
+    (["##source=VarScan2"], {"GT"}, set(), "VarScan2"),
+    ([], {"GT", "RD", "AD", "FREQ"}, set(), "VarScan2"),
+    (["##source=freeBayes v1.3.6"], {"GT"}, set(), "FreeBayes"),
+    ([], {"GT", "RO", "AO"}, set(), "FreeBayes"),
+    (["##DeepVariant_version=1.5.0"], {"GT"}, set(), "DeepVariant"),
+    ([], {"GT", "GQ", "AD", "DP", "VAF"}, set(), "DeepVariant"),
+    (["##source=SomeCaller"], {"GT", "AD", "DP"}, set(), "generic"),
+])
+def test_detect_caller(meta, keys, info, caller):
+    assert preflight.detect_caller(meta, keys, info) == caller
+
+
+@pytest.mark.parametrize(("path", "sample", "caller", "fields"), [
+    (REAL / "mutect2_example.vcf", None, "Mutect2", "GT, AD, AF (missing: DP)"),
+    (REAL / "strelka2_somatic_snvs.vcf", "TUMOR", "Strelka2", "DP (missing: GT, AD, AF)"),
+])
+def test_real_caller_files_are_recognised(path, sample, caller, fields):
+    report = preflight.Report()
+    preflight.check_vcf(str(path), "tumor", report, sample=sample,
+                        sample_option="--tumor-sample", required=False)
+    (row,) = [f for f in report.findings if f.check == "caller"]
+    assert row.severity == "info"
+    assert f"looks like {caller} output; FORMAT provides {fields}" in row.message
+    assert not report.has_error()
+
+
+@pytest.mark.parametrize(("columns", "name"), [
+    (["Name", "Length", "EffectiveLength", "TPM", "NumReads"], "Salmon quant.sf"),
+    (["target_id", "length", "eff_length", "est_counts", "tpm"], "Kallisto abundance.tsv"),
+    (["gene_id", "transcript_id(s)", "length", "effective_length", "expected_count", "TPM",
+      "FPKM"], "RSEM genes.results"),
+    (["transcript_id", "gene_id", "length", "effective_length", "expected_count", "TPM",
+      "FPKM", "IsoPct"], "RSEM isoforms.results"),
+])
+def test_detect_expression_format(columns, name):
+    assert preflight.detect_expression_format(columns)[0] == name
+    assert preflight.detect_expression_format(["gene", "TPM"]) is None
+
+
+# --------------------------------------------------------------- reference bases
+def test_ref_checker_reads_the_plus_strand_base_on_both_strands(mini_genome):
+    checker = preflight.RefChecker(mini_genome)
+    assert checker.contig("chr1") == "1" and checker.contig("chrM") == "MT"
+    assert checker.contig("chrUn_KI270742v1") is None
+    # ZNF436 is on the minus strand: its cDNA has C where the genome (+) has G.
+    (transcript,) = [t for t in mini_genome.transcripts_at_locus("1", 23362762)
+                     if t.transcript_id == "ENST00000314011"]
+    assert transcript.strand == "-"
+    assert transcript.sequence[transcript.spliced_offset(23362762)] == "C"
+    assert checker.base("1", 23362762) == "G"
+    assert checker.base("3", 15645183) == "T"  # BTD, plus strand
+    assert checker.base("1", 1) is None  # no transcript
+
+
+# ------------------------------------------------------------------- HLA alleles
+class FakePredictor:
+    """Stands in for the MHCflurry models (which may not be built yet)."""
+
+    label = "fake"
+    affinity_only = True
+
+    def known_alleles(self):
+        return {"HLA-A*02:01", "HLA-A*02:02", "HLA-A*02:03", "HLA-A*02:06", "HLA-B*08:01"}
+
+    def trained_alleles(self):
+        return {"HLA-A*02:01", "HLA-B*08:01"}
+
+
+def test_resolve_alleles_names_close_matches_for_a_typo():
+    typo = PatientAllele("HLA-A*02:999", "HLA-A*02:999", SUPPORTED)
+    with pytest.raises(AlleleError) as err:
+        resolve_alleles([typo], FakePredictor())
+    text = str(err.value)
+    assert "no MHC pseudosequence" in text and "close matches: HLA-A*02:0" in text
+    assert "HLA-B" not in text.split("close matches:")[1]
+    resolved = resolve_alleles([PatientAllele("A*02:02", "HLA-A*02:02")], FakePredictor())
+    assert resolved[0].status == "extrapolated"
+
+
+def test_model_alleles_reads_the_allele_list_without_loading_the_model(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "manifest.csv").write_text("model_name,allele,config_json\n")
+    (folder / "allele_sequences.csv").write_text("allele,sequence\nHLA-A*02:01,YY\nHLA-B0801,YY\n")
+    (folder / "allele_training_counts.csv").write_text(
+        "allele,training_measurements\nHLA-A*02:01,120\nHLA-B*08:01,0\n")
+    alleles = preflight.model_alleles("embedded", str(folder), None)
+    assert alleles.known_alleles() == {"HLA-A*02:01", "HLA-B*08:01"}
+    assert alleles.trained_alleles() == {"HLA-A*02:01"}
+    report = preflight.Report()
+    preflight.check_hla("HLA-A*02:01,B*08:01,HLA-A*02:99", report, models="embedded",
+                        embedded_dir=str(folder), official_dir=None)
+    by_severity = {(f.severity, f.record) for f in report.findings}
+    assert ("error", "HLA-A*02:99") in by_severity
+    assert ("warning", "B*08:01") in by_severity  # extrapolated: no training data
+
+
+def test_missing_models_are_reported_as_not_checked(tmp_path):
+    report = preflight.Report()
+    preflight.check_hla("HLA-A*02:01", report, models="embedded",
+                        embedded_dir=str(tmp_path / "none"), official_dir=None)
+    (row,) = report.findings
+    assert row.severity == "info" and "not checked against the MHCflurry models" in row.message
+
+
+# ------------------------------------------------------------------- sample sheet
+def test_the_shipped_sample_sheets_are_valid():
+    for path in (REPO / "config" / "samples.tsv", REPO / "resources" / "demo" / "samples.tsv"):
+        sheet = samplesheet.read_sample_sheet(path)
+        assert list(sheet.columns) == samplesheet.SAMPLE_COLUMNS
+        assert list(sheet["sample"]) == ["osteosarc-paired", "osteosarc-separate"]
+
+
+def test_sheet_paths_with_shell_metacharacters_are_accepted_verbatim(tmp_path):
+    path = tmp_path / "samples.tsv"
+    vcf = "in/a;rm -rf x $(id) `whoami`.vcf"
+    path.write_text("sample\thla_alleles\tpaired_vcf\ttumor_sample\tnormal_sample\n"
+                    f"P1\tHLA-A*02:01\t{vcf}\tTUMOR\tNORMAL\n")
+    sheet = samplesheet.read_sample_sheet(path)
+    assert sheet.loc[0, "paired_vcf"] == vcf  # quoted by the workflow (test_bad_inputs)
+
+
+def test_sheet_tolerates_crlf_bom_comments_and_short_rows(tmp_path):
+    path = tmp_path / "samples.tsv"
+    text = ("\ufeff# comment\r\nsample\thla_alleles\ttumor_vcf\tnormal_vcf\tpurity\r\n"
+            "P1\tHLA-A*02:01\tt.vcf\tn.vcf\r\n\r\nP2\tHLA-A*02:01\tt.vcf\tn.vcf\t0.35\r\n")
+    path.write_bytes(text.encode("utf-8"))
+    sheet = samplesheet.read_sample_sheet(path)
+    assert list(sheet["sample"]) == ["P1", "P2"]
+    assert list(sheet["purity"]) == ["", "0.35"]
+    assert (sheet["paired_vcf"] == "").all()
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("", None), ("0", None), ("0.6", None), ("1", None), ("1.0", None),
+    ("1.5", "outside [0, 1]"), ("-0.1", "outside [0, 1]"), ("abc", "not a number"),
+    ("60", "a percentage?"), ("nan", "outside [0, 1]"), (".5", "decimal fraction"),
+])
+def test_purity_problem(value, problem):
+    found = samplesheet.purity_problem(value)
+    assert (found is None) if problem is None else (problem in found)
+
+
+@pytest.mark.parametrize(("sample", "ok"), [
+    ("osteosarc-paired", True), ("P1.tumor_2", True), ("", False), ("..", False), (".hidden", False),
+    ("-rf", False), ("a/b", False), ("a b", False), ("Ö1", False),
+])
+def test_sample_id_problem(sample, ok):
+    assert (samplesheet.sample_id_problem(sample) is None) is ok
+
+
+def test_sheet_errors_are_sample_sheet_errors():
+    with pytest.raises(SampleSheetError) as err:
+        samplesheet.read_sample_sheet(BAD / "sheet_duplicate_ids.tsv")
+    assert isinstance(err.value, ValueError)  # common.smk / Snakemake see a ValueError
+    assert pd.api.types.is_string_dtype(
+        samplesheet.read_sample_sheet(REPO / "config" / "samples.tsv")["purity"])

@@ -1,0 +1,38 @@
+# Preflight: check each sample's inputs (VCFs, HLA typing, purity, expression)
+# and report every problem at once in results/preflight/{sample}.tsv before any
+# heavy work; the somatic stage waits for this report. On failure the log lists
+# each error with its file, line and fix.
+
+
+rule preflight:
+    input:
+        unpack(get_preflight_inputs),
+    output:
+        "results/preflight/{sample}.tsv",
+    log:
+        "logs/preflight/{sample}.log",
+    benchmark:
+        "benchmarks/preflight/{sample}.tsv"
+    conda:
+        "../envs/neorank.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    params:
+        mode=get_somatic_mode_args,
+        hla=get_hla_arg,
+        purity=get_purity_arg,
+        expression=get_expression_arg,
+        reference=get_reference_args(),
+        models=get_models_args(with_cache=False),
+    shell:
+        "neorank preflight"
+        " --sample {wildcards.sample:q}"
+        " {params.mode}"
+        " --alleles {params.hla}"
+        " {params.purity}"
+        " {params.expression}"
+        " {params.reference}"
+        " {params.models}"
+        " --out {output:q}"
+        " > {log} 2>&1"
