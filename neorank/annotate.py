@@ -142,6 +142,40 @@ def read_somatic_vcf(path: str | Path) -> list[SomaticRecord]:
 
 
 # --------------------------------------------------------------------------- effects
+def protein_change(effect) -> str:
+    """HGVS-style protein change with 1-based positions.
+
+    varcode's text for in-frame deletions and insertions uses the 0-based
+    offset (``p.L1119del`` for the leucine at residue 1120); here deletions read
+    ``p.L1120del`` / ``p.A196_K200del``, insertions ``p.K10_L11insQQ`` and
+    in-frame deletion-insertions ``p.A5_B6delinsW``. Other effects keep
+    varcode's description.
+    """
+    from varcode.effects.effect_classes import (
+        ComplexSubstitution,
+        Deletion,
+        Insertion,
+        Substitution,
+    )
+
+    if type(effect) not in (ComplexSubstitution, Deletion, Insertion, Substitution):
+        return effect.short_description
+    ref, alt = effect.aa_ref or "", effect.aa_alt or ""
+    start = effect.aa_mutation_start_offset  # 0-based
+    protein = str(getattr(effect.transcript, "protein_sequence", "") or "")
+    if not ref and alt:  # insertion between residues start and start + 1 (1-based)
+        if 0 < start < len(protein):
+            return f"p.{protein[start - 1]}{start}_{protein[start]}{start + 1}ins{alt}"
+        return effect.short_description
+    first, last = f"{ref[0]}{start + 1}", f"{ref[-1]}{start + len(ref)}" if ref else ""
+    span = first if len(ref) == 1 else f"{first}_{last}"
+    if ref and not alt:
+        return f"p.{span}del"
+    if len(ref) == 1 and len(alt) == 1:
+        return f"p.{ref}{start + 1}{alt}"
+    return f"p.{span}delins{alt}"
+
+
 def unwrap_effect(effect: Any) -> Any:
     """Replace a multi-outcome effect by its most likely outcome.
 
@@ -236,7 +270,7 @@ def effect_row(effect: Any, variant_id: str, context: int = 40) -> dict[str, Any
         "gene_name": effect.gene_name or None,
         "transcript_id": effect.transcript_id,
         "effect": type(effect).__name__,
-        "protein_change": effect.short_description,
+        "protein_change": protein_change(effect),
         "context_start": context_start + 1,
         "mutant_context": mutant_context,
         "wildtype_context": wildtype_context,
@@ -381,7 +415,7 @@ def annotate_variant(variant: varcode.Variant, variant_id: str, *, context: int 
             variant_id, status, reason,
             gene_name=shown.gene_name or None, transcript_id=shown.transcript_id,
             effect=effect_name(top, shown) if status != "outside_reference" else None,
-            protein_change=shown.short_description if status != "outside_reference" else None)
+            protein_change=protein_change(shown) if status != "outside_reference" else None)
     annotation.rows = ordered
     return annotation
 

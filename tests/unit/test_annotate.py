@@ -250,8 +250,8 @@ def test_inframe_deletion(mini_genome, oracle, tmp_path):
         deleted = len(protein) - len(mutant)
         assert deleted == 1 and protein[i + deleted:] == mutant[i:]
         assert row.effect == "Deletion"
-        # varcode writes the deletion's 0-based offset (HGVS would say i + 1)
-        assert row.protein_change == f"p.{protein[i]}{i}del"
+        # HGVS 1-based position (regression: varcode's own text says i, 0-based)
+        assert row.protein_change == f"p.{protein[i]}{i + 1}del"
         assert row.mutation_start == row.mutation_end == 40  # junction before mutant_context[40]
         assert row.mutant_context == mutant[i - 40:i + 40]
         assert row.wildtype_context == protein[i - 40:i + deleted + 40]
@@ -438,3 +438,28 @@ def test_installed_ensembl_release_from_a_mirror(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_protein_change_text_is_hgvs_one_based():
+    """Regression: in-frame indel descriptions use 1-based residue numbers."""
+    from types import SimpleNamespace
+
+    from varcode.effects.effect_classes import Deletion, Insertion
+
+    from neorank.annotate import protein_change
+
+    protein = "MAKLQQW"
+    deletion = Deletion.__new__(Deletion)
+    deletion.__dict__.update(aa_ref="KL", aa_alt="", aa_mutation_start_offset=2,
+                             original_protein_sequence=protein)
+    assert protein_change(deletion) == "p.K3_L4del"
+    single = Deletion.__new__(Deletion)
+    single.__dict__.update(aa_ref="L", aa_alt="", aa_mutation_start_offset=3,
+                           original_protein_sequence=protein)
+    assert protein_change(single) == "p.L4del"
+    insertion = Insertion.__new__(Insertion)
+    insertion.__dict__.update(aa_ref="", aa_alt="GG", aa_mutation_start_offset=3,
+                              transcript=SimpleNamespace(protein_sequence=protein))
+    assert protein_change(insertion) == "p.K3_L4insGG"
+    other = SimpleNamespace(short_description="p.R5fs")
+    assert protein_change(other) == "p.R5fs"
