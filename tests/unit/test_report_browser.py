@@ -11,10 +11,9 @@ import shutil
 import subprocess
 
 import pytest
+from test_report import EVIL, _write_inputs
 
 from neorank import report
-
-from test_report import EVIL, _write_inputs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
