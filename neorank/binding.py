@@ -44,6 +44,9 @@ from neorank.io import read_tsv, write_tsv
 LOG = logging.getLogger(__name__)
 
 OFFICIAL_FETCH = "mhcflurry-downloads fetch models_class1_presentation"
+#: Peptides per network call; inputs are padded to whole batches (determinism).
+PREDICT_BATCH = 2048
+PAD_PEPTIDE = "AAAAAAAAA"
 #: File in an embedded model folder listing training measurements per allele.
 TRAINING_COUNTS = "allele_training_counts.csv"
 
@@ -102,13 +105,20 @@ class MhcflurryPredictor:
         predictor = self.affinity_predictor
         frames = []
         matrix = None
+        # Pad to whole batches: a partial last batch takes another BLAS code path
+        # and changes the float32 results in the 6th digit, which would make a
+        # peptide's value depend on which other peptides share its job.
+        n = len(peptides)
+        padded = list(peptides) + [PAD_PEPTIDE] * (-n % PREDICT_BATCH)
+        kwargs = {"batch_size": PREDICT_BATCH}
         if peptides and alleles:
-            matrix = predictor.predict_cartesian_pan_allele(peptides, alleles)
+            matrix = predictor.predict_cartesian_pan_allele(padded, alleles, model_kwargs=kwargs)
         for j, allele in enumerate(alleles):
             if matrix is not None:
-                values = np.asarray(matrix[:, j], dtype=float)
+                values = np.asarray(matrix[:n, j], dtype=float)
             else:
-                values = np.asarray(predictor.predict(peptides, allele=allele), dtype=float)
+                values = np.asarray(predictor.predict(padded, allele=allele, model_kwargs=kwargs),
+                                    dtype=float)[:n]
             if allele in predictor.allele_to_percent_rank_transform:
                 percentiles = np.asarray(predictor.percentile_ranks(values, allele=allele),
                                          dtype=float)
@@ -317,10 +327,58 @@ def add_subcommand(subparsers) -> None:
     parser.add_argument("--cache", default=None,
                         help="SQLite prediction cache shared across samples and reruns "
                              "(keyed on peptide, allele and model checksum)")
+    parser.add_argument("--shard", default="1/1", type=parse_shard,
+                        help="K/N: predict only the K-th of N contiguous blocks of peptide rows "
+                             "(the workflow's scatter); default 1/1, all rows")
     parser.add_argument("--out", required=True, help="predictions.tsv")
     parser.add_argument("--out-alleles", default=None,
                         help="JSON list of the patient's alleles with their status")
     parser.set_defaults(run=run)
+
+    gather = subparsers.add_parser(
+        "gather", help="concatenate predict shards (in shard order) into predictions.tsv")
+    gather.add_argument("--shards", nargs="+", required=True, help="shard TSVs, in order")
+    gather.add_argument("--alleles", nargs="+", required=True,
+                        help="the shards' alleles JSON files (must agree)")
+    gather.add_argument("--out", required=True)
+    gather.add_argument("--out-alleles", required=True)
+    gather.set_defaults(run=run_gather)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)`` with 1 <= K <= N."""
+    import argparse
+
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected K/N, e.g. 2/4") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: need 1 <= K <= N")
+    return k, n
+
+
+def shard_rows(n_rows: int, shard: tuple[int, int]) -> slice:
+    """The K-th of N contiguous, near-equal blocks of ``n_rows`` rows."""
+    k, n = shard
+    return slice((k - 1) * n_rows // n, k * n_rows // n)
+
+
+def run_gather(args) -> int:
+    from neorank.errors import InputFileError
+
+    texts = [Path(p).read_text() for p in args.alleles]
+    if any(t != texts[0] for t in texts[1:]):
+        raise InputFileError("shards disagree on the patient's alleles", where=args.alleles[0],
+                             fix="re-run the predict shards of this sample")
+    frames = [read_tsv(p, dtype=str) for p in args.shards]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    # Cells were read as text, so values are written back exactly as predicted.
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    write_tsv(table, args.out)
+    Path(args.out_alleles).write_text(texts[0])
+    LOG.info("gather: %d shards -> %d prediction rows", len(frames), len(table))
+    return 0
 
 
 def run(args) -> int:
@@ -328,6 +386,7 @@ def run(args) -> int:
     predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
     alleles = resolve_alleles(typing, predictor, where=f"--alleles {args.alleles}")
     peptides = read_tsv(args.peptides, dtype={"wildtype_peptide": "string"})
+    peptides = peptides.iloc[shard_rows(len(peptides), args.shard)].reset_index(drop=True)
     active: Predictor = predictor
     if args.cache:
         from neorank.cache import CachedPredictor, PredictionCache
@@ -340,7 +399,8 @@ def run(args) -> int:
         Path(args.out_alleles).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out_alleles).write_text(
             json.dumps([a.to_dict() for a in alleles], indent=2) + "\n")
-    LOG.info("predict: %d peptides x %d alleles -> %d rows (%s%s)", len(peptides),
+    LOG.info("predict (shard %d/%d): %d peptides x %d alleles -> %d rows (%s%s)",
+             *args.shard, len(peptides),
              sum(a.status != NULL_SKIPPED for a in alleles), len(table), predictor.label,
              ", affinity-only" if predictor.affinity_only else "")
     return 0

@@ -206,3 +206,8 @@ def get_preflight_inputs(wildcards):
 def get_expression_arg(wildcards):
     expression = samples.loc[wildcards.sample, "expression"]
     return f"--expression {shlex.quote(expression)}" if expression else ""
+
+
+def get_shard_arg(wildcards):
+    """scatteritem 'K-of-N' -> 'K/N' for `neorank predict --shard`."""
+    return wildcards.scatteritem.replace("-of-", "/")
