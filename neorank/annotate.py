@@ -531,18 +531,7 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                     "(effects table) and every variant's final status (variants table).")
     parser.add_argument("--vcf", help="somatic VCF from `neorank somatic` (INFO NR_ID)")
     parser.add_argument("--accounting", help="accounting TSV from `neorank somatic`")
-    local = parser.add_argument_group("local annotation files (e.g. the embedded subset)")
-    local.add_argument("--gtf", help="Ensembl-style GTF (gzip allowed)")
-    local.add_argument("--cdna", help="transcript cDNA FASTA")
-    local.add_argument("--pep", help="protein FASTA")
-    local.add_argument("--reference-name", default="GRCh38", help="genome assembly (default GRCh38)")
-    local.add_argument("--release", help="annotation version of the files, e.g. 87")
-    ensembl = parser.add_argument_group("installed Ensembl release (`pyensembl install`)")
-    ensembl.add_argument("--ensembl-release", type=int, help="Ensembl release, e.g. 87")
-    ensembl.add_argument("--species", default="human", help="pyensembl species (default human)")
-    ensembl.add_argument("--ensembl-server", help="Ensembl mirror URL the release was installed from")
-    parser.add_argument("--cache-dir",
-                        help="index cache for local files; PYENSEMBL_CACHE_DIR for --ensembl-release")
+    reference.add_reference_arguments(parser)
     parser.add_argument("--context", type=int, default=40,
                         help="protein residues kept on each side of a change (default 40)")
     parser.add_argument("--transcripts", choices=["all", "canonical"], default="all",

@@ -74,6 +74,7 @@ from typing import Any
 
 from neorank import somatic
 from neorank.errors import NeoRankError
+from neorank.reference import add_reference_arguments
 
 LOG = logging.getLogger(__name__)
 
@@ -1322,18 +1323,7 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                         help="HLA class I typing: inline list or typing file")
     parser.add_argument("--purity", metavar="X", help="tumor purity in [0, 1]")
     parser.add_argument("--expression", metavar="FILE", help="expression table")
-    local = parser.add_argument_group("local annotation files (as `neorank annotate`)")
-    local.add_argument("--gtf", help="Ensembl-style GTF (gzip allowed)")
-    local.add_argument("--cdna", help="transcript cDNA FASTA")
-    local.add_argument("--pep", help="protein FASTA")
-    local.add_argument("--reference-name", default="GRCh38", help="genome assembly (default GRCh38)")
-    local.add_argument("--release", help="annotation version of the files, e.g. 87")
-    ensembl = parser.add_argument_group("installed Ensembl release (as `neorank annotate`)")
-    ensembl.add_argument("--ensembl-release", type=int, help="Ensembl release, e.g. 87")
-    ensembl.add_argument("--species", default="human", help="pyensembl species (default human)")
-    ensembl.add_argument("--ensembl-server", help="Ensembl mirror URL the release was installed from")
-    parser.add_argument("--cache-dir",
-                        help="index cache for local files; PYENSEMBL_CACHE_DIR for --ensembl-release")
+    add_reference_arguments(parser)
     models = parser.add_argument_group("MHCflurry models (allele names are checked against them)")
     models.add_argument("--models", default="embedded", help="embedded | official | <folder>")
     models.add_argument("--embedded-dir", default="resources/mhcflurry/embedded")

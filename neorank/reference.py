@@ -318,3 +318,19 @@ def contig_for(genome: pyensembl.Genome, vcf_contig: str,
         if candidate.lower() in lowered:
             return lowered[candidate.lower()]
     return None
+
+
+def add_reference_arguments(parser) -> None:
+    """The annotation-source options shared by ``neorank annotate`` and ``preflight``."""
+    local = parser.add_argument_group("local annotation files (e.g. the embedded subset)")
+    local.add_argument("--gtf", help="Ensembl-style GTF (gzip allowed)")
+    local.add_argument("--cdna", help="transcript cDNA FASTA")
+    local.add_argument("--pep", help="protein FASTA")
+    local.add_argument("--reference-name", default="GRCh38", help="genome assembly (default GRCh38)")
+    local.add_argument("--release", help="annotation version of the files, e.g. 87")
+    ensembl = parser.add_argument_group("installed Ensembl release (`pyensembl install`)")
+    ensembl.add_argument("--ensembl-release", type=int, help="Ensembl release, e.g. 87")
+    ensembl.add_argument("--species", default="human", help="pyensembl species (default human)")
+    ensembl.add_argument("--ensembl-server", help="Ensembl mirror URL the release was installed from")
+    parser.add_argument("--cache-dir",
+                        help="index cache for local files; PYENSEMBL_CACHE_DIR for --ensembl-release")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import logging
 import random
@@ -47,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from neorank.io import sha256_file
 
 LOG = logging.getLogger("build_demo")
 REPO = Path(__file__).resolve().parents[1]
@@ -100,11 +101,7 @@ COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 # --------------------------------------------------------------------------- fetch

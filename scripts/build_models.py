@@ -32,7 +32,6 @@ Progress goes to stderr and to ``<work>/build.log``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -45,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from neorank.io import sha256_file
 
 LOG = logging.getLogger("build_models")
 
@@ -130,11 +131,7 @@ def member_architecture(base: dict, i: int) -> dict:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 # --------------------------------------------------------------------------- fetch
