@@ -110,8 +110,11 @@ JobAcctGatherType=jobacct_gather/none
 # No slurmdbd, so no sacct: finished jobs are appended to this text file instead.
 JobCompType=jobcomp/filetxt
 JobCompLoc=$BASE/jobcomp.log
-# squeue keeps finished jobs this long (the profile polls status with squeue).
-MinJobAge=300
+# squeue keeps finished jobs this long. The profile polls status with squeue, so
+# a job that ages out before Snakemake's next status check is never seen to
+# finish (the check interval grows up to 180 s; a hiccup makes the plugin skip
+# a cycle). One hour leaves a wide margin; the plugin needs at least 120 s.
+MinJobAge=3600
 ReturnToService=2
 NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=$PARTITION Nodes=$host Default=YES MaxTime=INFINITE State=UP
