@@ -150,19 +150,10 @@ _LOADED: dict[tuple[str, str], MhcflurryPredictor] = {}
 
 
 def models_checksum(models_dir: str | os.PathLike) -> str:
-    """sha256 identifying a model folder: of its SHA256SUMS, else of all files."""
-    from neorank.io import sha256_file
+    """sha256 identifying a model folder (the same value manifest.json records)."""
+    from neorank.manifest import models_sha256
 
-    models_dir = Path(models_dir)
-    sums = models_dir / "SHA256SUMS"
-    if sums.exists():
-        return sha256_file(sums)
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted(p for p in models_dir.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(models_dir).as_posix()} {sha256_file(path)}\n".encode())
-    return digest.hexdigest()
+    return models_sha256(models_dir)[0]
 
 
 def resolve_models_dir(models: str, embedded_dir: str | os.PathLike,

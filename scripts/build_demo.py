@@ -100,10 +100,6 @@ TRANSVERSION = {"A": "C", "C": "A", "G": "T", "T": "G"}
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
-def sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
 # --------------------------------------------------------------------------- fetch
 def fetch(cache: Path) -> dict[str, Path]:
     """Download the source packages unless already cached."""
@@ -487,7 +483,7 @@ def write_readme(path: Path, archives: dict[str, Path], counts: dict) -> None:
              "|---|---|---|---|---|"]
     for file, source, where, what in rows:
         table.append(f"| `resources/{file}` | {source} | {where} | {what} | "
-                     f"`{sha256(REPO / 'resources' / file)}` |")
+                     f"`{sha256_file(REPO / 'resources' / file)}` |")
     special = "\n".join(f"| {i + 1} | {case['why']} |"
                         for i, case in enumerate(SPECIAL_CASES.values()))
     text = f"""# resources/: provenance
@@ -500,8 +496,8 @@ Package archives (`pip download --no-deps`, cached in `.cache/packages/`):
 
 | package | version | archive | sha256 |
 |---|---|---|---|
-| varcode | {varcode['version']} | `{varcode['file']}` (source) | `{sha256(archives['varcode'])}` |
-| vaxrank | {vaxrank['version']} | `{vaxrank['file']}` (wheel) | `{sha256(archives['vaxrank'])}` |
+| varcode | {varcode['version']} | `{varcode['file']}` (source) | `{sha256_file(archives['varcode'])}` |
+| vaxrank | {vaxrank['version']} | `{vaxrank['file']}` (wheel) | `{sha256_file(archives['vaxrank'])}` |
 
 {chr(10).join(table)}
 

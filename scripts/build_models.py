@@ -130,10 +130,6 @@ def member_architecture(base: dict, i: int) -> dict:
     return {**base, **variant}
 
 
-def sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
 # --------------------------------------------------------------------------- fetch
 def fetch(cache: Path) -> dict[str, Path]:
     cache.mkdir(parents=True, exist_ok=True)
@@ -429,7 +425,7 @@ def write_checksums(out: Path) -> None:
     lines = []
     for path in sorted(out.rglob("*")):
         if path.is_file() and path.name not in {"SHA256SUMS", "MODEL_CARD.md"}:
-            lines.append(f"{sha256(path)}  {path.relative_to(out).as_posix()}")
+            lines.append(f"{sha256_file(path)}  {path.relative_to(out).as_posix()}")
     (out / "SHA256SUMS").write_text("\n".join(lines) + "\n")
 
 
@@ -461,7 +457,7 @@ def write_model_card(out: Path, table: pd.DataFrame, wheels: dict[str, Path]) ->
 
     sources = "\n".join(
         f"| `{name}=={s['version']}` | `{s['member'] if wheels[name].suffix == '.whl' else wheels[name]}` "
-        f"| `{sha256(wheels[name])}` |"
+        f"| `{sha256_file(wheels[name])}` |"
         for name, s in SOURCES.items())
     card = f"""# NeoRank embedded MHCflurry models (DEMO-GRADE)
 
