@@ -390,7 +390,8 @@ def scan_text(path: Path, kind: str, role: str, report: Report) -> VcfText | Non
         what = {"FILTER": "FILTER value", "INFO": "INFO field", "FORMAT": "FORMAT field",
                 "contig": "contig"}[kind_]
         consequence = {
-            "FILTER": "the records are treated as not PASS (filtered, accounted)",
+            "FILTER": "unless it is listed in somatic.pass_filters, the records are "
+                      "filtered (and accounted)",
             "INFO": "htslib reads it as a string",
             "FORMAT": "htslib reads it as a string (NeoRank parses AD/DP/AF numbers anyway)",
             "contig": "htslib adds it without a length",
@@ -933,11 +934,16 @@ def check_vcf(path: str, role: str, report: Report, *, sample: str | None, sampl
 
 
 def check_somatic_outcome(args: argparse.Namespace, report: Report) -> None:
-    """Run the somatic classification with default filters: zero / only-germline inputs."""
+    """Run the somatic classification (default thresholds, the given --pass-filter values).
+
+    Flags inputs with zero variants or only germline ones.
+    """
     try:
         with _quiet_htslib():
             result = somatic.call_somatic(
-                limits=somatic.Thresholds(), paired_vcf=args.paired_vcf,
+                limits=somatic.Thresholds(pass_filters=tuple(
+                    getattr(args, "pass_filters", None) or somatic.Thresholds.pass_filters)),
+                paired_vcf=args.paired_vcf,
                 tumor_vcf=args.tumor_vcf, normal_vcf=args.normal_vcf,
                 tumor_sample=args.tumor_sample, normal_sample=args.normal_sample)
     except NeoRankError as err:  # already reported by the file checks
@@ -1319,6 +1325,9 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--normal-vcf", metavar="FILE", help="normal VCF (separate mode)")
     parser.add_argument("--tumor-sample", metavar="NAME", help="tumor column")
     parser.add_argument("--normal-sample", metavar="NAME", help="normal column")
+    parser.add_argument("--pass-filter", dest="pass_filters", action="append", metavar="ID",
+                        help="FILTER value a kept record may carry (as `neorank somatic`; "
+                        "default: PASS)")
     parser.add_argument("--alleles", required=True,
                         help="HLA class I typing: inline list or typing file")
     parser.add_argument("--purity", metavar="X", help="tumor purity in [0, 1]")

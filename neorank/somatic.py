@@ -67,6 +67,8 @@ class Thresholds:
     """Filter thresholds of the somatic stage (see ``neorank somatic --help``)."""
 
     require_pass: bool = True
+    #: FILTER values a record may carry and still pass (all of its values must be here).
+    pass_filters: tuple[str, ...] = ("PASS",)
     min_tumor_depth: int = 10
     min_tumor_alt_reads: int = 3
     min_tumor_vaf: float = 0.05
@@ -75,6 +77,11 @@ class Thresholds:
 
     def validate(self) -> None:
         """Raise :class:`NeoRankError` for thresholds outside their range."""
+        for name in self.pass_filters:
+            if not name or name == "." or re.search(r"[;\s]", name):
+                raise NeoRankError(f"--pass-filter {name!r} is not a FILTER value",
+                                   fix="give one FILTER id per --pass-filter (no ';' or spaces), "
+                                   "e.g. --pass-filter PASS --pass-filter HighConf")
         for name in ("min_tumor_depth", "min_tumor_alt_reads", "min_normal_depth"):
             if getattr(self, name) < 0:
                 raise NeoRankError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}",
@@ -397,17 +404,28 @@ def _resolve_sample(vcf: Any, path: str | os.PathLike, requested: str | None, ro
         where=str(path), fix=f"name it with {option}")
 
 
-def _filter_value(record: Any) -> tuple[str, bool]:
+def _filter_value(record: Any) -> str:
+    """The record's FILTER column as text (``.`` when missing)."""
     names = list(record.filter.keys())
-    if not names:
-        return ".", True
-    return ";".join(names), names == ["PASS"]
+    return ";".join(names) if names else "."
+
+
+def rejected_filters(filter_text: str, pass_filters: tuple[str, ...]) -> list[str]:
+    """FILTER values of a record that are not accepted (empty list = the record passes).
+
+    A record passes when *every* value of its FILTER column is one of
+    ``pass_filters``; a missing FILTER (``.``) passes. So ``PASS;HighConf`` (SEQC2
+    truth-set style) passes only when both ``PASS`` and ``HighConf`` are accepted,
+    and a failing value next to ``PASS`` is never overlooked.
+    """
+    if filter_text == ".":
+        return []
+    return [name for name in filter_text.split(";") if name not in pass_filters]
 
 
 def _read_alleles(path: str | os.PathLike, tumor: str | None, normal: str | None, *,
                   role: str, tumor_option: str, normal_option: str | None,
-                  paired: bool) -> tuple[list[Allele], list[str], dict[str, str], str | None,
-                                         list[bool]]:
+                  paired: bool) -> tuple[list[Allele], list[str], dict[str, str], str | None]:
     """Split the tumor (or paired) VCF into alleles with their counts."""
     vcf = _open_vcf(path, role)
     with vcf:
@@ -419,9 +437,8 @@ def _read_alleles(path: str | os.PathLike, tumor: str | None, normal: str | None
                                    where=str(path),
                                    fix="--tumor-sample and --normal-sample must differ")
         alleles: list[Allele] = []
-        passes: list[bool] = []
         for number, record in _iter_records(vcf, path):
-            filter_text, passed = _filter_value(record)
+            filter_text = _filter_value(record)
             alts = record.alts or (".",)
             for index, alt in enumerate(alts, start=1):
                 countable = alt != "." and record.alts is not None
@@ -433,10 +450,9 @@ def _read_alleles(path: str | os.PathLike, tumor: str | None, normal: str | None
                     normal=(_record_counts(record, normal, index, path, number)
                             if paired and countable else NOT_ASSESSED),
                 ))
-                passes.append(passed)
         contigs = list(vcf.header.contigs)
         lines = {name: str(ctg.header_record).strip() for name, ctg in vcf.header.contigs.items()}
-    return alleles, contigs, lines, tumor, passes
+    return alleles, contigs, lines, tumor
 
 
 def _normal_evidence(path: str | os.PathLike, sample: str | None,
@@ -461,11 +477,14 @@ def _fmt(value: float | int) -> str:
     return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 
-def filter_reasons(allele: Allele, passed_filter: bool, limits: Thresholds) -> list[str]:
+def filter_reasons(allele: Allele, limits: Thresholds) -> list[str]:
     """Every reason ``allele`` is not kept, in the documented order (empty = somatic)."""
     reasons = []
-    if limits.require_pass and not passed_filter:
-        reasons.append(f"FILTER={allele.filter}")
+    rejected = rejected_filters(allele.filter, limits.pass_filters)
+    if limits.require_pass and rejected:
+        mixed = len(rejected) < len(allele.filter.split(";"))
+        reasons.append(f"FILTER={allele.filter}"
+                       + (f" ({', '.join(rejected)} not accepted)" if mixed else ""))
     problem = allele_problem(allele.ref, allele.alt)
     if problem:
         reasons.append(problem)
@@ -513,7 +532,7 @@ def call_somatic(*, limits: Thresholds, paired_vcf: str | os.PathLike | None = N
         if tumor_vcf is not None or normal_vcf is not None:
             raise NeoRankError("--paired-vcf cannot be combined with --tumor-vcf/--normal-vcf",
                                fix="give one paired VCF, or a tumor VCF and a normal VCF")
-        alleles, contigs, lines, tumor, passes = _read_alleles(
+        alleles, contigs, lines, tumor = _read_alleles(
             paired_vcf, tumor_sample, normal_sample, role="paired", paired=True,
             tumor_option="--tumor-sample", normal_option="--normal-sample")
         mode = "paired"
@@ -522,7 +541,7 @@ def call_somatic(*, limits: Thresholds, paired_vcf: str | os.PathLike | None = N
             raise NeoRankError("no input: give --paired-vcf, or both --tumor-vcf and --normal-vcf",
                                fix="a tumor-only run is not supported: germline variants "
                                "must be removed with a matched normal")
-        alleles, contigs, lines, tumor, passes = _read_alleles(
+        alleles, contigs, lines, tumor = _read_alleles(
             tumor_vcf, tumor_sample, None, role="tumor", paired=False,
             tumor_option="--tumor-sample", normal_option=None)
         keys = [allele_key(a.chrom, a.pos, a.ref, a.alt) if allele_problem(a.ref, a.alt) is None
@@ -533,8 +552,8 @@ def call_somatic(*, limits: Thresholds, paired_vcf: str | os.PathLike | None = N
                 allele.in_normal_vcf = True
                 allele.normal = evidence[key]
         mode = "separate"
-    for allele, passed in zip(alleles, passes, strict=True):
-        allele.reasons = filter_reasons(allele, passed, limits)
+    for allele in alleles:
+        allele.reasons = filter_reasons(allele, limits)
     for allele in alleles:
         if allele.chrom not in contigs:
             contigs.append(allele.chrom)
@@ -574,7 +593,8 @@ def write_somatic_vcf(result: SomaticResult, path: str | os.PathLike, *, sample_
     header.add_line(f"##source=neorank {__version__} somatic")
     header.add_line(f"##neorank_sample={sample_id}")
     header.add_line(f"##neorank_somatic_input={source_name} ({result.mode} mode)")
-    settings = ",".join(f"{k}={v}" for k, v in vars(limits).items())
+    settings = ",".join(f"{k}={'|'.join(v) if isinstance(v, tuple) else v}"
+                        for k, v in vars(limits).items())
     header.add_line(f"##neorank_somatic_filters={settings}")
     for name in result.contigs:
         line = result.contig_lines.get(name)
@@ -646,7 +666,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                         help="normal column (required with --paired-vcf; default: the only sample)")
     parser.add_argument("--require-pass", action=argparse.BooleanOptionalAction,
                         default=defaults.require_pass,
-                        help="filter records whose FILTER is not PASS or '.' (default: on)")
+                        help="filter records whose FILTER has a value not accepted by "
+                        "--pass-filter ('.' always passes; default: on)")
+    parser.add_argument("--pass-filter", dest="pass_filters", action="append", metavar="ID",
+                        help="a FILTER value a kept record may carry; repeat for several "
+                        "(default: PASS). A record passes when all its FILTER values are given")
     parser.add_argument("--min-tumor-depth", type=int, default=defaults.min_tumor_depth)
     parser.add_argument("--min-tumor-alt-reads", type=int, default=defaults.min_tumor_alt_reads)
     parser.add_argument("--min-tumor-vaf", type=float, default=defaults.min_tumor_vaf)
@@ -670,7 +694,9 @@ def run(args: argparse.Namespace) -> int:
         raise NeoRankError(f"--out-vcf {args.out_vcf} must end in .vcf.gz (it is bgzipped)",
                            fix="e.g. --out-vcf results/SAMPLE/somatic.vcf.gz")
     limits = Thresholds(
-        require_pass=args.require_pass, min_tumor_depth=args.min_tumor_depth,
+        require_pass=args.require_pass,
+        pass_filters=tuple(args.pass_filters or Thresholds.pass_filters),
+        min_tumor_depth=args.min_tumor_depth,
         min_tumor_alt_reads=args.min_tumor_alt_reads, min_tumor_vaf=args.min_tumor_vaf,
         min_normal_depth=args.min_normal_depth, max_normal_vaf=args.max_normal_vaf)
     result = call_somatic(limits=limits, paired_vcf=args.paired_vcf, tumor_vcf=args.tumor_vcf,

@@ -88,6 +88,11 @@ def get_somatic_mode_args(wildcards):
     return " ".join(shlex.quote(a) for a in args)
 
 
+def get_pass_filter_args():
+    """--pass-filter flags for somatic.pass_filters (shell-quoted)."""
+    return " ".join(f"--pass-filter {shlex.quote(f)}" for f in cfg("somatic/pass_filters"))
+
+
 def get_hla(wildcards):
     return samples.loc[wildcards.sample, "hla_alleles"]
 

@@ -20,6 +20,7 @@ rule preflight:
         runtime=15,
     params:
         mode=get_somatic_mode_args,
+        pass_filters=get_pass_filter_args(),
         hla=get_hla_arg,
         purity=get_purity_arg,
         expression=get_expression_arg,
@@ -29,6 +30,7 @@ rule preflight:
         "neorank preflight"
         " --sample {wildcards.sample:q}"
         " {params.mode}"
+        " {params.pass_filters}"
         " --alleles {params.hla}"
         " {params.purity}"
         " {params.expression}"

@@ -20,6 +20,7 @@ rule somatic:
     params:
         mode=get_somatic_mode_args,
         require_pass="--require-pass" if cfg("somatic/require_pass") else "--no-require-pass",
+        pass_filters=get_pass_filter_args(),
         min_tumor_depth=cfg("somatic/min_tumor_depth"),
         min_tumor_alt_reads=cfg("somatic/min_tumor_alt_reads"),
         min_tumor_vaf=cfg("somatic/min_tumor_vaf"),
@@ -30,6 +31,7 @@ rule somatic:
         " --sample {wildcards.sample:q}"
         " {params.mode}"
         " {params.require_pass}"
+        " {params.pass_filters}"
         " --min-tumor-depth {params.min_tumor_depth}"
         " --min-tumor-alt-reads {params.min_tumor_alt_reads}"
         " --min-tumor-vaf {params.min_tumor_vaf}"
