@@ -14,12 +14,22 @@ when fewer than half of its residues equal the mutant's, or when the reference
 is too short (pVACseq's convention); a wildtype with a non-standard residue is
 also ``NA``.
 
-Peptides that occur anywhere in a wildtype context of the same variant are
-dropped (they are self, not neoantigens). Rows are then de-duplicated per
-(variant_id, mutant_peptide): ``transcript_ids`` lists every producing
-transcript, and the other fields come from the first transcript in id order.
-Order: variant order of the effects table, then length, then the peptide's
-protein start position (in that first transcript), then the peptide.
+Rows are de-duplicated per (variant_id, mutant_peptide): ``transcript_ids``
+and ``gene_names`` list every producing transcript and gene, and the other
+fields come from the first transcript in id order. Order: variant order of the
+effects table, then length, then the peptide's protein start position (in that
+first transcript), then the peptide.
+
+``anchor_mutated`` says whether a mutated position is a canonical class I
+anchor: position 2 or the C-terminal position.
+
+Reference proteome (:mod:`neorank.proteome`): every mutant peptide is looked
+up in all protein sequences of the annotation. Peptides that occur there
+(``self_match`` True; e.g. a frameshift or deletion window that happens to
+equal another part of the same or another protein) are kept and marked, not
+dropped; ranking excludes them. ``nearest_self_peptide`` and
+``nearest_self_mismatches`` give the closest same-length self peptide within
+``--self-max-mismatches``.
 """
 
 from __future__ import annotations
@@ -32,8 +42,10 @@ from typing import Any
 
 import pandas as pd
 
+from neorank import reference
 from neorank.errors import InputFileError
 from neorank.io import read_tsv, write_tsv
+from neorank.proteome import PROTEOME_COLUMNS, ProteomeIndex
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +53,7 @@ log = logging.getLogger(__name__)
 PEPTIDE_COLUMNS = [
     "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "length",
     "mutant_peptide", "wildtype_peptide", "mutation_positions", "n_flank", "c_flank",
+    "anchor_mutated", "gene_names", *PROTEOME_COLUMNS,
 ]
 STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
 #: Effects whose mutant has the reference length, residue for residue.
@@ -115,6 +128,7 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
                 matches = sum(a == b for a, b in zip(peptide, wt, strict=True))
                 wt_peptide = wt if 2 * matches >= length else None
             positions = [p - offset + 1 for p in changed if offset <= p < stop]
+            anchor = any(p in (2, length) for p in positions)
             peptides.append({
                 "variant_id": row["variant_id"],
                 "gene_name": row["gene_name"],
@@ -127,6 +141,8 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
                 "mutation_positions": ";".join(str(p) for p in positions),
                 "n_flank": mutant[max(0, offset - flank_length):offset],
                 "c_flank": mutant[stop:stop + flank_length],
+                "anchor_mutated": anchor,
+                "gene_names": row["gene_name"],
                 "start": context_start + offset,
             })
     return peptides
@@ -149,40 +165,47 @@ def read_effects(path: str | Path) -> pd.DataFrame:
 
 
 def make_peptides(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11),
-                  flank_length: int = 15) -> pd.DataFrame:
-    """peptides.tsv from an effects table (see the module docstring for the rules)."""
+                  flank_length: int = 15, proteome: ProteomeIndex | None = None) -> pd.DataFrame:
+    """peptides.tsv from an effects table (see the module docstring for the rules).
+
+    ``proteome``: the reference-proteome index filling ``self_match`` and the
+    nearest self peptide; without it those columns are missing (``NA``).
+    """
     lengths = list(lengths)
     variant_order: dict[str, int] = {}
-    wildtypes: dict[str, list[str]] = {}
     candidates: list[dict[str, Any]] = []
     records = effects.sort_values("transcript_id", kind="stable").to_dict("records")
     for vid in effects["variant_id"]:
         variant_order.setdefault(vid, len(variant_order))
     for row in records:
-        wildtype = row["wildtype_context"]
-        wildtypes.setdefault(row["variant_id"], []).append("" if pd.isna(wildtype) else str(wildtype))
         candidates.extend(effect_peptides(row, lengths, flank_length))
 
     merged: dict[tuple[str, str], dict[str, Any]] = {}
-    dropped = 0
     for peptide in candidates:  # transcript_id order within each variant
         key = (peptide["variant_id"], peptide["mutant_peptide"])
-        if any(peptide["mutant_peptide"] in wt for wt in wildtypes[peptide["variant_id"]]):
-            dropped += 1
-            continue
         if key in merged:
-            ids = merged[key]["transcript_ids"]
-            if peptide["transcript_ids"] not in ids:
-                ids.append(peptide["transcript_ids"])
+            for column in ("transcript_ids", "gene_names"):
+                values = merged[key][column]
+                if peptide[column] not in values:
+                    values.append(peptide[column])
         else:
-            merged[key] = dict(peptide, transcript_ids=[peptide["transcript_ids"]])
+            merged[key] = dict(peptide, transcript_ids=[peptide["transcript_ids"]],
+                               gene_names=[peptide["gene_names"]])
     rows = sorted(merged.values(), key=lambda p: (variant_order[p["variant_id"]], p["length"],
                                                   p["start"], p["mutant_peptide"]))
     for row in rows:
         row["transcript_ids"] = ";".join(sorted(row["transcript_ids"]))
-    if dropped:
-        log.debug("dropped %d peptide windows found in a wildtype context", dropped)
-    return pd.DataFrame(rows, columns=PEPTIDE_COLUMNS)
+        names = sorted({str(n) for n in row["gene_names"] if isinstance(n, str) and n})
+        row["gene_names"] = ";".join(names) if names else None
+    table = pd.DataFrame(rows, columns=PEPTIDE_COLUMNS)
+    table["anchor_mutated"] = table["anchor_mutated"].astype(bool)
+    if proteome is not None:
+        checked = proteome.annotate(table["mutant_peptide"].astype(str))
+        for column in PROTEOME_COLUMNS:
+            table[column] = checked[column].to_numpy()
+        log.info("proteome check: %d of %d peptides occur in the reference proteome",
+                 int(table["self_match"].sum()), len(table))
+    return table
 
 
 def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
@@ -197,6 +220,10 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                         help="comma-separated peptide lengths (default 8,9,10,11)")
     parser.add_argument("--flank-length", type=int, default=15,
                         help="mutant residues reported before/after each peptide (default 15)")
+    parser.add_argument("--self-max-mismatches", type=int, default=2,
+                        help="largest mismatch count searched for the nearest self peptide "
+                             "(default 2)")
+    reference.add_reference_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -206,8 +233,13 @@ def run(args: argparse.Namespace) -> int:
     lengths = parse_lengths(str(args.lengths))
     if args.flank_length < 0:
         raise InputFileError("--flank-length must be >= 0", fix="pass e.g. --flank-length 15")
+    if args.self_max_mismatches < 0:
+        raise InputFileError("--self-max-mismatches must be >= 0",
+                             fix="pass e.g. --self-max-mismatches 2")
     effects = read_effects(args.effects)
-    peptides = make_peptides(effects, lengths, args.flank_length)
+    genome = reference.genome_from_args(args)
+    proteome = ProteomeIndex.for_genome(genome, max_mismatches=args.self_max_mismatches)
+    peptides = make_peptides(effects, lengths, args.flank_length, proteome=proteome)
     write_tsv(peptides, args.out, columns=PEPTIDE_COLUMNS)
     log.info("peptides: %d peptides from %d variants (%d effect rows)", len(peptides),
              peptides["variant_id"].nunique(), len(effects))

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_annotate import DELETION, FRAMESHIFT, MISSENSE, Oracle, first_difference, vid
+from test_annotate import (
+    DELETION,
+    FRAMESHIFT,
+    MISSENSE,
+    REFERENCE_DIR,
+    Oracle,
+    cache_root,
+    first_difference,
+    vid,
+)
 
 from neorank import annotate, peptides
 from neorank.errors import InputFileError
@@ -38,10 +47,9 @@ def changed_region(protein: str, mutant: str, frameshift: bool) -> tuple[int, in
 
 
 def expected_peptides(oracle: Oracle, variant: tuple) -> set[str]:
-    """Every window with a changed residue (deletions: spanning the junction), minus self."""
+    """Every window with a changed residue (deletions: spanning the junction), self included."""
     _, _, ref, alt = variant
     proteins = oracle(variant)
-    wildtypes = [protein for protein, _ in proteins.values()]
     found = set()
     for protein, mutant in proteins.values():
         start, end = changed_region(protein, mutant, (len(alt) - len(ref)) % 3 != 0)
@@ -52,14 +60,20 @@ def expected_peptides(oracle: Oracle, variant: tuple) -> set[str]:
                 else:
                     hit = i < end and i + length > start
                 peptide = mutant[i:i + length]
-                if hit and set(peptide) <= STANDARD and not any(peptide in w for w in wildtypes):
+                if hit and set(peptide) <= STANDARD:
                     found.add(peptide)
     return found
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
+def parse(argv: list[str], genome=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="neorank")
     peptides.add_subcommand(parser.add_subparsers(dest="step"))
+    if genome is not None:
+        argv = [*argv, "--gtf", str(REFERENCE_DIR / "reference.gtf.gz"),
+                "--cdna", str(REFERENCE_DIR / "reference.cdna.fa.gz"),
+                "--pep", str(REFERENCE_DIR / "reference.pep.fa.gz"),
+                "--reference-name", "GRCh38", "--release", "87",
+                "--cache-dir", str(cache_root(genome))]
     return parser.parse_args(argv)
 
 
@@ -74,9 +88,9 @@ def effects_path(mini_genome, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def table(effects_path) -> pd.DataFrame:
+def table(effects_path, mini_genome) -> pd.DataFrame:
     out = effects_path.with_name("peptides.tsv")
-    args = parse(["peptides", "--effects", str(effects_path), "--out", str(out)])
+    args = parse(["peptides", "--effects", str(effects_path), "--out", str(out)], mini_genome)
     assert args.run(args) == 0
     return read_tsv(out, dtype={"mutation_positions": str})
 
@@ -145,10 +159,11 @@ def test_rows_follow_variant_order(table):
     assert list(table.columns) == peptides.PEPTIDE_COLUMNS
 
 
-def test_output_is_byte_identical(effects_path, tmp_path):
+def test_output_is_byte_identical(effects_path, mini_genome, tmp_path):
     outputs = []
     for name in ("a.tsv", "b.tsv"):
-        args = parse(["peptides", "--effects", str(effects_path), "--out", str(tmp_path / name)])
+        args = parse(["peptides", "--effects", str(effects_path), "--out", str(tmp_path / name)],
+                     mini_genome)
         args.run(args)
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1]
@@ -198,14 +213,29 @@ def test_dedup_across_transcripts_keeps_first_transcript():
     assert list(table["mutant_peptide"]) == ["AAW", "WCC", "GAW", "AWC", "WCD"]
 
 
-def test_self_peptides_are_dropped():
-    row = _row(effect="Substitution", mutant_context="KLMKLA", wildtype_context="KLAKLA",
-               mutation_start=2, mutation_end=3)
-    table = peptides.make_peptides(pd.DataFrame([row]), [3])
-    assert set(table["mutant_peptide"]) == {"KLM", "LMK", "MKL"}
-    row = _row(effect="Substitution", mutant_context="KLAKLM", wildtype_context="KLMKLA",
-               mutation_start=2, mutation_end=3)  # 'KLA' is self
-    assert "KLA" not in set(peptides.make_peptides(pd.DataFrame([row]), [3])["mutant_peptide"])
+def test_self_peptides_are_kept_and_marked():
+    from neorank.proteome import ProteomeIndex
+
+    proteome = ProteomeIndex(["KLMKLAWW", "GAKLAG"])  # a tiny "reference proteome"
+    row = _row(effect="Substitution", mutant_context="KLAKLAWW", wildtype_context="KLMKLAWW",
+               mutation_start=2, mutation_end=3)  # residue 3 M>A; 'AKLA' occurs in GAKLAG
+    table = peptides.make_peptides(pd.DataFrame([row]), [4], proteome=proteome)
+    by_peptide = table.set_index("mutant_peptide")
+    assert set(by_peptide.index) == {"KLAK", "LAKL", "AKLA"}
+    assert list(by_peptide["self_match"]) == [False, False, True]
+    # 4-mers of the proteome: KLMK LMKL MKLA KLAW LAWW GAKL AKLA KLAG (1 mismatch searched)
+    # ties go to the alphabetically first: KLAK -> KLAG (not KLAW), LAKL -> GAKL (not LMKL)
+    assert list(by_peptide["nearest_self_peptide"]) == ["KLAG", "GAKL", "AKLA"]
+    assert list(by_peptide["nearest_self_mismatches"]) == [1, 1, 0]
+
+
+def test_anchor_flag_follows_mutated_positions():
+    row = _row(effect="Substitution", mutant_context="ACDEFGHIKLMN", wildtype_context="ACDEFGWIKLMN",
+               mutation_start=6, mutation_end=7)  # residue 7 W>H
+    found = {p["mutant_peptide"]: p for p in peptides.effect_peptides(row, [4])}
+    # H at position 4 (C-terminus), 3, 2 (anchor), 1
+    assert {p: (f["mutation_positions"], f["anchor_mutated"]) for p, f in found.items()} == {
+        "EFGH": ("4", True), "FGHI": ("3", False), "GHIK": ("2", True), "HIKL": ("1", False)}
 
 
 def test_bad_lengths_are_input_errors():
@@ -214,3 +244,21 @@ def test_bad_lengths_are_input_errors():
         peptides.parse_lengths("8,nine")
     with pytest.raises(InputFileError):
         peptides.parse_lengths("0")
+
+
+def test_proteome_columns_on_real_peptides(table, oracle):
+    """self_match is exact occurrence in any reference protein; anchors follow the positions."""
+    proteins = list(oracle.pep.values())
+    assert table["self_match"].dtype == bool
+    for row in table.itertuples():
+        assert row.self_match == any(row.mutant_peptide in p for p in proteins)
+        if row.self_match:
+            assert (row.nearest_self_peptide, row.nearest_self_mismatches) == (row.mutant_peptide, 0)
+        elif not pd.isna(row.nearest_self_mismatches):
+            found = row.nearest_self_peptide
+            assert sum(a != b for a, b in zip(found, row.mutant_peptide, strict=True)) \
+                == row.nearest_self_mismatches <= 2
+            assert any(found in p for p in proteins)
+        positions = {int(p) for p in row.mutation_positions.split(";")}
+        assert row.anchor_mutated == bool(positions & {2, row.length})
+        assert row.gene_names == row.gene_name

@@ -1,6 +1,7 @@
 rule peptides:
     input:
         effects="results/effects/{sample}.tsv",
+        reference=reference_ready(),
     output:
         peptides="results/{sample}/peptides.tsv",
     log:
@@ -12,15 +13,19 @@ rule peptides:
     conda:
         "../envs/neorank.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=mem_by_attempt(2000),
         runtime=30,
     params:
         lengths=get_lengths(),
         flank_length=cfg("peptides/flank_length"),
+        self_max_mismatches=cfg("peptides/self_max_mismatches"),
+        reference=get_reference_args(),
     shell:
         "neorank peptides"
         " --effects {input.effects:q}"
         " --lengths {params.lengths}"
         " --flank-length {params.flank_length}"
+        " --self-max-mismatches {params.self_max_mismatches}"
+        " {params.reference}"
         " --out {output.peptides:q}"
         " > {log} 2>&1"

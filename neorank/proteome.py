@@ -1,0 +1,298 @@
+"""Reference-proteome check of mutant peptides.
+
+Every mutant peptide is looked up in all protein sequences of the annotation in
+use (the protein FASTA behind the :class:`pyensembl.Genome`, i.e. every
+translated transcript, not only the selected ones):
+
+* ``self_match``: the peptide occurs exactly somewhere in the proteome;
+* ``nearest_self_peptide`` / ``nearest_self_mismatches``: the closest
+  same-length proteome peptide by Hamming distance (ties: the alphabetically
+  first), searched up to ``max_mismatches``; beyond that both are ``NA``
+  ("no self peptide within max_mismatches").
+
+Index. For each peptide length ``L`` the sorted unique ``L``-mers of the
+proteome (only windows of the 20 standard residues) are kept as a fixed-width
+byte array (numpy ``S{L}``), so exact lookup is a binary search. The index is
+built once per protein set and length and cached as ``.npy`` files in
+``<cache>/proteome-<key>/`` where ``key`` is the first 12 hex digits of the
+sha256 over the sorted unique protein sequences; an exclusive file lock keeps
+concurrent jobs from building the same file twice.
+
+Nearest search (pigeonhole). A peptide within ``d`` mismatches of a proteome
+peptide shares at least one of ``d + 1`` contiguous segments with it exactly.
+For every segment the proteome ``L``-mers are sorted by that segment; each
+query segment selects its candidates by binary search, and the Hamming
+distances of all (query, candidate) pairs are computed at once with numpy.
+Segments shorter than :data:`MIN_SEED` residues would select too many
+candidates; the bound is then lowered so every segment has at least that many
+residues (``effective_max_mismatches``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyensembl
+
+log = logging.getLogger(__name__)
+
+STANDARD_AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+#: Shortest seed segment used by the nearest-peptide search.
+MIN_SEED = 2
+#: Query peptides processed at once (bounds the memory of candidate pairs).
+QUERY_BLOCK = 4096
+#: Columns added to peptides.tsv (docs/tables.md).
+PROTEOME_COLUMNS = ["self_match", "nearest_self_peptide", "nearest_self_mismatches"]
+_INDEX_VERSION = "1"
+
+
+def protein_set_key(sequences: Iterable[str]) -> str:
+    """First 12 hex digits of the sha256 over the sorted unique protein sequences."""
+    digest = hashlib.sha256(_INDEX_VERSION.encode("ascii"))
+    for sequence in sorted(set(sequences)):
+        digest.update(sequence.encode("ascii"))
+        digest.update(b"\n")
+    return digest.hexdigest()[:12]
+
+
+def genome_proteins(genome: pyensembl.Genome) -> list[str]:
+    """Every protein sequence of the annotation (its protein FASTA), trailing ``*`` removed."""
+    sequences = genome.protein_sequences.fasta_dictionary.values()
+    return sorted({str(s).rstrip("*").upper() for s in sequences if s})
+
+
+def genome_cache_dir(genome: Any) -> Path | None:
+    """The pyensembl cache folder of ``genome`` (where its index lives), if it has one."""
+    cache = getattr(genome, "download_cache", None)
+    path = getattr(cache, "cache_directory_path", None)
+    return Path(path) if path else None
+
+
+@contextlib.contextmanager
+def _exclusive_lock(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - non-POSIX
+            yield
+            return
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _kmers(sequences: list[str], length: int) -> np.ndarray:
+    """Sorted unique standard-residue ``length``-mers of ``sequences`` as an ``S{length}`` array."""
+    if not sequences:
+        return np.array([], dtype=f"S{length}")
+    joined = np.frombuffer(("*".join(sequences) + "*").encode("ascii"), dtype=np.uint8)
+    if len(joined) < length:
+        return np.array([], dtype=f"S{length}")
+    standard = np.zeros(256, dtype=bool)
+    standard[np.frombuffer(STANDARD_AMINO_ACIDS.encode("ascii"), dtype=np.uint8)] = True
+    bad = np.concatenate([[0], np.cumsum(~standard[joined])])
+    starts = np.flatnonzero(bad[length:] - bad[:-length] == 0)
+    windows = np.lib.stride_tricks.sliding_window_view(joined, length)[starts]
+    kmers = np.ascontiguousarray(windows).view(f"S{length}").ravel()
+    return np.unique(kmers)
+
+
+def _as_matrix(kmers: np.ndarray, length: int) -> np.ndarray:
+    return np.frombuffer(kmers.tobytes(), dtype=np.uint8).reshape(-1, length)
+
+
+def segments(length: int, max_mismatches: int) -> list[tuple[int, int]]:
+    """``max_mismatches + 1`` contiguous (start, end) segments covering ``length`` positions."""
+    parts = max_mismatches + 1
+    bounds = [round(i * length / parts) for i in range(parts + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(parts)]
+
+
+def effective_max_mismatches(length: int, max_mismatches: int) -> int:
+    """The searched bound: ``max_mismatches``, lowered so every seed has >= MIN_SEED residues."""
+    return max(0, min(max_mismatches, length // MIN_SEED - 1))
+
+
+@dataclass
+class _LengthIndex:
+    kmers: np.ndarray                      # sorted unique S{L}
+    matrix: np.ndarray                     # (N, L) uint8 view of kmers
+    seeds: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]  # segment -> (sorted keys, kmer ids)
+
+
+class ProteomeIndex:
+    """Exact and nearest same-length lookup of peptides in a protein set.
+
+    Parameters
+    ----------
+    sequences
+        The protein sequences.
+    cache_dir
+        Folder for the cached k-mer arrays (``None``: in memory only).
+    max_mismatches
+        Largest Hamming distance searched for the nearest self peptide.
+    """
+
+    def __init__(self, sequences: Iterable[str], *, cache_dir: str | os.PathLike | None = None,
+                 max_mismatches: int = 2) -> None:
+        self.sequences = sorted({s.rstrip("*").upper() for s in sequences if s})
+        self.key = protein_set_key(self.sequences)
+        self.cache_dir = Path(cache_dir) / f"proteome-{self.key}" if cache_dir else None
+        if max_mismatches < 0:
+            raise ValueError("max_mismatches must be >= 0")
+        self.max_mismatches = max_mismatches
+        self._by_length: dict[int, _LengthIndex] = {}
+
+    @classmethod
+    def for_genome(cls, genome: pyensembl.Genome, *, max_mismatches: int = 2,
+                   cache_dir: str | os.PathLike | None = None) -> ProteomeIndex:
+        """The index of every protein of ``genome``, cached next to its pyensembl index."""
+        if cache_dir is None:
+            cache_dir = genome_cache_dir(genome)
+        return cls(genome_proteins(genome), cache_dir=cache_dir, max_mismatches=max_mismatches)
+
+    # ------------------------------------------------------------------ building
+    def kmers(self, length: int) -> np.ndarray:
+        """Sorted unique proteome peptides of ``length`` (``S{length}`` array), cached on disk."""
+        if self.cache_dir is None:
+            return _kmers(self.sequences, length)
+        path = self.cache_dir / f"kmers-{length}.npy"
+        if not path.is_file():
+            with _exclusive_lock(self.cache_dir.with_name(self.cache_dir.name + ".lock")):
+                if not path.is_file():
+                    log.info("indexing %d-mers of %d proteins into %s", length,
+                             len(self.sequences), path)
+                    self.cache_dir.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+                    np.save(tmp, _kmers(self.sequences, length), allow_pickle=False)
+                    os.replace(tmp, path)
+        return np.load(path, allow_pickle=False)
+
+    def _index(self, length: int) -> _LengthIndex:
+        if length not in self._by_length:
+            kmers = self.kmers(length)
+            matrix = _as_matrix(kmers, length)
+            seeds = {}
+            for start, end in segments(length, effective_max_mismatches(length,
+                                                                        self.max_mismatches)):
+                keys = np.ascontiguousarray(matrix[:, start:end]).view(f"S{end - start}").ravel()
+                order = np.argsort(keys, kind="stable")
+                seeds[(start, end)] = (keys[order], order)
+            self._by_length[length] = _LengthIndex(kmers, matrix, seeds)
+        return self._by_length[length]
+
+    # ------------------------------------------------------------------ queries
+    def contains(self, peptides: Iterable[str]) -> np.ndarray:
+        """Boolean array: does each peptide occur exactly in the proteome?"""
+        peptides = list(peptides)
+        result = np.zeros(len(peptides), dtype=bool)
+        by_length: dict[int, list[int]] = {}
+        for i, peptide in enumerate(peptides):
+            by_length.setdefault(len(peptide), []).append(i)
+        for length, rows in by_length.items():
+            kmers = self._index(length).kmers
+            if not len(kmers):
+                continue
+            query = np.array([peptides[i].encode("ascii") for i in rows], dtype=f"S{length}")
+            pos = np.searchsorted(kmers, query)
+            hit = kmers[np.minimum(pos, len(kmers) - 1)] == query
+            result[rows] = hit
+        return result
+
+    def nearest(self, peptides: Iterable[str]) -> tuple[list[str | None], list[int | None]]:
+        """Nearest same-length proteome peptide and its mismatch count, for each peptide.
+
+        ``(None, None)`` when no proteome peptide is within the searched bound
+        (:func:`effective_max_mismatches`). Ties go to the alphabetically first.
+        """
+        peptides = [p.upper() for p in peptides]
+        nearest: list[str | None] = [None] * len(peptides)
+        mismatches: list[int | None] = [None] * len(peptides)
+        by_length: dict[int, list[int]] = {}
+        for i, peptide in enumerate(peptides):
+            by_length.setdefault(len(peptide), []).append(i)
+        for length, rows in by_length.items():
+            index = self._index(length)
+            if not len(index.kmers):
+                continue
+            unique = sorted({peptides[i] for i in rows})
+            best_id, best_d = self._nearest_unique(index, unique, length)
+            found = {p: (k, d) for p, k, d in zip(unique, best_id, best_d, strict=True) if k >= 0}
+            for i in rows:
+                hit = found.get(peptides[i])
+                if hit is not None:
+                    nearest[i] = index.kmers[hit[0]].decode("ascii")
+                    mismatches[i] = int(hit[1])
+        return nearest, mismatches
+
+    def _nearest_unique(self, index: _LengthIndex, peptides: list[str],
+                        length: int) -> tuple[np.ndarray, np.ndarray]:
+        bound = effective_max_mismatches(length, self.max_mismatches)
+        best_id = np.full(len(peptides), -1, dtype=np.int64)
+        best_d = np.full(len(peptides), length + 1, dtype=np.int64)
+        query_all = np.array([p.encode("ascii") for p in peptides], dtype=f"S{length}")
+        qmatrix_all = _as_matrix(query_all, length)
+        for block in range(0, len(peptides), QUERY_BLOCK):
+            qmatrix = qmatrix_all[block:block + QUERY_BLOCK]
+            q_ids, k_ids = [], []
+            for (start, end), (keys, order) in index.seeds.items():
+                seed = np.ascontiguousarray(qmatrix[:, start:end]).view(f"S{end - start}").ravel()
+                lo = np.searchsorted(keys, seed, side="left")
+                hi = np.searchsorted(keys, seed, side="right")
+                counts = hi - lo
+                total = int(counts.sum())
+                if not total:
+                    continue
+                q = np.repeat(np.arange(len(qmatrix)), counts)
+                offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+                q_ids.append(q)
+                k_ids.append(order[np.repeat(lo, counts) + offsets])
+            if not q_ids:
+                continue
+            q = np.concatenate(q_ids)
+            k = np.concatenate(k_ids)
+            distance = (index.matrix[k] != qmatrix[q]).sum(axis=1)
+            keep = distance <= bound
+            q, k, distance = q[keep], k[keep], distance[keep]
+            # best per query: smallest distance, then smallest kmer id (= alphabetical)
+            order = np.lexsort((k, distance, q))
+            q, k, distance = q[order], k[order], distance[order]
+            first = np.ones(len(q), dtype=bool)
+            first[1:] = q[1:] != q[:-1]
+            best_id[block + q[first]] = k[first]
+            best_d[block + q[first]] = distance[first]
+        return best_id, best_d
+
+    def annotate(self, peptides: Iterable[str]) -> pd.DataFrame:
+        """The :data:`PROTEOME_COLUMNS` of ``peptides`` (one row each, same order)."""
+        peptides = list(peptides)
+        nearest, mismatches = self.nearest(peptides)
+        frame = pd.DataFrame({
+            "self_match": [d == 0 for d in mismatches],
+            "nearest_self_peptide": nearest,
+            "nearest_self_mismatches": pd.array(mismatches, dtype="Int64"),
+        })
+        if len(frame):
+            exact = self.contains(peptides)
+            if not (exact == frame["self_match"].to_numpy()).all():  # pragma: no cover
+                raise AssertionError("proteome index: exact and nearest lookups disagree")
+        return frame
+
+
+def describe(index: ProteomeIndex, lengths: Iterable[int]) -> Mapping[int, int]:
+    """Number of distinct proteome peptides per length (for logs and docs)."""
+    return {length: len(index.kmers(length)) for length in lengths}

@@ -1,0 +1,109 @@
+"""neorank.proteome: exact and nearest self-peptide lookup on the embedded Ensembl 87 proteins.
+
+Expected values come from a brute-force scan over the peptide FASTA read here
+(``reference.pep.fa.gz``), not from the index.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from test_annotate import REFERENCE_DIR, read_fasta
+
+from neorank import proteome
+from neorank.proteome import ProteomeIndex
+
+STANDARD = "ACDEFGHIKLMNPQRSTVWY"
+
+
+@pytest.fixture(scope="module")
+def proteins() -> list[str]:
+    return sorted(set(read_fasta(REFERENCE_DIR / "reference.pep.fa.gz", "transcript").values()))
+
+
+@pytest.fixture(scope="module")
+def index(mini_genome, tmp_path_factory) -> ProteomeIndex:
+    return ProteomeIndex.for_genome(mini_genome, max_mismatches=2,
+                                    cache_dir=tmp_path_factory.mktemp("proteome"))
+
+
+def brute_force(peptide: str, proteins: list[str]) -> tuple[int, str]:
+    """(mismatches, peptide) of the nearest same-length standard window; ties alphabetical."""
+    length = len(peptide)
+    windows = {p[i:i + length] for p in proteins for i in range(len(p) - length + 1)}
+    windows = sorted(w for w in windows if set(w) <= set(STANDARD))
+    matrix = np.frombuffer("".join(windows).encode(), dtype=np.uint8).reshape(-1, length)
+    distance = (matrix != np.frombuffer(peptide.encode(), dtype=np.uint8)).sum(axis=1)
+    best = int(distance.min())
+    return best, windows[int(np.flatnonzero(distance == best)[0])]
+
+
+def test_index_holds_every_protein_of_the_annotation(index, proteins):
+    assert index.sequences == sorted({p.rstrip("*") for p in proteins})
+    windows = {p[i:i + 9] for p in proteins for i in range(len(p) - 8)}
+    assert set(index.kmers(9).astype(str)) == {w for w in windows if set(w) <= set(STANDARD)}
+
+
+def test_exact_and_nearest_match_a_brute_force_scan(index, proteins):
+    rng = random.Random(4)
+    queries = []
+    for n in range(48):
+        length = 8 + n % 4
+        protein = rng.choice([p for p in proteins if len(p) > 20])
+        start = rng.randrange(len(protein) - length)
+        peptide = list(protein[start:start + length])
+        for _ in range(n % 5):  # 0-4 substitutions: self, near and far peptides
+            peptide[rng.randrange(length)] = rng.choice(STANDARD)
+        queries.append("".join(peptide))
+    queries.append("WWWWWWWWW")  # far from everything
+    nearest, mismatches = index.nearest(queries)
+    exact = index.contains(queries)
+    seen = set()
+    for query, found, count, is_self in zip(queries, nearest, mismatches, exact, strict=True):
+        best, peptide = brute_force(query, proteins)
+        assert is_self == (best == 0) == any(query in p for p in proteins)
+        if best <= 2:
+            assert (count, found) == (best, peptide), query
+        else:
+            assert (count, found) == (None, None), query
+        seen.add(min(best, 3))
+    assert seen == {0, 1, 2, 3}  # every outcome is exercised
+
+
+def test_bound_is_lowered_for_short_seeds():
+    assert proteome.effective_max_mismatches(9, 2) == 2
+    assert proteome.effective_max_mismatches(4, 3) == 1  # seeds of 2 residues
+    assert proteome.effective_max_mismatches(3, 2) == 0  # exact only
+    assert proteome.segments(9, 2) == [(0, 3), (3, 6), (6, 9)]
+
+
+def test_index_is_cached_by_protein_set(tmp_path, monkeypatch):
+    first = ProteomeIndex(["MKLAVWWPQ", "MSTNPKPQR"], cache_dir=tmp_path)
+    assert set(first.kmers(8).astype(str)) == {"MKLAVWWP", "KLAVWWPQ", "MSTNPKPQ", "STNPKPQR"}
+    cached = sorted(p.name for p in tmp_path.glob("proteome-*/*.npy"))
+    assert cached == ["kmers-8.npy"]
+
+    def fail(*_args):
+        raise AssertionError("rebuilt instead of loading the cache")
+
+    monkeypatch.setattr(proteome, "_kmers", fail)
+    again = ProteomeIndex(["MSTNPKPQR", "MKLAVWWPQ", "MKLAVWWPQ"], cache_dir=tmp_path)
+    assert again.key == first.key  # order and duplicates do not matter
+    assert list(again.contains(["STNPKPQR", "STNPKPQK"])) == [True, False]
+    other = ProteomeIndex(["MKLAVWWPQ"], cache_dir=tmp_path)
+    assert other.key != first.key
+    with pytest.raises(AssertionError, match="rebuilt"):
+        other.kmers(8)
+
+
+def test_non_standard_windows_and_missing_lengths():
+    index = ProteomeIndex(["ACDXFGHIK*"], max_mismatches=1)
+    assert list(index.kmers(4).astype(str)) == ["FGHI", "GHIK"]
+    assert list(index.contains(["FGHI", "DXFG", "ACDEFGHIKLMNPQRSTVWY"])) == [True, False, False]
+    frame = index.annotate(["FGHK", "AAAA"])
+    assert list(frame["self_match"]) == [False, False]
+    assert frame.loc[0, "nearest_self_peptide"] == "FGHI"
+    assert frame.loc[0, "nearest_self_mismatches"] == 1
+    assert frame.loc[1, ["nearest_self_peptide", "nearest_self_mismatches"]].isna().all()
