@@ -52,7 +52,7 @@ EFFECT_COLUMNS = [
     "context_start", "mutant_context", "wildtype_context", "mutation_start", "mutation_end",
 ]
 #: Columns added to the accounting table in results/{sample}/variants.tsv.
-ANNOTATION_COLUMNS = ["gene_name", "transcript_id", "effect", "protein_change"]
+ANNOTATION_COLUMNS = ["gene_name", "transcript_id", "effect", "protein_change", "variant_class"]
 #: Final statuses of variants.tsv, in pipeline order.
 STATUSES = ["filtered", "outside_reference", "non_coding", "silent", "no_peptides",
             "protein_changing"]
@@ -90,6 +90,7 @@ class VariantAnnotation:
     transcript_id: str | None = None
     effect: str | None = None
     protein_change: str | None = None
+    variant_class: str | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -291,6 +292,42 @@ def effect_name(top: Any, shown: Any) -> str:
     return type(shown).__name__
 
 
+#: variant_class of varcode effect classes (the unwrapped top effect); see :func:`variant_class`.
+EFFECT_CLASSES = {
+    "Substitution": "missense", "ComplexSubstitution": "inframe_delins",
+    "Insertion": "inframe_insertion", "Deletion": "inframe_deletion",
+    "FrameShift": "frameshift", "FrameShiftTruncation": "frameshift",
+    "PrematureStop": "stop_gain", "StopLoss": "stop_loss", "StartLoss": "start_loss",
+    "Silent": "synonymous", "AlternateStartCodon": "synonymous",
+    "FivePrimeUTR": "utr_5", "ThreePrimeUTR": "utr_3", "Intronic": "intronic",
+    "NoncodingTranscript": "non_coding_transcript", "IncompleteTranscript": "incomplete_transcript",
+    "Intergenic": "intergenic", "ExonLoss": "exon_loss",
+    "Failure": "unresolved", "Unresolved": "unresolved", "HypothesisLimit": "unresolved",
+}
+_SPLICE_SIGNALS = ("SpliceDonor", "SpliceAcceptor", "IntronicSpliceSite", "ExonicSpliceSite")
+
+
+def variant_class(top: Any, shown: Any, ref: str = "", alt: str = "") -> str:
+    """The variant class of variants.tsv (``missense``, ``frameshift``, ``splice_site``, ...).
+
+    A variant whose top effect is at a splice site (donor, acceptor, intronic
+    or exonic splice region) is ``splice_site`` whatever its most likely
+    outcome; a same-length multi-base allele changing one or more residues is
+    ``mnv``; otherwise the class follows the unwrapped effect
+    (:data:`EFFECT_CLASSES`).
+    """
+    names = {type(top).__name__, getattr(getattr(top, "disrupted_signal_class", None),
+                                         "__name__", "")}
+    if names & set(_SPLICE_SIGNALS):
+        return "splice_site"
+    name = type(shown).__name__
+    if name in ("ExonSkipping", "IntronRetention", "CrypticAcceptor", "CrypticDonor"):
+        return "splice_site"
+    if name in ("Substitution", "ComplexSubstitution") and len(ref) == len(alt) > 1:
+        return "mnv"
+    return EFFECT_CLASSES.get(name, re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower())
+
+
 def _classify(top: Any, shown: Any) -> tuple[str, str]:
     """(status, reason) of a variant without effect rows, from its top effect.
 
@@ -316,9 +353,31 @@ def _classify(top: Any, shown: Any) -> tuple[str, str]:
                               f"({top.short_description})")
     if isinstance(shown, (Failure, Unresolved)):
         return "no_peptides", f"effect not resolved: {described}"
+    if type(shown).__name__ == "StartLoss":
+        return "no_peptides", (f"start-loss ({shown.short_description}): the translation start "
+                               "is lost and the downstream start is not predicted; no peptides")
+    if type(shown).__name__ in ("FrameShiftTruncation", "PrematureStop"):
+        return "no_peptides", (f"{name} ({shown.short_description}): the change creates a stop "
+                               "at once, so the protein is truncated without new residues; "
+                               "no peptides")
     if getattr(shown, "modifies_protein_sequence", False):
         return "no_peptides", f"protein changes but no new residues: {described}"
     return "non_coding", described
+
+
+def spans_exon_boundary(variant: Any, transcript: Any) -> bool:
+    """Does the variant's reference span overlap an exon without lying inside one exon?
+
+    varcode translates such an allele (e.g. a deletion of the last exon bases and the
+    splice donor) as if the intronic bases were exonic, giving a frameshift or in-frame
+    deletion that ignores the lost splice signal. Those effects are not used.
+    """
+    start, end = int(variant.start), int(variant.end)
+    if end <= start:  # SNV, or insertion between two bases
+        return False
+    exons = [(exon.start, exon.end) for exon in transcript.exons]
+    overlapping = [(a, b) for a, b in exons if a <= end and b >= start]
+    return bool(overlapping) and not any(a <= start and end <= b for a, b in overlapping)
 
 
 def canonical_transcript_filter() -> Callable[[Any], bool]:
@@ -396,7 +455,12 @@ def annotate_variant(variant: varcode.Variant, variant_id: str, *, context: int 
                                   "is valid") from err
 
     rows: dict[str, dict[str, Any]] = {}
+    boundary: set[str] = set()
     for effect in effects:
+        transcript = getattr(effect, "transcript", None)
+        if transcript is not None and spans_exon_boundary(variant, transcript):
+            boundary.add(transcript.id)
+            continue
         row = effect_row(effect, variant_id, context)
         if row is not None and row["transcript_id"] not in rows:
             rows[row["transcript_id"]] = row
@@ -404,18 +468,25 @@ def annotate_variant(variant: varcode.Variant, variant_id: str, *, context: int 
 
     if top is None:
         annotation = VariantAnnotation(variant_id, "non_coding",
-                                       "no selected transcript overlaps (--transcripts canonical)")
+                                       "no selected transcript overlaps (--transcripts canonical)",
+                                       variant_class="no_selected_transcript")
     else:
         shown = unwrap_effect(top)
         if ordered:
             status, reason = "protein_changing", ""
+        elif getattr(top, "transcript_id", None) in boundary:
+            status, reason = "no_peptides", (
+                f"the allele spans an exon-intron boundary of {', '.join(sorted(boundary))}: "
+                "it removes a splice signal, the splicing outcome is not predicted; no peptides")
         else:
             status, reason = _classify(top, shown)
         annotation = VariantAnnotation(
             variant_id, status, reason,
             gene_name=shown.gene_name or None, transcript_id=shown.transcript_id,
             effect=effect_name(top, shown) if status != "outside_reference" else None,
-            protein_change=protein_change(shown) if status != "outside_reference" else None)
+            protein_change=protein_change(shown) if status != "outside_reference" else None,
+            variant_class="splice_site" if getattr(top, "transcript_id", None) in boundary
+            else variant_class(top, shown, str(variant.ref), str(variant.alt)))
     annotation.rows = ordered
     return annotation
 
@@ -439,7 +510,8 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
         if contig is None:
             result[record.variant_id] = VariantAnnotation(
                 record.variant_id, "outside_reference",
-                f"contig {record.chrom} is not in the reference annotation")
+                f"contig {record.chrom} is not in the reference annotation",
+                variant_class="intergenic")
             continue
         variant = varcode.Variant(contig=contig, start=record.pos, ref=record.ref,
                                   alt=record.alt, genome=genome)

@@ -281,7 +281,8 @@ def test_statuses_and_row_accounting(mini_genome, oracle, tmp_path):
     assert len(variants) == len(accounting) == 7
     assert list(variants["variant_id"]) == list(accounting["variant_id"])
     assert list(variants.columns) == [c for c in ACCOUNTING_COLUMNS if c not in ("status", "reason")] \
-        + ["gene_name", "transcript_id", "effect", "protein_change", "status", "reason"]
+        + ["gene_name", "transcript_id", "effect", "protein_change", "variant_class", "status",
+           "reason"]
     by_id = variants.set_index("variant_id")
     assert by_id.loc[vid(filtered[0]), "status"] == "filtered"
     assert by_id.loc[vid(filtered[0]), "reason"] == "tumor_depth 8 < 10"
@@ -293,6 +294,10 @@ def test_statuses_and_row_accounting(mini_genome, oracle, tmp_path):
     assert by_id.loc[vid(silent), "protein_change"] == f"p.{protein[residue]}{residue + 1}="
     assert by_id.loc[vid(intronic), "status"] == "non_coding"
     assert by_id.loc[vid(intronic), "effect"] == "Intronic"
+    assert [by_id.loc[vid(v), "variant_class"] for v in (MISSENSE, silent, intronic, OFF_CONTIG,
+                                                        NO_GENE, FRAMESHIFT)] \
+        == ["missense", "synonymous", "intronic", "intergenic", "intergenic", "frameshift"]
+    assert pd.isna(by_id.loc[vid(filtered[0]), "variant_class"])
     assert by_id.loc[vid(OFF_CONTIG), "status"] == "outside_reference"
     assert "chr4" in by_id.loc[vid(OFF_CONTIG), "reason"]
     assert by_id.loc[vid(NO_GENE), "status"] == "outside_reference"
@@ -331,6 +336,8 @@ def test_splice_sites_use_the_most_likely_outcome(mini_genome, oracle, tmp_path)
     assert by_id.loc[vid(donor), "status"] == "protein_changing"
     assert by_id.loc[vid(near), "status"] == "non_coding"
     assert by_id.loc[vid(near), "effect"] == "IntronicSpliceSite"
+    assert by_id.loc[vid(donor), "variant_class"] == by_id.loc[vid(near), "variant_class"] \
+        == "splice_site"
 
 
 def test_reference_mismatch_is_an_input_error(mini_genome, tmp_path):
