@@ -1,9 +1,13 @@
-"""``neorank rank``: flag binders and rank every prediction row with a composite score.
+"""``neorank rank``: metrics, per-criterion verdicts, tiers and a composite score.
 
 Reads ``predictions.tsv`` (peptides x alleles) and ``variants.tsv`` and writes
-``candidates.tsv``: every prediction row (binders and non-binders) plus the
-columns ``rank, candidate_id, binder, agretopicity, tumor_vaf, tumor_depth,
-normal_vaf, score, score_components`` (see docs/tables.md).
+``candidates.tsv``: every prediction row (binders and non-binders) with the
+evidence columns, one ``pass_<criterion>`` column per criterion, a ``tier``
+and the composite ``score`` (columns: docs/tables.md). Optional evidence:
+``--peptides`` (``self_match``), ``--expression`` (:mod:`neorank.expression`),
+``--rna-bam`` (:mod:`neorank.rnaseq`), ``--purity`` and ``--copy-number``
+(:mod:`neorank.clonality`). Evidence that is not given is **not assessed**
+(``NA`` / ``not_assessed``), never imputed.
 
 Binder
 ------
@@ -18,6 +22,54 @@ Agretopicity
 there is no wildtype peptide or no wildtype prediction. Values below 1 mean the
 mutant binds better than the wildtype.
 
+Criteria (``pass_<criterion>``: ``pass`` / ``fail`` / ``not_assessed``)
+-----------------------------------------------------------------------
+``binding``
+    pass when ``binder``. Always assessed.
+``presentation``
+    pass when ``presentation_percentile <= ranking.max_presentation_percentile``
+    (2.0). Official MHCflurry models only; not assessed with the embedded
+    (affinity-only) models.
+``agretopicity``
+    pass when the wildtype does not bind (``wildtype_affinity_nm >
+    binding.max_affinity_nm``) or ``agretopicity <= ranking.max_agretopicity``
+    (0.5: the mutant binds at least twice as well). Not assessed without a
+    wildtype peptide. *Informational*: it does not change the tier.
+``clonality``
+    pass when the variant is clonal (:mod:`neorank.clonality`: VAF >= purity x
+    ``ranking.clonal_vaf_fraction`` (0.5), or CCF >= ``ranking.clonal_min_ccf``
+    (0.8) when a copy number is given). Not assessed without purity or VAF.
+``expression``
+    pass when the expression TPM >= ``ranking.min_expression_tpm`` (1.0). The
+    TPM is ``transcript_tpm`` (best transcript producing the peptide) when the
+    table is transcript-level and has it, else ``gene_tpm``. Not assessed
+    without a table or when the table lacks the gene/transcript.
+``rna_support``
+    pass when the tumor RNA BAM has >= ``ranking.min_rna_alt_reads`` (2) reads
+    with the variant allele (``rna_alt_reads``; zero coverage fails). Not
+    assessed without a BAM or when the BAM lacks the contig.
+``self_match``
+    pass when ``self_match`` is False (the mutant peptide does not occur in the
+    reference proteome), fail when True; not assessed when the peptides table
+    has no ``self_match`` column.
+
+Tier
+----
+Failed criteria are grouped into families, and the tier names the failing
+family (pVACseq-style: one reason per tier, ``Poor`` for several):
+
+=================  ==============================  ================
+family             criteria                        tier when it alone fails
+=================  ==============================  ================
+binding            binding, presentation           ``WeakBinder``
+self-similarity    self_match                      ``SelfSimilar``
+expression         expression, rna_support         ``LowExpression``
+clonality          clonality                       ``Subclonal``
+=================  ==============================  ================
+
+``Pass`` when no family fails (not-assessed criteria never fail a row), the
+family's tier when exactly one fails, ``Poor`` when two or more fail.
+
 Composite score
 ---------------
 ``score`` is in [0, 1], higher is better::
@@ -26,7 +78,7 @@ Composite score
 
 summed over the components ``c`` that are *assessed* for the row and have a
 weight ``w_c > 0`` (``ranking.weights``; defaults binding 1.0, vaf 0.5,
-dissimilarity 0.25). The components are:
+dissimilarity 0.25, presentation 0.5, expression 0.25). The components are:
 
 ``binding``
     ``s = L(mutant_affinity_nm)``. Mandatory: a row without a mutant affinity
@@ -38,6 +90,11 @@ dissimilarity 0.25). The components are:
     ``s = 1 - L(wildtype_affinity_nm)``. A wildtype peptide that also binds is
     likely presented in normal tissue and its T cells tolerised, so a
     non-binding wildtype scores higher.
+``presentation``
+    ``s = presentation_score`` (MHCflurry presentation, 0-1; official models).
+``expression``
+    ``s = TPM / (TPM + ranking.expression_half_tpm)`` (10 TPM scores 0.5),
+    with the TPM of the ``expression`` criterion.
 
 with Vaxrank's logistic epitope score (Sette et al. 1994 constants)::
 
@@ -53,14 +110,20 @@ Missing evidence is **not imputed**. A component whose input is ``NA``
 (no tumor VAF from the caller; no wildtype peptide, e.g. most frameshift
 peptides) is "not assessed": it is dropped and the remaining weights are
 renormalised. ``score_components`` lists the components used, in the fixed
-order ``binding;vaf;dissimilarity``. Because of the renormalisation, scores are
-most comparable between rows with the same ``score_components``. Example: IC50
-350 nM, VAF 0.4, wildtype IC50 >= 5000 nM gives (1*0.5 + 0.5*0.4 + 0.25*1) /
-1.75 = 0.542857; the same peptide without a VAF gives (0.5 + 0.25) / 1.25 = 0.6.
+order ``binding;vaf;dissimilarity;presentation;expression``. Because of the
+renormalisation, scores are most comparable between rows with the same
+``score_components``. Example: IC50 350 nM, VAF 0.4, wildtype IC50 >= 5000 nM
+gives (1*0.5 + 0.5*0.4 + 0.25*1) / 1.75 = 0.542857; the same peptide without a
+VAF gives (0.5 + 0.25) / 1.25 = 0.6.
 
+Order
+-----
 The score is rounded to 6 decimals. Rows are sorted by ``binder`` (True
 first), ``score`` (descending), ``mutant_affinity_nm`` (ascending) and
-``candidate_id`` (ascending), and ``rank`` numbers them 1..n.
+``candidate_id`` (ascending), and ``rank`` numbers them 1..n. With
+``ranking.exclude_self_matches`` (default true) rows whose ``self_match`` is
+True are excluded from ranking: they keep their row, score and tier
+(``SelfSimilar`` or ``Poor``) but are placed after every other row.
 
 ``candidate_id`` is ``{sample}-`` plus the first 12 hex digits of
 ``sha1("{variant_id}|{mutant_peptide}|{allele}")``, stable across runs and
@@ -87,16 +150,40 @@ from neorank.io import read_tsv, write_tsv
 LOG = logging.getLogger(__name__)
 
 #: Score components in their fixed order (also the order in ``score_components``).
-COMPONENTS = ("binding", "vaf", "dissimilarity")
+COMPONENTS = ("binding", "vaf", "dissimilarity", "presentation", "expression")
+
+#: Criteria in their fixed column order (``pass_<criterion>``).
+CRITERIA = ("binding", "presentation", "agretopicity", "clonality", "expression",
+            "rna_support", "self_match")
+PASS, FAIL, NOT_ASSESSED = "pass", "fail", "not_assessed"
+#: Criterion families and the tier a row gets when only that family fails, in
+#: the order they are checked; ``agretopicity`` is informational (no family).
+TIER_FAMILIES = (
+    ("WeakBinder", ("binding", "presentation")),
+    ("SelfSimilar", ("self_match",)),
+    ("LowExpression", ("expression", "rna_support")),
+    ("Subclonal", ("clonality",)),
+)
+TIERS = ("Pass", "WeakBinder", "SelfSimilar", "LowExpression", "Subclonal", "Poor")
 
 #: Defaults of the params JSON sections used by ranking (same as the config schema).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "binding": {"max_affinity_nm": 500.0, "max_percentile": 2.0},
     "ranking": {
-        "weights": {"binding": 1.0, "vaf": 0.5, "dissimilarity": 0.25},
+        "weights": {"binding": 1.0, "vaf": 0.5, "dissimilarity": 0.25, "presentation": 0.5,
+                    "expression": 0.25},
         "affinity_midpoint_nm": 350.0,
         "affinity_width_nm": 150.0,
         "affinity_cutoff_nm": 5000.0,
+        "expression_half_tpm": 10.0,
+        "min_expression_tpm": 1.0,
+        "min_rna_alt_reads": 2,
+        "max_presentation_percentile": 2.0,
+        "max_agretopicity": 0.5,
+        "clonal_vaf_fraction": 0.5,
+        "clonal_min_ccf": 0.8,
+        "normal_copy_number": 2.0,
+        "exclude_self_matches": True,
     },
 }
 
@@ -111,12 +198,18 @@ PREDICTION_COLUMNS = [
 VARIANT_COLUMNS = ["variant_id", "tumor_vaf", "tumor_depth", "normal_vaf"]
 JOINED_COLUMNS = ["tumor_vaf", "tumor_depth", "normal_vaf"]
 LEADING_COLUMNS = ["rank", "candidate_id"]
+#: Evidence columns added after the read evidence (``NA`` = not assessed).
+EVIDENCE_COLUMNS = ["clonality", "ccf", "gene_tpm", "transcript_tpm", "rna_depth",
+                    "rna_alt_reads", "rna_vaf", "self_match"]
 TRAILING_COLUMNS = [
     "binder",
     "agretopicity",
     "tumor_vaf",
     "tumor_depth",
     "normal_vaf",
+    *EVIDENCE_COLUMNS,
+    *[f"pass_{c}" for c in CRITERIA],
+    "tier",
     "score",
     "score_components",
 ]
@@ -238,12 +331,24 @@ def ranking_params(raw: dict[str, Any] | None = None, where: str = "params") -> 
                            where=where, fix="set at least one binder threshold")
     ranking["affinity_midpoint_nm"] = _number(ranking["affinity_midpoint_nm"],
                                               "ranking.affinity_midpoint_nm", where, minimum=0)
-    ranking["affinity_width_nm"] = _number(ranking["affinity_width_nm"],
-                                           "ranking.affinity_width_nm", where, minimum=0,
-                                           exclusive=True)
-    ranking["affinity_cutoff_nm"] = _number(ranking["affinity_cutoff_nm"],
-                                            "ranking.affinity_cutoff_nm", where, minimum=0,
-                                            exclusive=True)
+    for key in ("affinity_width_nm", "affinity_cutoff_nm", "expression_half_tpm",
+                "normal_copy_number"):
+        ranking[key] = _number(ranking[key], f"ranking.{key}", where, minimum=0, exclusive=True)
+    for key in ("min_expression_tpm", "max_agretopicity", "clonal_min_ccf"):
+        ranking[key] = _number(ranking[key], f"ranking.{key}", where, minimum=0)
+    for key in ("max_presentation_percentile", "clonal_vaf_fraction"):
+        ranking[key] = _number(ranking[key], f"ranking.{key}", where, minimum=0,
+                               maximum=100 if key.startswith("max") else 1)
+    reads = ranking["min_rna_alt_reads"]
+    if not (isinstance(reads, int) and not isinstance(reads, bool) and reads >= 0) and not (
+            isinstance(reads, float) and reads.is_integer() and reads >= 0):
+        raise NeoRankError(f"ranking.min_rna_alt_reads = {reads!r} is not a whole number >= 0",
+                           where=where, fix="set ranking.min_rna_alt_reads to e.g. 2")
+    ranking["min_rna_alt_reads"] = int(reads)
+    if not isinstance(ranking["exclude_self_matches"], bool):
+        raise NeoRankError(f"ranking.exclude_self_matches = {ranking['exclude_self_matches']!r} "
+                           "is not true/false", where=where,
+                           fix="set ranking.exclude_self_matches to true or false")
     for name in COMPONENTS:
         ranking["weights"][name] = _number(ranking["weights"][name], f"ranking.weights.{name}",
                                            where, minimum=0)
@@ -306,23 +411,213 @@ def _require(frame: pd.DataFrame, columns: list[str], where: str, produced_by: s
                              fix=f"pass the {produced_by} output (see docs/tables.md)")
 
 
+def _bool_column(values: pd.Series, column: str, where: str) -> pd.Series:
+    """True/False/NA column (accepts bools and ``True``/``False`` text); other text is an error."""
+    def convert(value: Any) -> Any:
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+            return pd.NA
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in {"true", "1"}:
+            return True
+        if text in {"false", "0"}:
+            return False
+        if text in {"", "na"}:
+            return pd.NA
+        raise InputFileError(f"column {column} has {value!r}, not True/False", where=where,
+                             fix=f"write True, False or NA in {column}")
+    return values.map(convert).astype("boolean")
+
+
+def _status(assessed: np.ndarray, passed: np.ndarray) -> np.ndarray:
+    """``pass``/``fail`` where assessed, ``not_assessed`` elsewhere."""
+    return np.where(assessed, np.where(passed, PASS, FAIL), NOT_ASSESSED).astype(object)
+
+
+def expression_tpm(frame: pd.DataFrame) -> np.ndarray:
+    """TPM used by the expression criterion and score: transcript TPM, else gene TPM."""
+    transcript = pd.to_numeric(frame.get("transcript_tpm", pd.Series(np.nan, index=frame.index)),
+                               errors="coerce").to_numpy(dtype=float)
+    gene = pd.to_numeric(frame.get("gene_tpm", pd.Series(np.nan, index=frame.index)),
+                         errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isnan(transcript), gene, transcript)
+
+
+def _float_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+
+
+def score_rows(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
+    """Composite score and ``score_components`` of rows that carry the evidence columns.
+
+    ``frame`` needs ``mutant_affinity_nm`` and may have ``tumor_vaf``,
+    ``wildtype_affinity_nm``, ``presentation_score``, ``gene_tpm`` and
+    ``transcript_tpm`` (missing columns = not assessed).
+    """
+    ranking = params["ranking"]
+    logistic = {"midpoint": ranking["affinity_midpoint_nm"], "width": ranking["affinity_width_nm"],
+                "cutoff": ranking["affinity_cutoff_nm"]}
+    tpm = expression_tpm(frame)
+    values = {
+        "binding": logistic_affinity(_float_column(frame, "mutant_affinity_nm"), **logistic),
+        "vaf": np.clip(_float_column(frame, "tumor_vaf"), 0.0, 1.0),
+        "dissimilarity": 1.0 - logistic_affinity(_float_column(frame, "wildtype_affinity_nm"),
+                                                 **logistic),
+        "presentation": np.clip(_float_column(frame, "presentation_score"), 0.0, 1.0),
+        "expression": tpm / (tpm + ranking["expression_half_tpm"]),
+    }
+    weights = ranking["weights"]
+    numerator = np.zeros(len(frame))
+    denominator = np.zeros(len(frame))
+    used: list[list[str]] = [[] for _ in range(len(frame))]
+    for name in COMPONENTS:
+        if weights[name] <= 0:
+            continue
+        assessed = ~np.isnan(values[name])
+        numerator += np.where(assessed, weights[name] * np.nan_to_num(values[name]), 0.0)
+        denominator += np.where(assessed, weights[name], 0.0)
+        for index in np.flatnonzero(assessed):
+            used[index].append(name)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.round(numerator / denominator, SCORE_DECIMALS)
+    return score, [";".join(names) for names in used]
+
+
+def assess_criteria(frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """``pass_<criterion>`` columns and ``tier`` (module docstring) for evidence rows.
+
+    ``frame`` needs ``binder``; the other evidence columns (``presentation_percentile``,
+    ``agretopicity``, ``wildtype_affinity_nm``, ``clonality``, ``gene_tpm``,
+    ``transcript_tpm``, ``rna_alt_reads``, ``self_match``) are optional.
+    """
+    binding, ranking = params["binding"], params["ranking"]
+    out = pd.DataFrame(index=frame.index)
+    binder = frame["binder"].to_numpy(dtype=bool)
+    out["pass_binding"] = _status(np.ones(len(frame), dtype=bool), binder)
+
+    presentation = _float_column(frame, "presentation_percentile")
+    out["pass_presentation"] = _status(~np.isnan(presentation),
+                                       presentation <= ranking["max_presentation_percentile"])
+
+    agretopicity = _float_column(frame, "agretopicity")
+    wildtype = _float_column(frame, "wildtype_affinity_nm")
+    wildtype_nonbinder = (wildtype > binding["max_affinity_nm"]
+                          if binding["max_affinity_nm"] is not None
+                          else np.zeros(len(frame), dtype=bool))
+    with np.errstate(invalid="ignore"):
+        agretopic = wildtype_nonbinder | (agretopicity <= ranking["max_agretopicity"])
+    out["pass_agretopicity"] = _status(~np.isnan(agretopicity), agretopic)
+
+    clonality = (frame["clonality"] if "clonality" in frame.columns
+                 else pd.Series(pd.NA, index=frame.index, dtype=object))
+    clonal_known = clonality.isin(["clonal", "subclonal"]).to_numpy()
+    out["pass_clonality"] = _status(clonal_known, (clonality == "clonal").to_numpy())
+
+    tpm = expression_tpm(frame)
+    out["pass_expression"] = _status(~np.isnan(tpm), tpm >= ranking["min_expression_tpm"])
+
+    alt_reads = _float_column(frame, "rna_alt_reads")
+    out["pass_rna_support"] = _status(~np.isnan(alt_reads),
+                                      alt_reads >= ranking["min_rna_alt_reads"])
+
+    if "self_match" in frame.columns:
+        self_match = frame["self_match"].astype("boolean")
+        known = self_match.notna().to_numpy()
+        out["pass_self_match"] = _status(known, ~self_match.fillna(False).to_numpy(dtype=bool))
+    else:
+        out["pass_self_match"] = NOT_ASSESSED
+
+    failed_families = [
+        (tier, np.any([out[f"pass_{c}"].to_numpy() == FAIL for c in criteria], axis=0))
+        for tier, criteria in TIER_FAMILIES
+    ]
+    n_failed = np.sum([failed for _, failed in failed_families], axis=0) if len(frame) else []
+    tiers = []
+    for index in range(len(frame)):
+        if n_failed[index] == 0:
+            tiers.append("Pass")
+        elif n_failed[index] > 1:
+            tiers.append("Poor")
+        else:
+            tiers.append(next(tier for tier, failed in failed_families if failed[index]))
+    out["tier"] = tiers
+    return out
+
+
+def _expression_columns(frame: pd.DataFrame, table: Any, genome: Any) -> tuple[list, list]:
+    """gene_tpm and transcript_tpm per row (None = not assessed)."""
+    cache: dict[tuple[str, str], tuple[Any, Any]] = {}
+    gene_tpm, transcript_tpm = [], []
+    has_transcripts = "transcript_ids" in frame.columns
+    has_gene = "gene_name" in frame.columns
+    for index in range(len(frame)):
+        transcripts = (str(frame["transcript_ids"].iloc[index]) if has_transcripts
+                       and not pd.isna(frame["transcript_ids"].iloc[index]) else "")
+        gene_name = (str(frame["gene_name"].iloc[index]) if has_gene
+                     and not pd.isna(frame["gene_name"].iloc[index]) else "")
+        key = (transcripts, gene_name)
+        if key not in cache:
+            ids = [t for t in transcripts.split(";") if t]
+            gene_id = None
+            gene_transcripts = None
+            if genome is not None:
+                for transcript_id in ids:
+                    try:
+                        transcript = genome.transcript_by_id(transcript_id.split(".")[0])
+                    except ValueError:
+                        continue
+                    gene_id = transcript.gene_id
+                    gene_transcripts = genome.transcript_ids_of_gene_id(gene_id)
+                    break
+            elif ids:
+                gene_id = table.transcript_gene.get(ids[0].split(".")[0])
+            cache[key] = (table.gene_tpm(gene_id, gene_name or None, gene_transcripts),
+                          table.transcript_tpm(ids))
+        gene, transcript = cache[key]
+        gene_tpm.append(gene)
+        transcript_tpm.append(transcript)
+    return gene_tpm, transcript_tpm
+
+
 def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: str,
                     params: dict[str, Any] | None = None, *,
+                    peptides: pd.DataFrame | None = None,
+                    expression: Any = None, genome: Any = None,
+                    rna_counts: pd.DataFrame | None = None,
+                    purity: float | None = None, copy_number: Any = None,
                     predictions_where: str = "predictions.tsv",
-                    variants_where: str = "variants.tsv") -> pd.DataFrame:
-    """Flag binders, score and rank prediction rows.
+                    variants_where: str = "variants.tsv",
+                    peptides_where: str = "peptides.tsv") -> pd.DataFrame:
+    """Flag binders, assess every criterion, tier, score and rank prediction rows.
 
     Parameters
     ----------
     predictions
         predictions.tsv as read by :func:`neorank.io.read_tsv`.
     variants
-        variants.tsv (needs ``variant_id, tumor_vaf, tumor_depth, normal_vaf``).
+        variants.tsv (needs ``variant_id, tumor_vaf, tumor_depth, normal_vaf``;
+        ``chrom, pos`` for copy-number segments).
     sample
         Sample id, the prefix of ``candidate_id``.
     params
         Output of :func:`ranking_params` (defaults when None).
-    predictions_where, variants_where
+    peptides
+        peptides.tsv; its ``self_match`` column is joined on
+        ``(variant_id, mutant_peptide)`` when predictions.tsv lacks it.
+    expression
+        A :class:`neorank.expression.ExpressionTable` (None: not assessed).
+    genome
+        pyensembl Genome used to link transcripts to genes for expression.
+    rna_counts
+        Output of :func:`neorank.rnaseq.count_variant_reads` (None: not assessed).
+    purity
+        Tumor purity in [0, 1] (None: clonality not assessed).
+    copy_number
+        A :class:`neorank.clonality.CopyNumberTable` (None: VAF rule only).
+    predictions_where, variants_where, peptides_where
         File names for error messages.
 
     Returns
@@ -336,12 +631,15 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
         Missing columns, non-numeric or missing mutant affinities, variants
         absent from variants.tsv, or conflicting duplicate rows.
     """
+    from neorank.clonality import classify
+
     params = params or ranking_params({})
     binding, ranking = params["binding"], params["ranking"]
     _require(predictions, PREDICTION_COLUMNS, predictions_where, "predict stage")
     _require(variants, VARIANT_COLUMNS, variants_where, "annotate stage")
     frame = predictions.drop(columns=[c for c in LEADING_COLUMNS + TRAILING_COLUMNS
-                                      if c in predictions.columns]).reset_index(drop=True)
+                                      if c in predictions.columns and c != "self_match"]
+                             ).reset_index(drop=True)
     for column in ("variant_id", "mutant_peptide", "allele"):
         empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
         if empty.any():
@@ -369,6 +667,9 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
     mutant = _numeric_column(frame, "mutant_affinity_nm", predictions_where)
     percentile = _numeric_column(frame, "mutant_percentile", predictions_where)
     wildtype = _numeric_column(frame, "wildtype_affinity_nm", predictions_where)
+    for column in ("presentation_score", "presentation_percentile"):
+        if column in frame.columns:
+            frame[column] = _numeric_column(frame, column, predictions_where)
     bad = mutant.isna() | (mutant <= 0)
     if bad.any():
         line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
@@ -378,7 +679,8 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
             fix="binding is mandatory for ranking; regenerate predictions.tsv")
 
     # Join read evidence from variants.tsv.
-    var = variants.loc[:, VARIANT_COLUMNS].copy()
+    var_columns = VARIANT_COLUMNS + [c for c in ("chrom", "pos") if c in variants.columns]
+    var = variants.loc[:, var_columns].copy()
     var["variant_id"] = var["variant_id"].astype(str)
     if var["variant_id"].duplicated().any():
         LOG.warning("%s: duplicate variant_id(s); using the first row of each", variants_where)
@@ -396,7 +698,56 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
     depth = var["tumor_depth"]
     if depth.dropna().apply(float.is_integer).all():
         var["tumor_depth"] = depth.astype("Int64")
+
+    # Clonality per variant (purity; copy number when covered).
+    clonal_params = {"vaf_fraction_of_purity": ranking["clonal_vaf_fraction"],
+                     "min_ccf": ranking["clonal_min_ccf"],
+                     "normal_copy_number": ranking["normal_copy_number"]}
+    clonality, ccf = [], []
+    for row in var.itertuples(index=False):
+        cn = None
+        if copy_number is not None:
+            cn = copy_number.lookup(row.variant_id, getattr(row, "chrom", None),
+                                    getattr(row, "pos", None))
+        status, fraction = classify(row.tumor_vaf, purity, cn, clonal_params)
+        clonality.append(status)
+        ccf.append(fraction)
+    var["clonality"] = pd.Series(clonality, index=var.index, dtype=object)
+    var["ccf"] = pd.Series(ccf, index=var.index, dtype=float)
+    var = var.drop(columns=[c for c in ("chrom", "pos") if c in var.columns])
+
+    if rna_counts is not None:
+        counts = rna_counts.loc[:, ["variant_id", "rna_depth", "rna_alt_reads", "rna_vaf"]].copy()
+        counts["variant_id"] = counts["variant_id"].astype(str)
+        var = var.merge(counts.drop_duplicates("variant_id"), on="variant_id", how="left",
+                        validate="one_to_one", sort=False)
     frame = frame.merge(var, on="variant_id", how="left", validate="many_to_one", sort=False)
+
+    # self_match: from predictions.tsv, else joined from peptides.tsv.
+    if "self_match" in frame.columns:
+        frame["self_match"] = _bool_column(frame["self_match"], "self_match", predictions_where)
+    elif peptides is not None and "self_match" in peptides.columns:
+        _require(peptides, ["variant_id", "mutant_peptide"], peptides_where, "peptides stage")
+        table = peptides.loc[:, ["variant_id", "mutant_peptide", "self_match"]].copy()
+        table["variant_id"] = table["variant_id"].astype(str)
+        table["mutant_peptide"] = table["mutant_peptide"].astype(str)
+        table["self_match"] = _bool_column(table["self_match"], "self_match", peptides_where)
+        table = table.drop_duplicates(["variant_id", "mutant_peptide"])
+        frame = frame.merge(table, on=["variant_id", "mutant_peptide"], how="left",
+                            validate="many_to_one", sort=False)
+    if "self_match" not in frame.columns:
+        frame["self_match"] = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+
+    if expression is not None:
+        frame["gene_tpm"], frame["transcript_tpm"] = _expression_columns(frame, expression,
+                                                                         genome)
+    for column in EVIDENCE_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = np.nan
+    for column in ("gene_tpm", "transcript_tpm", "rna_vaf", "ccf"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for column in ("rna_depth", "rna_alt_reads"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
 
     # Binder flag.
     binder = np.zeros(len(frame), dtype=bool)
@@ -408,32 +759,10 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
 
     frame["agretopicity"] = (mutant / wildtype.where(wildtype > 0)).to_numpy()
 
-    # Composite score.
-    logistic = {
-        "midpoint": ranking["affinity_midpoint_nm"],
-        "width": ranking["affinity_width_nm"],
-        "cutoff": ranking["affinity_cutoff_nm"],
-    }
-    vaf = frame["tumor_vaf"].astype(float)
-    values = {
-        "binding": logistic_affinity(mutant, **logistic),
-        "vaf": np.clip(vaf.to_numpy(), 0.0, 1.0),
-        "dissimilarity": 1.0 - logistic_affinity(wildtype, **logistic),
-    }
-    weights = ranking["weights"]
-    numerator = np.zeros(len(frame))
-    denominator = np.zeros(len(frame))
-    used: list[list[str]] = [[] for _ in range(len(frame))]
-    for name in COMPONENTS:
-        if weights[name] <= 0:
-            continue
-        assessed = ~np.isnan(values[name])
-        numerator += np.where(assessed, weights[name] * np.nan_to_num(values[name]), 0.0)
-        denominator += np.where(assessed, weights[name], 0.0)
-        for index in np.flatnonzero(assessed):
-            used[index].append(name)
-    frame["score"] = np.round(numerator / denominator, SCORE_DECIMALS)
-    frame["score_components"] = [";".join(names) for names in used]
+    criteria = assess_criteria(frame, params)
+    for column in criteria.columns:
+        frame[column] = criteria[column].to_numpy()
+    frame["score"], frame["score_components"] = score_rows(frame, params)
 
     frame["candidate_id"] = [
         candidate_id(sample, v, p, a)
@@ -441,9 +770,11 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
                            strict=True)
     ]
     frame["_affinity"] = mutant.to_numpy()
-    frame = frame.sort_values(["binder", "score", "_affinity", "candidate_id"],
-                              ascending=[False, False, True, True], kind="mergesort")
-    frame = frame.drop(columns="_affinity").reset_index(drop=True)
+    frame["_excluded"] = (frame["self_match"].fillna(False).to_numpy(dtype=bool)
+                          if ranking["exclude_self_matches"] else False)
+    frame = frame.sort_values(["_excluded", "binder", "score", "_affinity", "candidate_id"],
+                              ascending=[True, False, False, True, True], kind="mergesort")
+    frame = frame.drop(columns=["_affinity", "_excluded"]).reset_index(drop=True)
     frame["rank"] = np.arange(1, len(frame) + 1)
     middle = [c for c in frame.columns if c not in LEADING_COLUMNS + TRAILING_COLUMNS]
     return frame.loc[:, LEADING_COLUMNS + middle + TRAILING_COLUMNS]
@@ -454,15 +785,28 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """Register ``neorank rank``."""
+    from neorank.reference import add_reference_arguments
+
     parser = subparsers.add_parser(
-        "rank", help="flag binders and rank candidates with the composite score",
-        description="Join read evidence, flag binders, compute agretopicity and the "
-        "composite score, and write candidates.tsv (best first).")
+        "rank", help="assess criteria, tier and rank candidates with the composite score",
+        description="Join read, expression, RNA and clonality evidence, flag binders, assess "
+        "every criterion (pass/fail/not_assessed), assign tiers, compute the composite score "
+        "and write candidates.tsv (best first).")
     parser.add_argument("--sample", required=True, help="sample id (candidate_id prefix)")
     parser.add_argument("--predictions", required=True, help="predictions.tsv")
     parser.add_argument("--variants", required=True, help="variants.tsv")
     parser.add_argument("--params", help="params JSON with binding/ranking sections")
     parser.add_argument("--out", required=True, help="candidates.tsv to write")
+    evidence = parser.add_argument_group("optional evidence (missing: not assessed)")
+    evidence.add_argument("--peptides", help="peptides.tsv (self_match column)")
+    evidence.add_argument("--expression", help="Salmon quant.sf, Kallisto abundance.tsv, RSEM "
+                          "*.results or a gene/transcript TPM table")
+    evidence.add_argument("--rna-bam", help="tumor RNA-seq BAM (indexed)")
+    evidence.add_argument("--purity", type=float, help="tumor purity in [0, 1]")
+    evidence.add_argument("--copy-number", help="copy-number table (per variant or segments)")
+    reference = parser.add_argument_group(
+        "reference (optional; links transcripts to genes for --expression)")
+    add_reference_arguments(reference)
     group = parser.add_argument_group("overrides (win over --params)")
     group.add_argument("--max-affinity-nm", type=float, help="binding.max_affinity_nm (500)")
     group.add_argument("--max-percentile", type=float, help="binding.max_percentile (2.0)")
@@ -495,6 +839,15 @@ def _params_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return ranking_params(raw, where=str(getattr(args, "params", None) or "command line"))
 
 
+def _genome_if_given(args: argparse.Namespace) -> Any:
+    """The reference when annotation options were passed (for expression), else None."""
+    if getattr(args, "gtf", None) is None and getattr(args, "ensembl_release", None) is None:
+        return None
+    from neorank.reference import genome_from_args
+
+    return genome_from_args(args)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``neorank rank``; returns 0."""
     sample = str(args.sample)
@@ -504,12 +857,42 @@ def run(args: argparse.Namespace) -> int:
     params = _params_from_args(args)
     predictions = read_table(args.predictions)
     variants = read_table(args.variants)
-    candidates = rank_candidates(predictions, variants, sample, params,
+    purity = getattr(args, "purity", None)
+    if purity is not None and not (0.0 <= purity <= 1.0):
+        raise NeoRankError(f"purity {purity!r} is not a fraction in [0, 1]", where="--purity",
+                           fix="give purity as a fraction, e.g. 0.6")
+    peptides = read_table(args.peptides) if getattr(args, "peptides", None) else None
+    expression = genome = rna_counts = copy_number = None
+    if getattr(args, "expression", None):
+        from neorank.expression import read_expression
+
+        expression = read_expression(args.expression)
+        genome = _genome_if_given(args)
+    if getattr(args, "rna_bam", None):
+        from neorank.rnaseq import count_variant_reads
+
+        _require(variants, ["variant_id", "chrom", "pos", "ref", "alt"], str(args.variants),
+                 "annotate stage")
+        protein_changing = variants
+        if "status" in variants.columns:
+            wanted = set(predictions["variant_id"].astype(str))
+            protein_changing = variants[variants["variant_id"].astype(str).isin(wanted)]
+        rna_counts = count_variant_reads(args.rna_bam, protein_changing)
+    if getattr(args, "copy_number", None):
+        from neorank.clonality import read_copy_number
+
+        copy_number = read_copy_number(args.copy_number)
+    candidates = rank_candidates(predictions, variants, sample, params, peptides=peptides,
+                                 expression=expression, genome=genome, rna_counts=rna_counts,
+                                 purity=purity, copy_number=copy_number,
                                  predictions_where=str(args.predictions),
-                                 variants_where=str(args.variants))
+                                 variants_where=str(args.variants),
+                                 peptides_where=str(getattr(args, "peptides", None)))
     write_tsv(candidates, args.out)
-    LOG.info("%s: %d candidate rows, %d binders -> %s", sample, len(candidates),
-             int(candidates["binder"].sum()), args.out)
+    tiers = candidates["tier"].value_counts()
+    LOG.info("%s: %d candidate rows, %d binders, tiers: %s -> %s", sample, len(candidates),
+             int(candidates["binder"].sum()),
+             ", ".join(f"{t} {int(tiers.get(t, 0))}" for t in TIERS), args.out)
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -222,7 +223,7 @@ def test_conflicting_duplicates_rejected_exact_duplicates_dropped():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"ranking": {"weights": {"expression": 1}}}, "unknown score component"),
+    ({"ranking": {"weights": {"immunogenicity": 1}}}, "unknown score component"),
     ({"ranking": {"weights": {"binding": 0}}}, "binding"),
     ({"ranking": {"affinity_width_nm": 0}}, "affinity_width_nm"),
     ({"binding": {"max_affinity_nm": -1}}, "max_affinity_nm"),
@@ -273,8 +274,11 @@ def test_run_writes_contract_columns_deterministically(tmp_path):
 
     out = read_tsv(tmp_path / "candidates.tsv")
     predictions = read_tsv(tmp_path / "predictions.tsv")
-    added = ["binder", "agretopicity", "tumor_vaf", "tumor_depth", "normal_vaf", "score",
-             "score_components"]
+    added = ["binder", "agretopicity", "tumor_vaf", "tumor_depth", "normal_vaf",
+             "clonality", "ccf", "gene_tpm", "transcript_tpm", "rna_depth", "rna_alt_reads",
+             "rna_vaf", "self_match", "pass_binding", "pass_presentation", "pass_agretopicity",
+             "pass_clonality", "pass_expression", "pass_rna_support", "pass_self_match", "tier",
+             "score", "score_components"]
     assert list(out.columns) == ["rank", "candidate_id", *predictions.columns, *added]
     assert list(out["rank"]) == [1, 2, 3, 4]
     # Binders first (by score: 0.822 binding-only, 0.543, 0.429), then the non-binder.
@@ -318,3 +322,211 @@ def test_run_missing_file_is_input_error(tmp_path):
     _write_inputs(tmp_path, [])
     with pytest.raises(InputFileError, match="not found"):
         rank.run(_args(tmp_path, predictions=str(tmp_path / "nope.tsv")))
+
+
+# --------------------------------------------------------------------------- criteria and tiers
+
+# IDH1 VAF 0.4, TP53 VAF NA, KRAS VAF 1.3 (see VARIANTS). A binder at 350 nM with a
+# non-binding wildtype (20000 nM) is the base row; each test changes one piece of evidence.
+IDH1, TP53, KRAS = (v[0] for v in VARIANTS)
+
+
+def _gene_table(tpm: dict[str, float]):
+    from neorank.expression import ExpressionTable
+
+    return ExpressionTable(path="genes.tsv", format="plain table", level="gene", tpm=tpm)
+
+
+def _rna(rows: list[tuple[str, int, int]]) -> pd.DataFrame:
+    return pd.DataFrame([{"variant_id": v, "rna_depth": d, "rna_alt_reads": a,
+                          "rna_vaf": a / d if d else None} for v, d, a in rows])
+
+
+def _tiered(rows, *, purity=None, expression=None, rna=None, self_match=None, params=None,
+            copy_number=None):
+    predictions = pd.DataFrame(rows)
+    if self_match is not None:
+        predictions["self_match"] = self_match
+    return rank.rank_candidates(predictions, _variants(), SAMPLE,
+                                rank.ranking_params(params or {}), purity=purity,
+                                expression=expression, rna_counts=rna,
+                                copy_number=copy_number)
+
+
+def test_no_evidence_every_optional_criterion_not_assessed():
+    out = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)])
+    row = out.iloc[0]
+    assert row["pass_binding"] == "pass"
+    for criterion in ("presentation", "clonality", "expression", "rna_support", "self_match"):
+        assert row[f"pass_{criterion}"] == "not_assessed", criterion
+    assert row["pass_agretopicity"] == "pass"  # wildtype 20000 nM does not bind
+    assert row["tier"] == "Pass"
+    for column in ("clonality", "ccf", "gene_tpm", "transcript_tpm", "rna_depth",
+                   "rna_alt_reads", "rna_vaf", "self_match"):
+        assert pd.isna(row[column]), column
+
+
+def test_every_tier_hand_built():
+    expression = _gene_table({"IDH1": 25.0, "TP53": 0.5, "KRAS": 3.0})
+    rna = _rna([(IDH1, 30, 12), (TP53, 10, 0), (KRAS, 40, 1)])
+    rows = [
+        _pred(IDH1, "PASSPEPTI", "HLA-A*02:01", 350, 0.9, 20000),   # all pass -> Pass
+        _pred(IDH1, "WEAKPEPTI", "HLA-A*02:01", 4000, 9.0, 20000),  # binding fails
+        _pred(TP53, "LOWEXPRES", "HLA-A*02:01", 100, 0.2, 20000),   # 0.5 TPM, 0 RNA reads
+        _pred(KRAS, "LOWRNARDS", "HLA-A*02:01", 100, 0.2, 20000),   # 3 TPM, 1 alt read
+        _pred(KRAS, "POORPEPTI", "HLA-A*02:01", 9000, 30.0, 20000),  # binding + rna
+    ]
+    out = _tiered(rows, purity=0.6, expression=expression, rna=rna)
+    by = out.set_index("mutant_peptide")
+    assert by.loc["PASSPEPTI", "tier"] == "Pass"
+    assert by.loc["PASSPEPTI", "clonality"] == "clonal"         # 0.4 >= 0.6 / 2
+    assert by.loc["PASSPEPTI", "gene_tpm"] == 25.0
+    assert by.loc["WEAKPEPTI", "tier"] == "WeakBinder"
+    assert by.loc["LOWEXPRES", ["pass_expression", "pass_rna_support"]].tolist() == ["fail",
+                                                                                      "fail"]
+    assert by.loc["LOWEXPRES", "pass_clonality"] == "not_assessed"  # TP53 has no VAF
+    assert by.loc["LOWEXPRES", "tier"] == "LowExpression"
+    assert by.loc["LOWRNARDS", ["pass_expression", "pass_rna_support"]].tolist() == ["pass",
+                                                                                      "fail"]
+    assert by.loc["LOWRNARDS", "tier"] == "LowExpression"
+    assert by.loc["POORPEPTI", "tier"] == "Poor"
+
+
+def test_subclonal_and_self_similar_tiers_and_exclusion():
+    rows = [
+        _pred(IDH1, "SUBCLONAL", "HLA-A*02:01", 350, 0.9, 20000),
+        _pred(KRAS, "SELFMATCH", "HLA-A*02:01", 20, 0.1, 20000),
+        _pred(KRAS, "NONBINDER", "HLA-A*02:01", 20000, 50.0, 20000),
+    ]
+    # purity 0.9: IDH1 (VAF 0.4) is below 0.45 -> subclonal; KRAS (VAF 1.3) clonal.
+    out = _tiered(rows, purity=0.9, self_match=[False, True, False])
+    by = out.set_index("mutant_peptide")
+    assert by.loc["SUBCLONAL", "tier"] == "Subclonal"
+    assert by.loc["SELFMATCH", "tier"] == "SelfSimilar"
+    assert by.loc["SELFMATCH", "pass_self_match"] == "fail"
+    assert by.loc["NONBINDER", "tier"] == "WeakBinder"
+    # The best-scoring row is a self match: excluded from ranking, so it comes last.
+    assert out["mutant_peptide"].tolist() == ["SUBCLONAL", "NONBINDER", "SELFMATCH"]
+    kept = _tiered(rows, purity=0.9, self_match=[False, True, False],
+                   params={"ranking": {"exclude_self_matches": False}})
+    assert kept["mutant_peptide"].tolist() == ["SELFMATCH", "SUBCLONAL", "NONBINDER"]
+    # pVACseq's looser purity/4 rule makes IDH1 clonal.
+    looser = _tiered(rows, purity=0.9, params={"ranking": {"clonal_vaf_fraction": 0.25}})
+    assert looser.set_index("mutant_peptide").loc["SUBCLONAL", "tier"] == "Pass"
+
+
+def test_presentation_criterion_and_score_component():
+    row = _pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)
+    row.update(presentation_score=0.8, presentation_percentile=3.5)
+    out = _tiered([row])
+    assert out.loc[0, "pass_presentation"] == "fail"
+    assert out.loc[0, "tier"] == "WeakBinder"
+    # (1*0.5 + 0.5*0.4 + 0.25*1 + 0.5*0.8) / 2.25
+    assert out.loc[0, "score"] == pytest.approx((0.5 + 0.2 + 0.25 + 0.4) / 2.25, abs=1e-6)
+    assert out.loc[0, "score_components"] == "binding;vaf;dissimilarity;presentation"
+    row.update(presentation_percentile=2.0)
+    assert _tiered([row]).loc[0, "tier"] == "Pass"
+
+
+def test_expression_score_component_hand_computed():
+    out = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)],
+                  expression=_gene_table({"IDH1": 25.0}))
+    # expression s = 25 / (25 + 10); (0.5 + 0.5*0.4 + 0.25*1 + 0.25*25/35) / 2.0
+    assert out.loc[0, "score"] == pytest.approx((0.95 + 0.25 * 25 / 35) / 2.0, abs=1e-6)
+    assert out.loc[0, "score_components"] == "binding;vaf;dissimilarity;expression"
+    # A gene missing from the table is not assessed, never scored as 0 TPM.
+    missing = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)],
+                      expression=_gene_table({"TP53": 5.0}))
+    assert missing.loc[0, "pass_expression"] == "not_assessed"
+    assert missing.loc[0, "score_components"] == "binding;vaf;dissimilarity"
+
+
+@pytest.mark.parametrize("tpm,status", [(1.0, "pass"), (0.999, "fail"), (0.0, "fail")])
+def test_expression_boundary(tpm, status):
+    out = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)],
+                  expression=_gene_table({"IDH1": tpm}))
+    assert out.loc[0, "pass_expression"] == status
+
+
+@pytest.mark.parametrize("alt_reads,status", [(2, "pass"), (1, "fail"), (0, "fail")])
+def test_rna_support_boundary(alt_reads, status):
+    out = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)],
+                  rna=_rna([(IDH1, 20, alt_reads)]))
+    assert out.loc[0, "pass_rna_support"] == status
+
+
+@pytest.mark.parametrize("mt,wt,status", [
+    (50, 100, "pass"),    # 0.5: boundary, mutant binds twice as well
+    (60, 100, "fail"),    # 0.6 and the wildtype binds (100 <= 500)
+    (400, 501, "pass"),   # wildtype does not bind
+    (400, None, "not_assessed"),
+])
+def test_agretopicity_is_informational(mt, wt, status):
+    out = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", mt, 0.5, wt)])
+    assert out.loc[0, "pass_agretopicity"] == status
+    assert out.loc[0, "tier"] == "Pass"
+
+
+def test_ccf_with_copy_number():
+    from neorank.clonality import CopyNumberTable
+
+    # purity 0.9, IDH1 VAF 0.4 is subclonal by VAF (< 0.45); with CN 3 its CCF is
+    # 0.4 * (0.9*3 + 2*0.1) / 0.9 = 1.28889 -> clonal.
+    table = CopyNumberTable(path="cn.tsv", by_variant={IDH1: 3.0})
+    out = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000),
+                   _pred(KRAS, "VVGAVGVGK", "HLA-A*02:01", 350, 0.9, 20000)],
+                  purity=0.9, copy_number=table)
+    by = out.set_index("variant_id")
+    assert by.loc[IDH1, "clonality"] == "clonal"
+    assert by.loc[IDH1, "ccf"] == pytest.approx(0.4 * 2.9 / 0.9, abs=1e-9)
+    assert pd.isna(by.loc[KRAS, "ccf"]) and by.loc[KRAS, "clonality"] == "clonal"
+
+
+def test_self_match_joined_from_peptides_and_bad_values():
+    rows = [_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000),
+            _pred(IDH1, "GWVKPIIIG", "HLA-B*07:02", 350, 0.9, 20000)]
+    peptides = pd.DataFrame({"variant_id": [IDH1], "mutant_peptide": ["GWVKPIIIG"],
+                             "self_match": ["True"]})
+    out = rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE, peptides=peptides)
+    assert out["pass_self_match"].tolist() == ["fail", "fail"]
+    assert out["tier"].tolist() == ["SelfSimilar", "SelfSimilar"]
+    peptides["self_match"] = ["maybe"]
+    with pytest.raises(InputFileError, match="True/False"):
+        rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE, peptides=peptides)
+
+
+def test_run_with_expression_and_rna_bam(tmp_path):
+    data = Path(__file__).resolve().parents[1] / "data"
+    variants = pd.DataFrame([{
+        "variant_id": "chr1:23362762:G>C", "chrom": "chr1", "pos": 23362762, "ref": "G",
+        "alt": "C", "tumor_depth": 87, "tumor_vaf": 0.575, "normal_vaf": 0.0,
+        "status": "protein_changing"}])
+    write_tsv(variants, tmp_path / "variants.tsv")
+    row = _pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)
+    row.update(variant_id="chr1:23362762:G>C", gene_name="ZNF436",
+               transcript_ids="ENST00000314011;ENST00000374608")
+    write_tsv(pd.DataFrame([row]), tmp_path / "predictions.tsv")
+    (tmp_path / "params.json").write_text("{}")
+    args = _args(tmp_path, expression=str(data / "expression" / "rsem.isoforms.results"),
+                 rna_bam=str(data / "rna" / "tumor_rna.bam"), purity=0.6)
+    assert rank.run(args) == 0
+    out = read_tsv(tmp_path / "candidates.tsv").iloc[0]
+    assert (out["gene_tpm"], out["transcript_tpm"]) == (14.75, 12.5)
+    assert (out["rna_depth"], out["rna_alt_reads"]) == (10, 6)
+    assert out["clonality"] == "clonal" and out["tier"] == "Pass"
+
+
+def test_expression_linked_through_the_reference(mini_genome):
+    from neorank.expression import read_expression
+
+    data = Path(__file__).resolve().parents[1] / "data" / "expression"
+    row = _pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)
+    row.update(gene_name="ZNF436", transcript_ids="ENST00000374608")
+    # Salmon names transcripts only: the gene total needs the reference's transcript list.
+    table = read_expression(data / "quant.sf")
+    alone = rank.rank_candidates(pd.DataFrame([row]), _variants(), SAMPLE, expression=table)
+    assert pd.isna(alone.loc[0, "gene_tpm"]) and alone.loc[0, "transcript_tpm"] == 2.25
+    linked = rank.rank_candidates(pd.DataFrame([row]), _variants(), SAMPLE, expression=table,
+                                  genome=mini_genome)
+    assert linked.loc[0, "gene_tpm"] == pytest.approx(14.75)
+    assert linked.loc[0, "transcript_tpm"] == 2.25
