@@ -17,7 +17,8 @@ from neorank import __version__
 from neorank.errors import NeoRankError
 
 #: Stage modules in pipeline order; each registers one or more subcommands.
-STAGES = ["preflight", "somatic", "annotate", "peptides", "binding", "rank", "report", "manifest"]
+STAGES = ["preflight", "somatic", "annotate", "peptides", "binding", "rank", "score", "report",
+          "manifest"]
 
 
 def build_parser() -> argparse.ArgumentParser:
