@@ -1,0 +1,362 @@
+"""Review round trip: ``neorank review-sheet`` writes candidates.xlsx and
+``neorank final-order`` re-imports the edited copy to write final_order.tsv.
+
+candidates.xlsx has four sheets:
+
+``Review``
+    One row per variant with a predicted binder, in vaccine priority order
+    (:mod:`neorank.vaccine`): its best candidate, long peptide,
+    manufacturability, whether the proposed designs carry it, and two columns
+    for the reviewer: ``decision`` (a drop-down list: Accept, Reject, Review)
+    and ``comment``. ``priority`` may be edited to change the final order.
+``Aggregated``
+    aggregated.tsv (every variant with a candidate).
+``Binders``
+    Every binder row of candidates.tsv.
+``About``
+    Sample, the sha256 of the candidates.tsv the sheet was made from, and how
+    to use the sheet.
+
+Re-import rules (``final-order``): a sheet where no row has a decision is an
+error (a never-edited sheet is never taken as accepted). Decisions are matched
+case-insensitively; anything other than Accept/Reject/Review (or blank) is an
+error naming the cell. Blank and Review rows are pending: they are left out of
+the order and counted in the log. Every ``candidate_id`` must exist in the
+current candidates.tsv and the sheet's sample must match, so a sheet from
+another run is refused. Sequences and scores in final_order.tsv come from the
+current long-peptide table, never from the (editable) sheet; only
+``decision``, ``comment`` and ``priority`` are read from it. Accepted rows are
+ordered by ``priority``, ties by sheet row order.
+
+The workbook is byte-identical for the same inputs (fixed document times and
+zip entry times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import logging
+import math
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from neorank.errors import InputFileError
+from neorank.io import sha256_file, write_tsv
+
+LOG = logging.getLogger(__name__)
+
+DECISIONS = ("Accept", "Reject", "Review")
+FIXED_TIME = dt.datetime(2000, 1, 1)
+
+REVIEW_COLUMNS = [
+    "priority", "variant_id", "candidate_id", "gene_name", "protein_change", "effect", "tier",
+    "score", "best_peptide", "best_allele", "best_affinity_nm", "best_percentile",
+    "tumor_vaf", "long_peptide", "manufacturable", "manufacturability_flags",
+    "in_peptide_design", "mrna_position", "decision", "comment",
+]
+FINAL_COLUMNS = [
+    "order", "priority", "variant_id", "candidate_id", "gene_name", "protein_change",
+    "best_peptide", "best_allele", "best_affinity_nm", "long_peptide", "long_peptide_start",
+    "transcript_id", "manufacturable", "manufacturability_flags", "comment",
+]
+ABOUT_SAMPLE_ROW = 2
+ABOUT_SHA_ROW = 3
+
+
+def _cell(value: Any) -> Any:
+    """A value openpyxl can write (missing -> empty cell, numpy -> Python)."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def review_rows(long_peptides: pd.DataFrame, peptide_design: pd.DataFrame,
+                mrna: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
+    """The Review sheet as a table (decision and comment empty)."""
+    in_design = set(peptide_design["variant_id"]) if len(peptide_design) else set()
+    mrna_pos = dict(zip(mrna["variant_id"], mrna["position"], strict=True)) if len(mrna) else {}
+    vaf = candidates.drop_duplicates("variant_id").set_index("variant_id")["tumor_vaf"] \
+        if "tumor_vaf" in candidates.columns else pd.Series(dtype=float)
+    out = long_peptides.rename(columns={"order": "priority"}).copy()
+    out["tumor_vaf"] = out["variant_id"].map(vaf)
+    out["in_peptide_design"] = ["yes" if v in in_design else "no" for v in out["variant_id"]]
+    out["mrna_position"] = out["variant_id"].map(mrna_pos)
+    out["decision"] = None
+    out["comment"] = None
+    return out.reindex(columns=REVIEW_COLUMNS)
+
+
+def _write_sheet(ws, frame: pd.DataFrame) -> None:
+    from openpyxl.styles import Font
+
+    ws.append(list(frame.columns))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for record in frame.itertuples(index=False):
+        ws.append([_cell(v) for v in record])
+    ws.freeze_panes = "A2"
+
+
+def write_workbook(path: str | os.PathLike, sample: str, review: pd.DataFrame,
+                   aggregated: pd.DataFrame, binders: pd.DataFrame,
+                   candidates_sha256: str) -> None:
+    """Write candidates.xlsx (deterministic bytes)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Review"
+    _write_sheet(ws, review)
+    n = len(review)
+    decision_col = REVIEW_COLUMNS.index("decision") + 1
+    comment_col = REVIEW_COLUMNS.index("comment") + 1
+    letter = ws.cell(row=1, column=decision_col).column_letter
+    validation = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"',
+                                allow_blank=True, showErrorMessage=True,
+                                errorTitle="Decision", error="Choose Accept, Reject or Review",
+                                promptTitle="Decision", prompt="Accept, Reject or Review")
+    ws.add_data_validation(validation)
+    validation.add(f"{letter}2:{letter}{max(n, 1) + 1}")
+    fill = PatternFill("solid", fgColor="FFF2CC")
+    for row in range(2, n + 2):
+        ws.cell(row=row, column=decision_col).fill = fill
+        ws.cell(row=row, column=comment_col).fill = fill
+    for name, frame in (("Aggregated", aggregated), ("Binders", binders)):
+        _write_sheet(wb.create_sheet(name), frame)
+    about = wb.create_sheet("About")
+    for line in (
+        ("key", "value"),
+        ("sample", sample),
+        ("candidates_sha256", candidates_sha256),
+        ("how to review", "Fill 'decision' (Accept, Reject or Review) and 'comment' on the "
+                          "Review sheet; edit 'priority' to change the order. Save the file as "
+                          "the review path of the config (report.review_xlsx) and re-run the "
+                          "workflow to write final_order.tsv. Other columns are not read back."),
+        ("research use only", "Computational predictions; not a clinical recommendation."),
+    ):
+        about.append(list(line))
+    wb.properties.creator = "NeoRank"
+    wb.properties.created = FIXED_TIME
+    wb.properties.modified = FIXED_TIME
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    _write_deterministic_zip(buffer.getvalue(), Path(path))
+
+
+def _write_deterministic_zip(data: bytes, path: Path) -> None:
+    """Rewrite the xlsx zip with fixed entry times (openpyxl stamps the current time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(io.BytesIO(data)) as source, \
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            target.writestr(entry, source.read(info.filename))
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- re-import
+
+
+def read_review(path: str | os.PathLike) -> tuple[dict[str, str], pd.DataFrame]:
+    """Read an (edited) candidates.xlsx: ``(about, review rows)``.
+
+    The review rows have ``sheet_row`` (1-based Excel row), ``candidate_id``,
+    ``variant_id``, ``priority``, ``decision`` (normalised or ``""``) and
+    ``comment``.
+    """
+    from openpyxl import load_workbook
+
+    path = Path(path)
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except FileNotFoundError as err:
+        raise InputFileError("review file not found", where=str(path),
+                             fix="copy results/{sample}/candidates.xlsx there and edit it") from err
+    except Exception as err:  # openpyxl raises several types for non-xlsx files
+        raise InputFileError(f"cannot read as an .xlsx workbook ({type(err).__name__}: {err})",
+                             where=str(path),
+                             fix="save the review file as Excel .xlsx (not .xls/.csv)") from err
+    for name in ("Review", "About"):
+        if name not in wb.sheetnames:
+            raise InputFileError(f"no sheet named {name!r}", where=str(path),
+                                 fix="start from the candidates.xlsx NeoRank wrote; keep its "
+                                     "sheet names")
+    about = {str(r[0]): "" if r[1] is None else str(r[1])
+             for r in wb["About"].iter_rows(min_row=2, values_only=True) if r and r[0]}
+    rows = list(wb["Review"].iter_rows(values_only=True))
+    wb.close()
+    if not rows:
+        raise InputFileError("the Review sheet is empty", where=f"{path} sheet Review",
+                             fix="start from the candidates.xlsx NeoRank wrote")
+    header = [str(h).strip().lower() if h is not None else "" for h in rows[0]]
+    for column in ("candidate_id", "variant_id", "priority", "decision", "comment"):
+        if column not in header:
+            raise InputFileError(f"no column {column!r} in the header row",
+                                 where=f"{path} sheet Review row 1",
+                                 fix="keep the header row of the sheet NeoRank wrote")
+    index = {name: header.index(name) for name in header if name}
+    records = []
+    valid = {d.lower(): d for d in DECISIONS}
+    from openpyxl.utils import get_column_letter
+
+    for number, values in enumerate(rows[1:], start=2):
+        values = list(values) + [None] * (len(header) - len(values))
+        cid = values[index["candidate_id"]]
+        if cid is None or str(cid).strip() == "":
+            if all(v is None or str(v).strip() == "" for v in values):
+                continue  # a blank row (e.g. deleted contents)
+            raise InputFileError("empty candidate_id", where=f"{path} sheet Review row {number}",
+                                 fix="do not edit candidate_id; restore it or delete the row")
+        raw = values[index["decision"]]
+        text = "" if raw is None else str(raw).strip()
+        if text and text.lower() not in valid:
+            cell = f"{get_column_letter(index['decision'] + 1)}{number}"
+            raise InputFileError(f"decision {text!r} is not one of {', '.join(DECISIONS)}",
+                                 where=f"{path} sheet Review cell {cell}",
+                                 fix="use the drop-down: Accept, Reject or Review (or leave blank)")
+        priority = values[index["priority"]]
+        try:
+            priority = float(priority)
+            if math.isnan(priority):
+                raise ValueError
+        except (TypeError, ValueError):
+            cell = f"{get_column_letter(index['priority'] + 1)}{number}"
+            raise InputFileError(f"priority {priority!r} is not a number",
+                                 where=f"{path} sheet Review cell {cell}",
+                                 fix="give a number (lower comes first)") from None
+        comment = values[index["comment"]]
+        records.append({"sheet_row": number, "candidate_id": str(cid).strip(),
+                        "variant_id": str(values[index["variant_id"]] or "").strip(),
+                        "priority": priority, "decision": valid.get(text.lower(), ""),
+                        "comment": "" if comment is None else str(comment)})
+    return about, pd.DataFrame(records, columns=["sheet_row", "candidate_id", "variant_id",
+                                                 "priority", "decision", "comment"])
+
+
+def final_order(review: pd.DataFrame, long_peptides: pd.DataFrame, candidates: pd.DataFrame,
+                where: str = "review.xlsx") -> tuple[pd.DataFrame, dict[str, int]]:
+    """Accepted rows in priority order, with sequences from ``long_peptides``."""
+    if not len(review) or not (review["decision"] != "").any():
+        raise InputFileError(
+            "no row of the Review sheet has a decision, so nothing is accepted",
+            where=f"{where} sheet Review",
+            fix="fill the decision column (Accept, Reject or Review) for the candidates you "
+                "reviewed; a sheet that was never edited is not treated as accepted")
+    known = set(candidates["candidate_id"].astype(str))
+    for row in review.itertuples(index=False):
+        if row.candidate_id not in known:
+            raise InputFileError(
+                f"candidate {row.candidate_id} is not in the current candidates.tsv",
+                where=f"{where} sheet Review row {row.sheet_row}",
+                fix="the sheet comes from another run or sample; review the candidates.xlsx "
+                    "written by this run")
+    duplicated = review["candidate_id"].duplicated()
+    if duplicated.any():
+        row = review.loc[duplicated].iloc[0]
+        raise InputFileError(f"candidate {row['candidate_id']} appears twice",
+                             where=f"{where} sheet Review row {row['sheet_row']}",
+                             fix="keep one row per candidate")
+    counts = {d: int((review["decision"] == d).sum()) for d in DECISIONS}
+    counts["pending"] = int((review["decision"] == "").sum())
+    accepted = review.loc[review["decision"] == "Accept"].sort_values(
+        ["priority", "sheet_row"], kind="mergesort")
+    designs = long_peptides.set_index("candidate_id")
+    rows = []
+    for order, row in enumerate(accepted.itertuples(index=False), start=1):
+        if row.candidate_id not in designs.index:
+            raise InputFileError(
+                f"candidate {row.candidate_id} has no long peptide in this run",
+                where=f"{where} sheet Review row {row.sheet_row}",
+                fix="review the candidates.xlsx written by this run")
+        design = designs.loc[row.candidate_id]
+        priority = int(row.priority) if float(row.priority).is_integer() else row.priority
+        rows.append({"order": order, "priority": priority, "candidate_id": row.candidate_id,
+                     "comment": row.comment or None,
+                     **{c: design.get(c) for c in FINAL_COLUMNS
+                        if c not in ("order", "priority", "candidate_id", "comment")}})
+    return pd.DataFrame(rows, columns=FINAL_COLUMNS), counts
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``neorank review-sheet`` and ``neorank final-order``."""
+    sheet = subparsers.add_parser(
+        "review-sheet", help="write candidates.xlsx with a Review sheet (Accept/Reject/Review)",
+        description="Write the review workbook: Review, Aggregated, Binders and About sheets.")
+    sheet.add_argument("--sample", required=True)
+    sheet.add_argument("--candidates", required=True, help="candidates.tsv")
+    sheet.add_argument("--aggregated", required=True, help="aggregated.tsv")
+    sheet.add_argument("--long-peptides", required=True, help="long peptides (neorank vaccine)")
+    sheet.add_argument("--vaccine-peptides", required=True, help="vaccine_peptides.tsv")
+    sheet.add_argument("--vaccine-mrna", required=True, help="vaccine_mrna.tsv")
+    sheet.add_argument("--out", required=True, help="candidates.xlsx")
+    sheet.set_defaults(run=run_sheet)
+
+    final = subparsers.add_parser(
+        "final-order", help="re-import an edited candidates.xlsx and write final_order.tsv",
+        description="Read the reviewer's decisions and write the accepted long peptides in "
+                    "priority order.")
+    final.add_argument("--sample", required=True)
+    final.add_argument("--review", required=True, help="the edited candidates.xlsx")
+    final.add_argument("--candidates", required=True, help="candidates.tsv of this run")
+    final.add_argument("--long-peptides", required=True, help="long peptides of this run")
+    final.add_argument("--out", required=True, help="final_order.tsv")
+    final.set_defaults(run=run_final)
+
+
+def run_sheet(args: argparse.Namespace) -> int:
+    from neorank.rank import read_table
+
+    candidates = read_table(args.candidates)
+    review = review_rows(read_table(args.long_peptides), read_table(args.vaccine_peptides),
+                         read_table(args.vaccine_mrna), candidates)
+    binders = candidates.loc[candidates["binder"].astype(str).str.lower() == "true"]
+    write_workbook(args.out, str(args.sample), review, read_table(args.aggregated), binders,
+                   sha256_file(args.candidates))
+    LOG.info("review sheet: %d variants to review -> %s", len(review), args.out)
+    return 0
+
+
+def run_final(args: argparse.Namespace) -> int:
+    from neorank.rank import read_table
+
+    about, review = read_review(args.review)
+    if about.get("sample") != str(args.sample):
+        raise InputFileError(
+            f"the review sheet is for sample {about.get('sample')!r}, not {args.sample!r}",
+            where=f"{args.review} sheet About", fix="give each sample its own review file")
+    candidates = read_table(args.candidates)
+    if about.get("candidates_sha256") != sha256_file(args.candidates):
+        LOG.warning("%s was made from another candidates.tsv; candidate ids are checked "
+                    "against the current one", args.review)
+    table, counts = final_order(review, read_table(args.long_peptides), candidates,
+                                where=str(args.review))
+    write_tsv(table, args.out)
+    LOG.info("final order: %d accepted, %d rejected, %d marked Review, %d without a decision "
+             "-> %s", counts["Accept"], counts["Reject"], counts["Review"], counts["pending"],
+             args.out)
+    if counts["Review"] or counts["pending"]:
+        LOG.warning("%d candidate(s) still pending (Review or blank) are not in the order",
+                    counts["Review"] + counts["pending"])
+    return 0
+
