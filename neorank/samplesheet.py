@@ -26,10 +26,10 @@ from neorank.errors import SampleSheetError
 #: Columns of the sample sheet, in documented order.
 SAMPLE_COLUMNS = [
     "sample", "hla_alleles", "paired_vcf", "tumor_sample", "normal_sample",
-    "tumor_vcf", "normal_vcf", "purity", "expression",
+    "tumor_vcf", "normal_vcf", "purity", "expression", "rna_bam", "copy_number",
 ]
 REQUIRED_COLUMNS = ["sample", "hla_alleles"]
-PATH_COLUMNS = ["paired_vcf", "tumor_vcf", "normal_vcf", "expression"]
+PATH_COLUMNS = ["paired_vcf", "tumor_vcf", "normal_vcf", "expression", "rna_bam", "copy_number"]
 SAMPLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 #: Same rule as ``workflow/schemas/samples.schema.yaml`` (``purity``).
 PURITY_TEXT = re.compile(r"0(\.[0-9]+)?|1(\.0+)?")

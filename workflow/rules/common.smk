@@ -20,6 +20,8 @@ SAMPLE_COLUMNS = [
     "normal_vcf",
     "purity",
     "expression",
+    "rna_bam",
+    "copy_number",
 ]
 
 
@@ -206,6 +208,39 @@ def get_preflight_inputs(wildcards):
         inputs["expression"] = expression
     inputs["reference"] = reference_ready()
     return inputs
+
+
+def get_rank_evidence(wildcards):
+    """Optional evidence files of a sample for ranking (expression, RNA BAM, copy number)."""
+    row = samples.loc[wildcards.sample]
+    inputs = {}
+    if row.expression:
+        inputs["expression"] = row.expression
+        inputs["reference"] = reference_ready()
+    if row.rna_bam:
+        inputs["rna_bam"] = row.rna_bam
+    if row.copy_number:
+        inputs["copy_number"] = row.copy_number
+    return inputs
+
+
+def get_rank_evidence_args(wildcards):
+    """`neorank rank` flags for the optional evidence (shell-quoted); absent: not assessed."""
+    row = samples.loc[wildcards.sample]
+    args = []
+    if row.purity:
+        args += ["--purity", row.purity]
+    if row.rna_bam:
+        args += ["--rna-bam", row.rna_bam]
+    if row.copy_number:
+        args += ["--copy-number", row.copy_number]
+    if row.expression:
+        args += ["--expression", row.expression]
+    flags = " ".join(shlex.quote(a) for a in args)
+    if row.expression:
+        # The reference links transcripts to genes for gene-level TPM.
+        flags = f"{flags} {get_reference_args()}"
+    return flags
 
 
 def get_expression_arg(wildcards):

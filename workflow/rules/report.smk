@@ -14,8 +14,10 @@ rule run_config:
 
 rule rank:
     input:
+        unpack(get_rank_evidence),
         predictions="results/{sample}/predictions.tsv",
         variants="results/{sample}/variants.tsv",
+        peptides="results/{sample}/peptides.tsv",
         params="results/run_config.json",
     output:
         candidates=report(
@@ -34,12 +36,16 @@ rule rank:
     resources:
         mem_mb=1000,
         runtime=30,
+    params:
+        evidence=get_rank_evidence_args,
     shell:
         "neorank rank"
         " --sample {wildcards.sample:q}"
         " --predictions {input.predictions:q}"
         " --variants {input.variants:q}"
+        " --peptides {input.peptides:q}"
         " --params {input.params:q}"
+        " {params.evidence}"
         " --out {output.candidates:q}"
         " > {log} 2>&1"
 
