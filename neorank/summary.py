@@ -1,0 +1,144 @@
+"""One-line run summary per sample: the variant funnel and the verdict.
+
+``neorank summary`` reads a sample's final tables and writes
+``results/{sample}/summary.tsv`` (one row; columns in docs/tables.md). At the
+end of a run the workflow prints one line per sample from these files, e.g.::
+
+    osteosarc-paired: 178 variants in -> 150 somatic -> 77 protein-changing -> 2,356 peptides
+    -> 11,780 predictions -> 414 binders (52 variants, 38 genes) -> verdict: borderline
+
+The counts are those of the report's funnel and eligibility section: variants
+are rows of variants.tsv (one per input ALT allele), *somatic* every row not
+``filtered``, *protein-changing* the ``protein_changing`` status, peptides the
+rows of peptides.tsv, predictions the rows of candidates.tsv (one per peptide x
+expressed allele), binders the rows with ``binder`` True. The verdict is
+:func:`neorank.eligibility.assess` on the same inputs as ``neorank report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from neorank.eligibility import assess, binder_mask, eligibility_params
+from neorank.errors import InputFileError
+from neorank.io import read_tsv, write_tsv
+
+LOG = logging.getLogger(__name__)
+
+#: Columns of summary.tsv, in order.
+COLUMNS = ["sample", "variants", "somatic", "protein_changing", "peptides", "predictions",
+           "binders", "binder_variants", "binder_genes", "verdict"]
+
+
+def _read(path: str | os.PathLike, columns: list[str], what: str) -> pd.DataFrame:
+    """Read only ``columns`` of a NeoRank table (cheap on large candidates tables)."""
+    try:
+        return read_tsv(path, usecols=columns, dtype=str)
+    except FileNotFoundError as err:
+        raise InputFileError("file not found", where=str(path),
+                             fix=f"run the stage that writes {what} first") from err
+    except ValueError as err:  # usecols names a missing column, or a parse error
+        raise InputFileError(f"cannot read columns {', '.join(columns)} ({err})",
+                             where=str(path),
+                             fix=f"pass the {what} written by NeoRank (see docs/tables.md)") \
+            from err
+
+
+def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
+              candidates: pd.DataFrame, alleles: list[dict], params: dict | None = None,
+              purity: float | None = None) -> dict:
+    """The summary row of one sample.
+
+    Parameters
+    ----------
+    sample
+        Sample id.
+    variants, peptides, candidates
+        variants.tsv (``variant_id``, ``status``), peptides.tsv (any column) and
+        candidates.tsv (``variant_id``, ``gene_name``, ``binder``).
+    alleles
+        alleles.json entries.
+    params
+        The run's params JSON (the ``eligibility`` section is used).
+    purity
+        Tumour purity from the sample sheet, if given.
+
+    Returns
+    -------
+    dict
+        One value per :data:`COLUMNS` entry.
+    """
+    status = variants["status"].astype(str)
+    result = assess(variants, candidates, alleles, eligibility_params(params or {}),
+                    purity=purity)
+    binders = candidates.loc[binder_mask(candidates)]
+    return {
+        "sample": sample,
+        "variants": len(variants),
+        "somatic": int((status != "filtered").sum()),
+        "protein_changing": int((status == "protein_changing").sum()),
+        "peptides": len(peptides),
+        "predictions": len(candidates),
+        "binders": len(binders),
+        "binder_variants": int(binders["variant_id"].nunique()),
+        "binder_genes": int(binders["gene_name"].dropna().nunique()),
+        "verdict": result.verdict,
+    }
+
+
+def format_line(row: dict) -> str:
+    """``sample: N variants in -> ... -> verdict: V`` (thousands separated)."""
+    def n(key: str) -> str:
+        return f"{int(row[key]):,}"
+
+    return (f"{row['sample']}: {n('variants')} variants in -> {n('somatic')} somatic -> "
+            f"{n('protein_changing')} protein-changing -> {n('peptides')} peptides -> "
+            f"{n('predictions')} predictions -> {n('binders')} binders "
+            f"({n('binder_variants')} variants, {n('binder_genes')} genes) -> "
+            f"verdict: {row['verdict']}")
+
+
+def summary_lines(paths: list[str | os.PathLike]) -> list[str]:
+    """One formatted line per existing summary.tsv (missing files are skipped)."""
+    lines = []
+    for path in paths:
+        if Path(path).is_file():
+            table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+            lines.extend(format_line(row) for row in table.to_dict("records"))
+    return lines
+
+
+def add_subcommand(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "summary", help="one-line summary of a sample: variant funnel, binders and verdict",
+        description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sample", required=True)
+    parser.add_argument("--variants", required=True, help="variants.tsv")
+    parser.add_argument("--peptides", required=True, help="peptides.tsv")
+    parser.add_argument("--candidates", required=True, help="candidates.tsv")
+    parser.add_argument("--alleles-json", required=True, help="alleles.json")
+    parser.add_argument("--params", help="params JSON (eligibility section)")
+    parser.add_argument("--purity", type=float, help="tumour purity in [0, 1], if known")
+    parser.add_argument("--out", required=True, help="summary.tsv to write")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from neorank.rank import load_params
+    from neorank.report import load_alleles
+
+    variants = _read(args.variants, ["variant_id", "status"], "variants.tsv")
+    peptides = _read(args.peptides, ["variant_id"], "peptides.tsv")
+    candidates = _read(args.candidates, ["variant_id", "gene_name", "binder"], "candidates.tsv")
+    row = summarize(args.sample, variants, peptides, candidates,
+                    load_alleles(args.alleles_json), load_params(args.params), args.purity)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    write_tsv(pd.DataFrame([row], columns=COLUMNS), args.out)
+    print(format_line(row))
+    LOG.info("summary written to %s", args.out)
+    return 0

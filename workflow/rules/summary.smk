@@ -1,0 +1,37 @@
+# One-line run summary per sample (variant funnel, binders, verdict) in
+# results/{sample}/summary.tsv; the Snakefile's onsuccess handler prints the
+# lines at the end of the run.
+
+
+rule summary:
+    input:
+        variants="results/{sample}/variants.tsv",
+        peptides="results/{sample}/peptides.tsv",
+        candidates="results/{sample}/candidates.tsv",
+        alleles="results/{sample}/alleles.json",
+        params="results/run_config.json",
+    output:
+        "results/{sample}/summary.tsv",
+    log:
+        "logs/summary/{sample}.log",
+    benchmark:
+        "benchmarks/summary/{sample}.tsv"
+    localrule: True
+    conda:
+        "../envs/neorank.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        purity=get_purity_arg,
+    shell:
+        "neorank summary"
+        " --sample {wildcards.sample:q}"
+        " --variants {input.variants:q}"
+        " --peptides {input.peptides:q}"
+        " --candidates {input.candidates:q}"
+        " --alleles-json {input.alleles:q}"
+        " --params {input.params:q}"
+        " {params.purity}"
+        " --out {output:q}"
+        " > {log} 2>&1"
