@@ -21,11 +21,13 @@ Criteria and defaults (params JSON section ``eligibility``)
     (5) eligible; >= ``min_protein_changing_borderline`` (1) borderline; fewer
     not supported.
 ``binder_variants`` (gating)
-    Distinct variants with at least one predicted binder in candidates.tsv.
+    Distinct variants with at least one **Pass-tier** candidate in
+    candidates.tsv (a binder that fails no assessed criterion: see
+    :mod:`neorank.rank`); tables without a ``tier`` column count binders.
     >= ``min_binder_variants_eligible`` (5) eligible; >=
     ``min_binder_variants_borderline`` (1) borderline; 0 not supported.
 ``binder_genes`` (gating)
-    Distinct genes among those binder variants (target diversity: losing one
+    Distinct genes among those variants (target diversity: losing one
     gene should not remove every target). >= ``min_genes_eligible`` (3)
     eligible; >= ``min_genes_borderline`` (1) borderline; 0 not supported.
 ``hla_coverage`` (gating)
@@ -44,9 +46,12 @@ Criteria and defaults (params JSON section ``eligibility``)
     target. Passes at >= ``tmb_high_per_mb`` (10 mutations/Mb, the common
     "TMB-high" cut-off). Low-TMB tumours have been treated with personalised
     neoantigen vaccines in trials, so TMB alone does not decide.
-``rna_expression`` (not assessed)
-    NeoRank does not use tumour RNA yet, so whether the mutant genes are
-    expressed is not assessed.
+``rna_expression`` (gating when assessed)
+    Tumour RNA evidence (expression table and/or RNA BAM, through the
+    ``pass_expression`` / ``pass_rna_support`` columns of candidates.tsv):
+    binder variants confirmed expressed by either. At least one: pass; RNA
+    evidence given but no binder variant expressed: fail, capping the verdict
+    at borderline; no RNA evidence: not assessed.
 """
 
 from __future__ import annotations
@@ -272,7 +277,7 @@ def _hla_criterion(alleles: list[dict[str, Any]], min_supported: int) -> Criteri
 def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[str, Any]],
            params: dict[str, Any] | None = None, *, purity: float | None = None,
            expression: str | None = None, models_label: str | None = None,
-           affinity_only: bool | None = None) -> Eligibility:
+           affinity_only: bool | None = None, rna_bam: str | None = None) -> Eligibility:
     """Compute the patient-level verdict.
 
     Parameters
@@ -287,8 +292,9 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
         Output of :func:`eligibility_params` (defaults when None).
     purity
         Tumour purity in [0, 1], or None when unknown.
-    expression
-        Path of an expression table if the sample sheet gave one (not used yet).
+    expression, rna_bam
+        Paths of the expression table / RNA BAM if the sample sheet gave them
+        (named in the notes; the evidence itself comes from candidates.tsv).
     models_label
         ``embedded`` adds the demo-grade note.
     affinity_only
@@ -319,8 +325,12 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
     protein_changing = variants.loc[status.isin(PROTEIN_CHANGING_STATUSES), "variant_id"].nunique()
     coding = variants.loc[status.isin(CODING_STATUSES), "variant_id"].nunique()
     binders = candidates.loc[binder_mask(candidates)]
-    binder_variants = binders["variant_id"].nunique()
-    binder_genes = binders["gene_name"].dropna().astype(str).nunique()
+    tiered = "tier" in candidates.columns
+    targets = binders.loc[binders["tier"].astype(str) == "Pass"] if tiered else binders
+    binder_variants = targets["variant_id"].nunique()
+    binder_genes = targets["gene_name"].dropna().astype(str).nunique()
+    target_words = ("Pass-tier candidate", "a binder that fails no assessed criterion") \
+        if tiered else ("predicted binder", "a mutant peptide predicted to bind a patient allele")
 
     criteria = [
         _count_criterion(
@@ -329,13 +339,13 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
             "variant(s)",
             "Variants that change the protein sequence are the source of neoantigens."),
         _count_criterion(
-            "binder_variants", "Variants with a predicted binder", binder_variants,
+            "binder_variants", f"Variants with a {target_words[0]}", binder_variants,
             params["min_binder_variants_eligible"], params["min_binder_variants_borderline"],
             "variant(s)",
-            "Distinct variants with at least one mutant peptide predicted to bind a patient "
-            "allele; personalised vaccines typically carry several targets."),
+            f"Distinct variants with at least one {target_words[0]} ({target_words[1]}); "
+            "personalised vaccines typically carry several targets."),
         _count_criterion(
-            "binder_genes", "Genes with a predicted binder", binder_genes,
+            "binder_genes", f"Genes with a {target_words[0]}", binder_genes,
             params["min_genes_eligible"], params["min_genes_borderline"], "gene(s)",
             "Targets spread over several genes are less likely to be lost together."),
         _hla_criterion(alleles, params["min_supported_alleles"]),
@@ -368,17 +378,11 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
               "It does not change the verdict: low-TMB tumours have received personalised "
               "vaccines in trials.")))
 
-    criteria.append(Criterion(
-        key="rna_expression", label="Tumour RNA expression of the mutant genes", value=None,
-        display="not assessed", threshold="expressed (e.g. TPM >= 1)", status="not assessed",
-        cap=None,
-        note=("An expression table was given but NeoRank does not use it yet."
-              if expression else "No tumour RNA data given.")
-        + " Candidates from genes silent in the tumour cannot be presented."))
+    criteria.append(_rna_criterion(binders, expression, rna_bam))
 
     caps = [c.cap for c in criteria if c.cap is not None]
     verdict = min(caps, key=VERDICTS.index) if caps else "not supported"
-    summary = _summary(verdict, criteria, binder_variants, binder_genes)
+    summary = _summary(verdict, criteria, binder_variants, binder_genes, tiered)
 
     notes = list(DISCLAIMERS)
     if models_label == "embedded":
@@ -393,12 +397,47 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
                        params=dict(params))
 
 
+def _rna_criterion(binders: pd.DataFrame, expression: str | None,
+                   rna_bam: str | None) -> Criterion:
+    """Binder variants confirmed expressed by the expression table or the RNA BAM."""
+    label = "Tumour RNA expression of the binder variants"
+    threshold = ">= 1 binder variant expressed (pass_expression or pass_rna_support)"
+    columns = [c for c in ("pass_expression", "pass_rna_support") if c in binders.columns]
+    assessed_rows = pd.Series(False, index=binders.index)
+    expressed_rows = pd.Series(False, index=binders.index)
+    for column in columns:
+        values = binders[column].astype(str)
+        assessed_rows |= values.isin(["pass", "fail"])
+        expressed_rows |= values == "pass"
+    assessed = int(binders.loc[assessed_rows, "variant_id"].nunique())
+    expressed = int(binders.loc[expressed_rows, "variant_id"].nunique())
+    given = [name for name, path in (("expression table", expression), ("RNA BAM", rna_bam))
+             if path]
+    if assessed == 0:
+        note = ("Tumour RNA was given (" + ", ".join(given) + ") but none of the binder "
+                "variants could be looked up in it." if given else "No tumour RNA data given.")
+        return Criterion(key="rna_expression", label=label, value=None, display="not assessed",
+                         threshold=threshold, status="not assessed", cap=None,
+                         note=note + " Candidates from genes silent in the tumour cannot be "
+                         "presented.")
+    ok = expressed >= 1
+    return Criterion(
+        key="rna_expression", label=label,
+        value={"expressed": expressed, "assessed": assessed},
+        display=f"{expressed} of {assessed} binder variant(s) expressed",
+        threshold=threshold + " (none: borderline)", status="pass" if ok else "fail",
+        cap="eligible" if ok else "borderline",
+        note=("Expression from " + (", ".join(given) if given else "candidates.tsv")
+              + " (thresholds: ranking.min_expression_tpm, ranking.min_rna_alt_reads). "
+              "Candidates from genes silent in the tumour cannot be presented."))
+
+
 def _summary(verdict: str, criteria: list[Criterion], binder_variants: int,
-             binder_genes: int) -> str:
+             binder_genes: int, tiered: bool = False) -> str:
     limiting = [c.label.lower() for c in criteria
                 if c.cap is not None and c.cap != "eligible"]
     evidence = (f"{binder_variants} variant(s) in {binder_genes} gene(s) give predicted "
-                "MHC class I binders")
+                "MHC class I binders" + (" that pass every assessed criterion" if tiered else ""))
     if verdict == "eligible":
         return (f"A personalised neoantigen vaccine is plausible for this case by NeoRank's "
                 f"research criteria: {evidence}.")

@@ -166,8 +166,10 @@ def test_rna_not_assessed_and_never_caps():
     rna = _criterion(result, "rna_expression")
     assert rna.status == "not assessed" and rna.cap is None
     assert "No tumour RNA" in rna.note
+    # A table was given but candidates.tsv has no assessed expression: still not assessed.
     given = el.assess(variants, candidates, ALLELES, expression="expr.tsv")
-    assert "does not use it yet" in _criterion(given, "rna_expression").note
+    assert _criterion(given, "rna_expression").status == "not assessed"
+    assert "could be looked up" in _criterion(given, "rna_expression").note
 
 
 def test_notes_state_limits_plainly():
@@ -217,3 +219,67 @@ def test_binder_column_as_text_and_to_dict():
     as_dict = result.to_dict()
     assert as_dict["verdict"] == "eligible"
     assert {c["key"] for c in as_dict["criteria"]} >= {"binder_variants", "hla_coverage", "tmb"}
+
+
+# --------------------------------------------------------------------------- tiers and RNA
+
+
+def _tiered_case(tiers: list[str], genes: list[str] | None = None) -> tuple[pd.DataFrame,
+                                                                           pd.DataFrame]:
+    """One binder candidate per variant with the given tiers (plus a non-binder each)."""
+    genes = genes or [f"GENE{i}" for i in range(len(tiers))]
+    variants, candidates = [], []
+    for i, (tier, gene) in enumerate(zip(tiers, genes, strict=True)):
+        vid = f"1:{1000 + i}:C>T"
+        variants.append({"variant_id": vid, "status": "protein_changing"})
+        candidates.append({"variant_id": vid, "gene_name": gene, "binder": True, "tier": tier})
+        candidates.append({"variant_id": vid, "gene_name": gene, "binder": False,
+                           "tier": "WeakBinder"})
+    return pd.DataFrame(variants), pd.DataFrame(candidates)
+
+
+@pytest.mark.parametrize("tiers, n_pass, verdict", [
+    (["Pass"] * 5 + ["Subclonal"], 5, "eligible"),
+    (["Pass"] * 4 + ["Subclonal", "LowExpression"], 4, "borderline"),
+    (["Pass"] + ["Poor"] * 5, 1, "borderline"),
+    (["SelfSimilar", "Subclonal", "LowExpression", "Poor", "Poor", "Poor"], 0, "not supported"),
+])
+def test_pass_tier_variants_gate_the_verdict(tiers, n_pass, verdict):
+    variants, candidates = _tiered_case(tiers)
+    result = el.assess(variants, candidates, ALLELES)
+    crit = _criterion(result, "binder_variants")
+    assert crit.value == n_pass
+    assert crit.label == "Variants with a Pass-tier candidate"
+    assert result.verdict == verdict
+    assert "pass every assessed criterion" in result.summary
+
+
+def test_pass_tier_genes_counted_among_pass_variants_only():
+    # Five Pass variants in two genes; the third gene only has a Subclonal candidate.
+    variants, candidates = _tiered_case(["Pass"] * 5 + ["Subclonal"],
+                                        genes=["A", "A", "A", "B", "B", "C"])
+    result = el.assess(variants, candidates, ALLELES)
+    assert _criterion(result, "binder_genes").value == 2
+    assert result.verdict == "borderline"
+
+
+@pytest.mark.parametrize("expression, rna, status, cap", [
+    (["pass", "fail"], None, "pass", "eligible"),
+    (["fail", "fail"], ["fail", "not_assessed"], "fail", "borderline"),
+    (["fail", "fail"], ["pass", "fail"], "pass", "eligible"),
+    (["not_assessed", "not_assessed"], None, "not assessed", None),
+])
+def test_rna_expression_criterion(expression, rna, status, cap):
+    variants, candidates = _case(n_protein=6, n_binder_variants=2, n_genes=2)
+    binders = candidates.index[candidates["binder"]]
+    candidates["pass_expression"] = "not_assessed"
+    candidates.loc[binders, "pass_expression"] = expression
+    if rna is not None:
+        candidates["pass_rna_support"] = "not_assessed"
+        candidates.loc[binders, "pass_rna_support"] = rna
+    result = el.assess(variants, candidates, ALLELES, expression="quant.sf")
+    crit = _criterion(result, "rna_expression")
+    assert (crit.status, crit.cap) == (status, cap)
+    if status != "not assessed":
+        expressed = 1 if status == "pass" else 0
+        assert crit.value == {"expressed": expressed, "assessed": 2}
