@@ -9,8 +9,11 @@ copied from manifest.json.
 
 Sections: header and research-use disclaimer; DEMO-GRADE banner (embedded
 models) and affinity-only note; provenance; eligibility verdict and criteria
-(:mod:`neorank.eligibility`); variant funnel; HLA alleles; top binders (default
-50); binders per gene (SVG); per-variant summary.
+(:mod:`neorank.eligibility`); variant funnel; HLA alleles; plots (inline SVG:
+best IC50 against tumor VAF per variant, per-allele contributions); top binders
+(default 50; sortable, filterable); binders per gene (SVG); vaccine design
+(:mod:`neorank.vaccine`: long peptides, mRNA order, junctional binders);
+per-variant drill-down (``<details>``: peptides x alleles); per-variant summary.
 """
 
 from __future__ import annotations
@@ -50,6 +53,12 @@ HEADER_DISCLAIMER = (
 DEFAULT_TOP_N = 50
 DEFAULT_MAX_VARIANT_ROWS = 5000
 CHART_GENES = 20
+#: Defaults of the ``report`` config section used here (same as the config schema).
+REPORT_DEFAULTS: dict[str, Any] = {
+    "drilldown_max_variants": 300,
+    "drilldown_max_peptides": 25,
+    "aggregate_inclusion_nm": 5000.0,
+}
 STATUS_ORDER = ("filtered", "outside_reference", "non_coding", "silent", "no_peptides",
                 "protein_changing")
 
@@ -89,6 +98,13 @@ th[aria-sort="descending"] button::after { content: " \\2193"; }
 mark { background: #ffe08a; padding: 0; }
 dl.prov { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
 dl.prov dt { color: var(--muted); } dl.prov dd { margin: 0; overflow-wrap: anywhere; }
+details { border: 1px solid var(--line); border-radius: 4px; margin: 4px 0; padding: 2px 8px; }
+details > summary { cursor: pointer; padding: 2px 0; }
+td.hit { font-weight: 700; color: var(--ok); }
+.seq { font-family: ui-monospace, Menlo, Consolas, monospace; overflow-wrap: anywhere;
+  word-break: break-all; background: var(--soft); padding: 6px 8px; border-radius: 4px; }
+.plots { display: flex; flex-wrap: wrap; gap: 16px; }
+.plots figure { margin: 0; } .plots figcaption { color: var(--muted); font-size: 12px; }
 .bar { display: inline-block; height: 10px; background: var(--accent); vertical-align: middle; }
 .filter { margin: 6px 0; padding: 4px 8px; width: 320px; max-width: 100%; }
 .count { color: var(--muted); margin-left: 8px; }
@@ -151,6 +167,7 @@ JS = """
       if (counter) { counter.textContent = shown + " of " + table.tBodies[0].rows.length + " shown"; }
     });
   });
+  document.body.setAttribute("data-ready", "true");
 }());
 """.strip()
 
@@ -564,6 +581,252 @@ def _variant_summary(variants: pd.DataFrame, peptides: pd.DataFrame,
         "</section>\n")
 
 
+def _log_scale(value: float, low: float, high: float, size: float) -> float:
+    """Pixel offset of ``value`` on a log10 axis from ``low`` to ``high`` over ``size`` px."""
+    value = min(max(value, low), high)
+    return size * (math.log10(value) - math.log10(low)) / (math.log10(high) - math.log10(low))
+
+
+def _affinity_vaf_plot(best: pd.DataFrame, max_affinity_nm: float | None) -> str:
+    """Scatter of each variant's best candidate: tumor VAF (x) against IC50 (y, log)."""
+    width, height, left, bottom, top, right = 460, 300, 56, 40, 10, 12
+    plot_w, plot_h = width - left - right, height - top - bottom
+    low, high = 1.0, 50000.0
+    vaf = pd.to_numeric(best["tumor_vaf"], errors="coerce")
+    ic50 = pd.to_numeric(best["mutant_affinity_nm"], errors="coerce")
+    shown = best.loc[vaf.notna() & ic50.notna()]
+    parts = [f"<svg role=\"img\" aria-label=\"Best IC50 against tumor VAF per variant\" "
+             f"width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">",
+             f"<rect x=\"{left}\" y=\"{top}\" width=\"{plot_w}\" height=\"{plot_h}\" "
+             "fill=\"none\" stroke=\"#d5dbe2\"/>"]
+    for tick in (1, 10, 100, 1000, 10000):
+        y = top + plot_h - _log_scale(tick, low, high, plot_h)
+        parts.append(f"<text x=\"{left - 6}\" y=\"{y + 4:.1f}\" text-anchor=\"end\" "
+                     f"font-size=\"11\">{tick:g}</text>"
+                     f"<line x1=\"{left}\" x2=\"{left + plot_w}\" y1=\"{y:.1f}\" y2=\"{y:.1f}\" "
+                     "stroke=\"#eef1f4\"/>")
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = left + plot_w * tick
+        parts.append(f"<text x=\"{x:.1f}\" y=\"{top + plot_h + 14}\" text-anchor=\"middle\" "
+                     f"font-size=\"11\">{tick:g}</text>")
+    if max_affinity_nm is not None:
+        y = top + plot_h - _log_scale(max_affinity_nm, low, high, plot_h)
+        parts.append(f"<line x1=\"{left}\" x2=\"{left + plot_w}\" y1=\"{y:.1f}\" y2=\"{y:.1f}\" "
+                     "stroke=\"#a3262e\" stroke-dasharray=\"4 3\"><title>binder threshold "
+                     f"{max_affinity_nm:g} nM</title></line>")
+    for row in shown.itertuples(index=False):
+        data = row._asdict()
+        x = left + plot_w * min(max(float(data["tumor_vaf"]), 0.0), 1.0)
+        y = top + plot_h - _log_scale(float(data["mutant_affinity_nm"]), low, high, plot_h)
+        colour = "#1e7b3c" if str(data.get("binder")).lower() == "true" else "#8a94a0"
+        label = (f"{_e(data.get('gene_name'))} {_e(data.get('protein_change'))}: "
+                 f"{_e(data.get('mutant_peptide'))} {_e(data.get('allele'))} "
+                 f"{_fmt(data['mutant_affinity_nm'], '.1f')} nM, VAF "
+                 f"{_fmt(data['tumor_vaf'], '.3f')}")
+        parts.append(f"<circle cx=\"{x:.1f}\" cy=\"{y:.1f}\" r=\"4\" fill=\"{colour}\" "
+                     f"fill-opacity=\"0.75\"><title>{label}</title></circle>")
+    parts.append(f"<text x=\"{left + plot_w / 2:.1f}\" y=\"{height - 6}\" text-anchor=\"middle\" "
+                 "font-size=\"12\">tumor VAF</text>"
+                 f"<text x=\"12\" y=\"{top + plot_h / 2:.1f}\" text-anchor=\"middle\" "
+                 f"font-size=\"12\" transform=\"rotate(-90 12 {top + plot_h / 2:.1f})\">"
+                 "best IC50 (nM, log)</text></svg>")
+    missing = len(best) - len(shown)
+    note = f" {missing} variant(s) without a tumor VAF are not plotted." if missing else ""
+    return ("<figure>" + "".join(parts) + "<figcaption>Best candidate of each variant "
+            f"({len(shown)} plotted; green = binder, dashed line = binder IC50).{note}"
+            "</figcaption></figure>")
+
+
+def _bar_chart(items: list[tuple[str, int]], label: str, colour: str = "#2f5f9e") -> str:
+    """Horizontal bars with escaped labels (``items`` already ordered)."""
+    if not items:
+        return f"<p class=\"sub\">{html.escape(label)}: none.</p>"
+    top = max(max(n for _, n in items), 1)
+    label_w, bar_w, row_h = 150, 260, 20
+    height = row_h * len(items) + 10
+    parts = [f"<svg role=\"img\" aria-label=\"{html.escape(label)}\" "
+             f"width=\"{label_w + bar_w + 50}\" height=\"{height}\" "
+             f"viewBox=\"0 0 {label_w + bar_w + 50} {height}\">"]
+    for index, (name, count) in enumerate(items):
+        y = 5 + index * row_h
+        width = max(1, round(bar_w * count / top)) if count else 0
+        parts.append(
+            f"<text x=\"{label_w - 6}\" y=\"{y + 14}\" text-anchor=\"end\" font-size=\"12\">"
+            f"{_e(name)}</text><rect x=\"{label_w}\" y=\"{y + 3}\" width=\"{width}\" "
+            f"height=\"{row_h - 6}\" fill=\"{colour}\"><title>{_e(name)}: {count}</title></rect>"
+            f"<text x=\"{label_w + width + 6}\" y=\"{y + 14}\" font-size=\"12\">{count}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _plots(candidates: pd.DataFrame, binders: pd.DataFrame, alleles: list[dict[str, Any]],
+           rank_params: dict[str, Any]) -> str:
+    best = candidates.drop_duplicates("variant_id", keep="first")
+    scatter = _affinity_vaf_plot(best, rank_params["binding"]["max_affinity_nm"])
+    rows_per_allele = binders.groupby("allele").size() if len(binders) else pd.Series(dtype=int)
+    variants_per_allele = binders.groupby("allele")["variant_id"].nunique() if len(binders) \
+        else pd.Series(dtype=int)
+    expressed = [e["allele"] for e in alleles
+                 if e.get("allele") and e.get("status") != "null_skipped"]
+    expressed += sorted(a for a in rows_per_allele.index if a not in expressed)
+    allele_rows = [(a, int(rows_per_allele.get(a, 0))) for a in expressed]
+    allele_variants = [(a, int(variants_per_allele.get(a, 0))) for a in expressed]
+    return (
+        "<section id=\"plots\">\n<h2>Plots</h2>\n<div class=\"plots\">\n" + scatter
+        + "<figure>" + _bar_chart(allele_rows, "Binder rows per allele")
+        + "<figcaption>Per-allele contribution: binder rows (peptide &times; allele).</figcaption>"
+        "</figure>"
+        + "<figure>" + _bar_chart(allele_variants, "Binder variants per allele", "#1e7b3c")
+        + "<figcaption>Per-allele contribution: variants with at least one binder for the "
+        "allele.</figcaption></figure>\n</div>\n</section>\n")
+
+
+def _drilldown(candidates: pd.DataFrame, alleles: list[dict[str, Any]], max_variants: int,
+               max_peptides: int, inclusion_nm: float) -> str:
+    """One ``<details>`` per variant: its peptides x the patient's alleles (IC50 nM)."""
+    if not len(candidates):
+        return ""
+    order = [e["allele"] for e in alleles if e.get("allele") and e.get("status") != "null_skipped"]
+    order += sorted(a for a in candidates["allele"].astype(str).unique() if a not in order)
+    ic50 = pd.to_numeric(candidates["mutant_affinity_nm"], errors="coerce")
+    frame = candidates.assign(_ic50=ic50)
+    variant_ids = list(dict.fromkeys(frame["variant_id"]))
+    blocks = []
+    for vid in variant_ids[:max_variants]:
+        group = frame.loc[frame["variant_id"] == vid]
+        first = group.iloc[0]
+        n_binders = int(binder_mask(group).sum())
+        best_per_peptide = group.groupby("mutant_peptide", sort=False)["_ic50"].min()
+        kept = best_per_peptide[best_per_peptide < inclusion_nm].sort_values(kind="mergesort")
+        omitted = len(best_per_peptide) - min(len(kept), max_peptides)
+        kept = kept.head(max_peptides)
+        lookup = group.set_index(["mutant_peptide", "allele"])
+        binder_keys = set(zip(group.loc[binder_mask(group), "mutant_peptide"],
+                              group.loc[binder_mask(group), "allele"], strict=True))
+        rows = []
+        for peptide in kept.index:
+            info = lookup.loc[peptide].iloc[0] if isinstance(lookup.loc[peptide], pd.DataFrame) \
+                else lookup.loc[peptide]
+            cells = []
+            for allele in order:
+                if (peptide, allele) in lookup.index:
+                    value = lookup.loc[(peptide, allele), "_ic50"]
+                    value = value.iloc[0] if isinstance(value, pd.Series) else value
+                    cls = "n hit" if (peptide, allele) in binder_keys else "n"
+                    cells.append(f"<td class=\"{cls}\">{_fmt(value, '.0f')}</td>")
+                else:
+                    cells.append("<td class=\"n\">&mdash;</td>")
+            rows.append(
+                "<tr>"
+                f"<td class=\"mono\">{_peptide_html(peptide, info.get('mutation_positions'))}</td>"
+                + _td(info.get("wildtype_peptide"), "mono")
+                + "".join(cells) + "</tr>")
+        head = ("<tr><th>Mutant peptide</th><th>Wildtype</th>"
+                + "".join(f"<th class=\"n mono\">{_e(a)}</th>" for a in order) + "</tr>")
+        note = (f"<p class=\"sub\">{omitted} peptide(s) with IC50 &ge; {inclusion_nm:g} nM for "
+                "every allele (or beyond the first "
+                f"{max_peptides}) not listed; see candidates.tsv.</p>" if omitted else "")
+        table = ("<div class=\"scroll\"><table>\n<thead>" + head + "</thead>\n<tbody>\n"
+                 + "\n".join(rows) + "\n</tbody>\n</table></div>" if rows else "")
+        blocks.append(
+            "<details><summary>"
+            f"<strong>{_e(first.get('gene_name'))}</strong> {_e(first.get('protein_change'))} "
+            f"<span class=\"mono\">{_e(vid)}</span> &middot; {n_binders} binder row(s), best "
+            f"{_fmt(first.get('mutant_affinity_nm'), '.1f')} nM</summary>\n"
+            + table + note + "</details>")
+    more = (f"<p class=\"sub\">First {max_variants} of {len(variant_ids)} variants shown.</p>\n"
+            if len(variant_ids) > max_variants else "")
+    return ("<section id=\"drilldown\">\n<h2>Per-variant drill-down</h2>\n"
+            "<p class=\"sub\">Every variant with peptides, best first; open one to see its "
+            "mutant peptides &times; the patient's alleles (mutant IC50 in nM; bold green = "
+            "binder; highlighted residues are mutated).</p>\n"
+            + "\n".join(blocks) + "\n" + more + "</section>\n")
+
+
+def _positions_from_range(text: Any) -> str | None:
+    """``"a-b"`` (1-based inclusive) -> ``"a;...;b"`` for :func:`_peptide_html`."""
+    if _missing(text):
+        return None
+    try:
+        low, high = (int(x) for x in str(text).split("-"))
+    except ValueError:
+        return None
+    return ";".join(str(i) for i in range(low, high + 1))
+
+
+def _vaccine(design: dict[str, pd.DataFrame] | None, params: dict[str, Any]) -> str:
+    if design is None:
+        return ("<section id=\"vaccine\">\n<h2>Vaccine design</h2>\n<p>The vaccine design was "
+                "not run for this report.</p>\n</section>\n")
+    peptides, mrna, junctions = design["peptides"], design["mrna"], design["junctions"]
+    vparams = params.get("vaccine") or {}
+    if not len(peptides):
+        return ("<section id=\"vaccine\">\n<h2>Vaccine design</h2>\n<p><strong>No predicted "
+                "binder, so no vaccine design.</strong></p>\n</section>\n")
+    rows = []
+    for row in peptides.to_dict("records"):
+        flags = row.get("manufacturability_flags")
+        ok = str(row.get("manufacturable")).lower() == "true"
+        rows.append(
+            "<tr>" + _num_td(row.get("order"), ".0f") + _td(row.get("gene_name"))
+            + _td(row.get("protein_change")) + _td(row.get("tier"))
+            + f"<td class=\"mono\">{_peptide_html(row.get('long_peptide'), _positions_from_range(row.get('mutation_in_long_peptide')))}</td>"
+            + _td(row.get("best_peptide"), "mono") + _td(row.get("best_allele"), "mono")
+            + _num_td(row.get("best_affinity_nm"), ".1f")
+            + _num_td(row.get("n_binder_epitopes"), ".0f")
+            + f"<td class=\"{'s-pass' if ok else 's-fail'}\">{'yes' if ok else 'no'}</td>"
+            + _td(flags) + "</tr>")
+    slp = ("<div class=\"scroll\"><table class=\"sortable\" id=\"vaccine-peptides\">\n<thead><tr>"
+           + "".join(_th(label, numeric) for label, numeric in [
+               ("#", True), ("Gene", False), ("Protein change", False), ("Tier", False),
+               ("Long peptide", False), ("Best epitope", False), ("Allele", False),
+               ("IC50 (nM)", True), ("Binder epitopes inside", True),
+               ("Manufacturable", False), ("Flags", False)])
+           + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n")
+    construct = []
+    mrna_rows = []
+    for row in mrna.to_dict("records"):
+        linker = row.get("linker_before")
+        if not _missing(linker) and linker != "none":
+            construct.append(str(linker).lower())
+        construct.append(str(row.get("long_peptide")))
+        mrna_rows.append(
+            "<tr>" + _num_td(row.get("position"), ".0f") + _td(row.get("gene_name"))
+            + _td(row.get("protein_change")) + _td(linker, "mono", na="")
+            + _td(row.get("long_peptide"), "mono")
+            + _num_td(row.get("junction_binders_after"), ".0f") + "</tr>")
+    mrna_table = ("<div class=\"scroll\"><table>\n<thead><tr><th class=\"n\">Position</th>"
+                  "<th>Gene</th><th>Protein change</th><th>Linker before</th><th>Segment</th>"
+                  "<th class=\"n\">Junctional binders after</th></tr></thead>\n<tbody>\n"
+                  + "\n".join(mrna_rows) + "\n</tbody>\n</table></div>\n")
+    if len(junctions):
+        items = "".join(
+            f"<li><span class=\"mono\">{_e(j['junction_peptide'])}</span> "
+            f"<span class=\"mono\">{_e(j['allele'])}</span> {_fmt(j['affinity_nm'], '.1f')} nM "
+            f"(between positions {_e(j['left_position'])} and {_e(j['right_position'])})</li>"
+            for j in junctions.to_dict("records"))
+        remaining = (f"<p class=\"s-fail\">{len(junctions)} junctional (peptide, allele) "
+                     f"binder(s) remain:</p><ul>{items}</ul>\n")
+    else:
+        remaining = ("<p class=\"s-pass\">No junctional peptide is predicted to bind a patient "
+                     "allele at the threshold.</p>\n")
+    threshold = vparams.get("junction_max_affinity_nm", 500)
+    return (
+        "<section id=\"vaccine\">\n<h2>Vaccine design</h2>\n"
+        f"<p class=\"sub\">Synthetic long peptides: the best candidate of up to "
+        f"{_e(vparams.get('peptide_count', 20))} variants, at most "
+        f"{_e(vparams.get('max_per_gene', 1))} per gene before any gene gets another; each "
+        f"{_e(vparams.get('long_peptide_length', 25))}-mer carries the mutation (highlighted) "
+        "and as many binder epitopes as possible. Manufacturability is flagged, not used to "
+        "drop a variant. See vaccine_peptides.tsv.</p>\n" + slp
+        + "<h3>mRNA polyepitope</h3>\n"
+        f"<p class=\"sub\">{len(mrna)} segment(s), ordered to minimise junctional 8-11-mers "
+        f"predicted to bind any patient allele at IC50 &le; {_e(threshold)} nM (linkers in "
+        "lower case in the construct). See vaccine_mrna.tsv and vaccine_junctions.tsv.</p>\n"
+        + mrna_table + remaining
+        + f"<p class=\"seq\">{_e(''.join(construct))}</p>\n</section>\n")
+
+
 # --------------------------------------------------------------------------- render
 
 
@@ -572,7 +835,8 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
                   alleles: list[dict[str, Any]], params: dict[str, Any] | None = None, *,
                   top_n: int = DEFAULT_TOP_N, purity: float | None = None,
                   expression: str | None = None,
-                  max_variant_rows: int = DEFAULT_MAX_VARIANT_ROWS) -> tuple[str, Eligibility]:
+                  max_variant_rows: int = DEFAULT_MAX_VARIANT_ROWS,
+                  vaccine: dict[str, pd.DataFrame] | None = None) -> tuple[str, Eligibility]:
     """Render the HTML report.
 
     Parameters
@@ -593,6 +857,9 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
         Optional sample-sheet values passed to the eligibility assessment.
     max_variant_rows
         Cap on per-variant rows (non-filtered variants are always listed).
+    vaccine
+        ``{"peptides", "mrna", "junctions"}`` tables of ``neorank vaccine``
+        (the section says "not run" when None).
 
     Returns
     -------
@@ -601,6 +868,7 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
     """
     params = params or {}
     rank_params = ranking_params(params)
+    report_params = {**REPORT_DEFAULTS, **(params.get("report") or {})}
     elig_params = eligibility_params(params)
     _require(variants, ["variant_id", "status"], "variants.tsv")
     _require(peptides, ["variant_id"], "peptides.tsv")
@@ -627,7 +895,10 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
     predictors = sorted(candidates["predictor"].dropna().astype(str).unique()) \
         if "predictor" in candidates.columns else []
 
-    script_hash = base64.b64encode(hashlib.sha256(JS.encode("utf-8")).digest()).decode("ascii")
+    # The CSP hash covers the exact text between <script> and </script>,
+    # including the newlines around JS (browsers block the script otherwise).
+    script = f"\n{JS}\n"
+    script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
            "img-src data:; base-uri 'none'; form-action 'none'")
     body = "".join([
@@ -637,8 +908,13 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
         _eligibility(result),
         _funnel(variants, peptides, int(binders["variant_id"].nunique())),
         _alleles(alleles, candidates, binders),
+        _plots(candidates, binders, alleles, rank_params),
         _top_candidates(binders, top_n, len(binders), rank_params),
         _gene_chart(binders),
+        _vaccine(vaccine, params),
+        _drilldown(candidates, alleles, report_params["drilldown_max_variants"],
+                   report_params["drilldown_max_peptides"],
+                   report_params["aggregate_inclusion_nm"]),
         _variant_summary(variants, peptides, binders, max_variant_rows),
     ])
     page = (
@@ -650,9 +926,9 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
         f"<style>\n{CSS}\n</style>\n</head>\n<body>\n<main>\n"
         + body
         + f"<footer>Generated by NeoRank {html.escape(__version__)}. Research use only; not for "
-        "clinical decisions. Tables: variants.tsv, peptides.tsv, candidates.tsv; provenance: "
-        "manifest.json.</footer>\n"
-        f"</main>\n<script>\n{JS}\n</script>\n</body>\n</html>\n")
+        "clinical decisions. Tables: variants.tsv, peptides.tsv, candidates.tsv, aggregated.tsv, "
+        "vaccine_*.tsv; review: candidates.xlsx; provenance: manifest.json.</footer>\n"
+        f"</main>\n<script>{script}</script>\n</body>\n</html>\n")
     return page, result
 
 
@@ -678,6 +954,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                         f"report.top_n or {DEFAULT_TOP_N})")
     parser.add_argument("--max-variant-rows", type=int, default=DEFAULT_MAX_VARIANT_ROWS)
     parser.add_argument("--eligibility-json", help="also write the verdict as JSON here")
+    parser.add_argument("--vaccine-peptides", help="vaccine_peptides.tsv (neorank vaccine)")
+    parser.add_argument("--vaccine-mrna", help="vaccine_mrna.tsv")
+    parser.add_argument("--vaccine-junctions", help="vaccine_junctions.tsv")
     parser.add_argument("--out", required=True, help="report.html to write")
     parser.set_defaults(run=run)
 
@@ -708,10 +987,19 @@ def run(args: argparse.Namespace) -> int:
     variants = read_table(args.variants)
     peptides = read_table(args.peptides)
     candidates = read_table(args.candidates)
+    vaccine = None
+    paths = [getattr(args, f"vaccine_{k}", None) for k in ("peptides", "mrna", "junctions")]
+    if any(paths):
+        if not all(paths):
+            raise NeoRankError("give all of --vaccine-peptides, --vaccine-mrna and "
+                               "--vaccine-junctions, or none", where="neorank report",
+                               fix="pass the three tables written by `neorank vaccine`")
+        vaccine = dict(zip(("peptides", "mrna", "junctions"),
+                           (read_table(p) for p in paths), strict=True))
     page, result = render_report(sample, variants, peptides, candidates, manifest, alleles,
                                  params, top_n=top_n, purity=purity,
                                  expression=getattr(args, "expression", None) or None,
-                                 max_variant_rows=max_rows)
+                                 max_variant_rows=max_rows, vaccine=vaccine)
     _write_text(args.out, page)
     if getattr(args, "eligibility_json", None):
         _write_text(args.eligibility_json,

@@ -155,7 +155,8 @@ def test_no_external_resources(rendered):
 
 def test_csp_hash_matches_inline_script(rendered):
     page, _ = rendered
-    script = re.search(r"<script>\n(.*)\n</script>", page, re.S).group(1)
+    # Exactly the text between the tags (newlines included): what browsers hash.
+    script = re.search(r"<script>(.*)</script>", page, re.S).group(1)
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in page
 
@@ -317,3 +318,116 @@ def test_missing_models_dir_and_version_fallback(tmp_path, monkeypatch):
         "surely-not-a-real-distribution-xyz": "not installed"}
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
     assert mf._created() == "1970-01-01T00:00:00Z"
+
+
+# --------------------------------------------------------------------------- plots, drill-down, vaccine
+
+
+def _write_vaccine(tmp_path, args: argparse.Namespace) -> argparse.Namespace:
+    """Vaccine tables as `neorank vaccine` writes them (gene text is hostile)."""
+    peptides = pd.DataFrame([
+        {"order": 1, "variant_id": "2:209113112:C>T", "gene_name": "IDH1",
+         "protein_change": "p.R132H", "tier": None, "long_peptide": "KKHDLGIIGWVKPIIIGHHAYGDQY",
+         "mutation_in_long_peptide": "17-17", "best_peptide": "GWVKPIIIG",
+         "best_allele": "HLA-A*02:01", "best_affinity_nm": 45.0, "n_binder_epitopes": 1,
+         "manufacturable": True, "manufacturability_flags": "none"},
+        {"order": 2, "variant_id": "17:7675088:C>T", "gene_name": EVIL,
+         "protein_change": "p.R175H", "tier": None, "long_peptide": "CPHHERCSDSDGLAPPQHLIRVEGN",
+         "mutation_in_long_peptide": "3-3", "best_peptide": "HMTEVVRHC",
+         "best_allele": "HLA-A*02:01", "best_affinity_nm": 300.0, "n_binder_epitopes": 1,
+         "manufacturable": False, "manufacturability_flags": "cysteines;nterm_qec"},
+    ])
+    mrna = pd.DataFrame([
+        {"position": 1, "variant_id": "17:7675088:C>T", "gene_name": EVIL,
+         "protein_change": "p.R175H", "candidate_id": "c2", "linker_before": "NA",
+         "long_peptide": "CPHHERCSDSDGLAPPQHLIRVEGN", "junction_binders_after": 1},
+        {"position": 2, "variant_id": "2:209113112:C>T", "gene_name": "IDH1",
+         "protein_change": "p.R132H", "candidate_id": "c1", "linker_before": "GPGPG",
+         "long_peptide": "KKHDLGIIGWVKPIIIGHHAYGDQY", "junction_binders_after": 0},
+    ])
+    junctions = pd.DataFrame([{"left_position": 1, "right_position": 2,
+                               "left_variant_id": "17:7675088:C>T",
+                               "right_variant_id": "2:209113112:C>T", "linker": "GPGPG",
+                               "junction_peptide": "RVEGNGPGPGKK", "allele": "HLA-A*02:01",
+                               "affinity_nm": 321.5, "percentile": 1.2}])
+    for name, frame in (("p", peptides), ("m", mrna), ("j", junctions)):
+        write_tsv(frame, tmp_path / f"vaccine_{name}.tsv")
+    return argparse.Namespace(**{**vars(args), "vaccine_peptides": str(tmp_path / "vaccine_p.tsv"),
+                                 "vaccine_mrna": str(tmp_path / "vaccine_m.tsv"),
+                                 "vaccine_junctions": str(tmp_path / "vaccine_j.tsv")})
+
+
+def _section(page: str, section_id: str) -> str:
+    return page.split(f'<section id="{section_id}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_vaccine_section(tmp_path):
+    args = _write_vaccine(tmp_path, _write_inputs(tmp_path))
+    assert report.run(args) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert EVIL not in page and page.count("<script") == 1
+    section = _section(page, "vaccine")
+    # Mutated residue 17 of the IDH1 long peptide is marked (H of R132H).
+    assert "KKHDLGIIGWVKPIII<mark>G</mark>HHAYGDQY" in section
+    assert "CP<mark>H</mark>HERCSDSDGLAPPQHLIRVEGN" in section
+    assert "cysteines;nterm_qec" in section
+    # Construct: segments in order, linker in lower case between them.
+    assert "CPHHERCSDSDGLAPPQHLIRVEGNgpgpgKKHDLGIIGWVKPIIIGHHAYGDQY" in section
+    assert "1 junctional (peptide, allele) binder(s) remain" in section
+    assert "RVEGNGPGPGKK" in section and "321.5 nM" in section
+    assert "&lt;script&gt;" in section
+
+
+def test_vaccine_section_when_not_run_and_partial_args(tmp_path):
+    args = _write_inputs(tmp_path, sample="PT1")
+    report.run(args)
+    assert "The vaccine design was not run" in (tmp_path / "report.html").read_text()
+    partial = argparse.Namespace(**{**vars(_write_vaccine(tmp_path, args)), "vaccine_mrna": None})
+    with pytest.raises(report.NeoRankError, match="all of --vaccine-peptides"):
+        report.run(partial)
+
+
+def test_drilldown_lists_peptides_by_allele(rendered):
+    page, _ = rendered
+    section = _section(page, "drilldown")
+    # One <details> per variant with candidates (IDH1, TP53, KRAS).
+    assert section.count("<details>") == 3
+    idh1 = [b for b in section.split("<details>") if "2:209113112:C&gt;T" in b][0]
+    # Columns: the expressed alleles only (the null allele is not predicted).
+    assert "C*04:09N" not in section
+    header = re.findall(r'<th class="n mono">(.*?)</th>', idh1)
+    assert header == ["HLA-A*02:01", "HLA-B*07:02"]
+    # GWVKPIIIG: 45 nM with A*02:01 is a binder (bold), 9000 nM with B*07:02 is not.
+    assert '<td class="n hit">45</td><td class="n">9000</td>' in idh1
+    assert "1 binder row(s)" in idh1
+    # KRAS VVVGAVGVG: 7000 and 12000 nM, both >= 5000 nM: listed as omitted, no rows.
+    kras = [b for b in section.split("<details>") if "KRAS" in b][0]
+    assert "1 peptide(s) with IC50 &ge; 5000 nM" in kras and "<tbody>" not in kras
+
+
+def test_plots(rendered):
+    page, _ = rendered
+    section = _section(page, "plots")
+    # Scatter: best row per variant with a VAF (IDH1 0.4, KRAS 0.3; TP53 has none).
+    assert section.count("<circle") == 2
+    assert "1 variant(s) without a tumor VAF are not plotted" in section
+    # Binder rows per allele: A*02:01 has GWVKPIIIG and HMTEVVRHC, B*07:02 HMTEVVRHC.
+    assert "<title>HLA-A*02:01: 2</title>" in section
+    assert "<title>HLA-B*07:02: 1</title>" in section
+    assert "<title>IDH1 p.R132H: GWVKPIIIG HLA-A*02:01 45.0 nM, VAF 0.400</title>" in section
+    assert "<svg" in section and "xlink" not in section
+
+
+def test_info_derived_text_is_escaped(tmp_path):
+    args = _write_inputs(tmp_path, sample="PT1")
+    variants = pd.read_csv(args.variants, sep="\t", keep_default_na=False, na_values=["NA"])
+    variants.loc[variants["status"] == "filtered", "reason"] = f"FILTER={EVIL}"
+    variants["filter"] = EVIL
+    write_tsv(variants, args.variants)
+    candidates = pd.read_csv(args.candidates, sep="\t", keep_default_na=False, na_values=["NA"])
+    candidates["protein_change"] = f"p.{EVIL}"
+    write_tsv(candidates, args.candidates)
+    report.run(args)
+    page = (tmp_path / "report.html").read_text()
+    assert EVIL not in page and page.count("<script") == 1
+    assert "FILTER=&lt;script&gt;" in page

@@ -1,9 +1,9 @@
 """The HTML report in a real browser: headless Chromium (Debian `chromium`).
 
 Runs where Chromium exists (.ci/run installs it when it can); skipped otherwise.
-Checks that the inline script runs without console errors (its sort buttons are
-added to every table header), that the candidate table renders, and that no
-input text executes as script.
+Checks that the inline script runs to its end without console errors (it marks
+the body with ``data-ready``), that the candidate table, plots, drill-down and
+vaccine design render, and that no input text executes as script.
 """
 
 import re
@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from test_report import EVIL, _write_inputs
+from test_report import EVIL, _write_inputs, _write_vaccine
 
 from neorank import report
 
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.browser,
 
 
 def test_report_renders_in_headless_chromium(tmp_path):
-    args = _write_inputs(tmp_path)
+    args = _write_vaccine(tmp_path, _write_inputs(tmp_path))
     assert report.run(args) == 0
     result = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -33,9 +33,14 @@ def test_report_renders_in_headless_chromium(tmp_path):
     dom = result.stdout
     assert "<table" in dom, result.stderr[-2000:]
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
-    assert not [line for line in console if re.search(r"error|uncaught", line, re.I)], console
-    # The inline script ran: it turns every sortable header into a button.
+    assert not [line for line in console
+                if re.search(r"error|uncaught|content security policy", line, re.I)], console
+    # The inline script ran to its end (it marks the body), so the CSP hash matched.
+    assert re.search(r'<body[^>]*data-ready="true"', dom), result.stderr[-2000:]
     assert dom.count("<button") >= 5
+    # Plots, drill-down and vaccine design are in the rendered DOM.
+    assert dom.count("<svg") >= 4 and dom.count("<details") == 3
+    assert 'id="vaccine-peptides"' in dom
     # The candidate table rendered with rows, and escaped text stayed text.
     assert re.search(r"<tbody>\s*<tr", dom)
     assert EVIL not in dom
