@@ -804,9 +804,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     evidence.add_argument("--rna-bam", help="tumor RNA-seq BAM (indexed)")
     evidence.add_argument("--purity", type=float, help="tumor purity in [0, 1]")
     evidence.add_argument("--copy-number", help="copy-number table (per variant or segments)")
-    reference = parser.add_argument_group(
-        "reference (optional; links transcripts to genes for --expression)")
-    add_reference_arguments(reference)
+    # Optional reference: links transcripts to genes for --expression.
+    add_reference_arguments(parser)
     group = parser.add_argument_group("overrides (win over --params)")
     group.add_argument("--max-affinity-nm", type=float, help="binding.max_affinity_nm (500)")
     group.add_argument("--max-percentile", type=float, help="binding.max_percentile (2.0)")
