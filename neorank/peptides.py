@@ -75,11 +75,12 @@ def parse_lengths(text: str) -> list[int]:
 
 
 def _is_standard(peptide: str) -> bool:
-    return all(residue in STANDARD_AMINO_ACIDS for residue in peptide)
+    return STANDARD_AMINO_ACIDS.issuperset(peptide)
 
 
 def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
-                    flank_length: int = 15) -> list[dict[str, Any]]:
+                    flank_length: int = 15,
+                    known: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Candidate peptides of one effect row (before wildtype filtering and de-duplication).
 
     Parameters
@@ -90,6 +91,10 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
         Peptide lengths.
     flank_length
         Residues of mutant context reported before and after each peptide.
+    known
+        Peptides of the same variant already produced by an earlier transcript, by
+        mutant peptide (rows whose ``transcript_ids``/``gene_names`` are lists): a
+        window found there only adds this row's transcript and gene to it.
 
     Returns
     -------
@@ -103,20 +108,25 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
     context_start = int(row["context_start"])
     deletion = end == start
     length_preserving = row["effect"] in LENGTH_PRESERVING and len(mutant) == len(wildtype)
-    if deletion:
-        changed = [start - 1, start]  # residues flanking the junction
-    else:
-        changed = list(range(start, end))
+    # changed residues: [first, last) (a pure deletion: the two flanking the junction)
+    first, last = (start - 1, start + 1) if deletion else (start, end)
     peptides = []
     for length in lengths:
-        for offset in range(0, len(mutant) - length + 1):
+        # windows holding a changed residue (deletions: both residues of the junction)
+        if deletion:
+            offsets = range(max(0, start - length + 1), min(start - 1, len(mutant) - length) + 1)
+        else:
+            offsets = range(max(0, start - length + 1), min(end - 1, len(mutant) - length) + 1)
+        for offset in offsets:
             stop = offset + length
-            if deletion:
-                if not (offset <= start - 1 and start < stop):
-                    continue
-            elif not (offset < end and start < stop):
-                continue
             peptide = mutant[offset:stop]
+            if known is not None and peptide in known:
+                seen = known[peptide]
+                if row["transcript_id"] not in seen["transcript_ids"]:
+                    seen["transcript_ids"].append(row["transcript_id"])
+                if row["gene_name"] not in seen["gene_names"]:
+                    seen["gene_names"].append(row["gene_name"])
+                continue
             if not _is_standard(peptide):
                 continue
             wt = wildtype[offset:stop]
@@ -127,7 +137,7 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
             else:
                 matches = sum(a == b for a, b in zip(peptide, wt, strict=True))
                 wt_peptide = wt if 2 * matches >= length else None
-            positions = [p - offset + 1 for p in changed if offset <= p < stop]
+            positions = range(max(first, offset) - offset + 1, min(last, stop) - offset + 1)
             anchor = any(p in (2, length) for p in positions)
             peptides.append({
                 "variant_id": row["variant_id"],
@@ -177,22 +187,18 @@ def make_peptides(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11)
     records = effects.sort_values("transcript_id", kind="stable").to_dict("records")
     for vid in effects["variant_id"]:
         variant_order.setdefault(vid, len(variant_order))
-    for row in records:
-        candidates.extend(effect_peptides(row, lengths, flank_length))
-
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for peptide in candidates:  # transcript_id order within each variant
-        key = (peptide["variant_id"], peptide["mutant_peptide"])
-        if key in merged:
-            for column in ("transcript_ids", "gene_names"):
-                values = merged[key][column]
-                if peptide[column] not in values:
-                    values.append(peptide[column])
-        else:
-            merged[key] = dict(peptide, transcript_ids=[peptide["transcript_ids"]],
-                               gene_names=[peptide["gene_names"]])
-    rows = sorted(merged.values(), key=lambda p: (variant_order[p["variant_id"]], p["length"],
-                                                  p["start"], p["mutant_peptide"]))
+    produced: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in records:  # transcript_id order: a shared peptide keeps the first transcript's fields
+        known = produced.setdefault(row["variant_id"], {})
+        for peptide in effect_peptides(row, lengths, flank_length, known=known):
+            if peptide["mutant_peptide"] in known:  # twice in one transcript's context
+                continue
+            peptide["transcript_ids"] = [peptide["transcript_ids"]]
+            peptide["gene_names"] = [peptide["gene_names"]]
+            known[peptide["mutant_peptide"]] = peptide
+            candidates.append(peptide)
+    rows = sorted(candidates, key=lambda p: (variant_order[p["variant_id"]], p["length"],
+                                             p["start"], p["mutant_peptide"]))
     for row in rows:
         row["transcript_ids"] = ";".join(sorted(row["transcript_ids"]))
         names = sorted({str(n) for n in row["gene_names"] if isinstance(n, str) and n})
