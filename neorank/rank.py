@@ -872,11 +872,10 @@ def run(args: argparse.Namespace) -> int:
 
         _require(variants, ["variant_id", "chrom", "pos", "ref", "alt"], str(args.variants),
                  "annotate stage")
-        protein_changing = variants
-        if "status" in variants.columns:
-            wanted = set(predictions["variant_id"].astype(str))
-            protein_changing = variants[variants["variant_id"].astype(str).isin(wanted)]
-        rna_counts = count_variant_reads(args.rna_bam, protein_changing)
+        # Only variants with predictions need counting (not filtered or silent ones).
+        wanted = set(predictions["variant_id"].astype(str))
+        rna_counts = count_variant_reads(
+            args.rna_bam, variants[variants["variant_id"].astype(str).isin(wanted)])
     if getattr(args, "copy_number", None):
         from neorank.clonality import read_copy_number
 
