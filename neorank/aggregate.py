@@ -11,14 +11,17 @@ distinct peptides with a mutant IC50 below ``report.aggregate_inclusion_nm``
 for some allele, pVACseq's ``--aggregate-inclusion-binding-threshold`` 5000
 nM], ``num_binder_peptides`` [Num Passing Peptides], IC50 and percentile of the
 mutant and wildtype [IC50 MT/WT, %ile MT/WT], ``tumor_vaf`` [DNA VAF],
-``tier`` [Tier] and ``evaluation`` [Evaluation, ``Pending`` until reviewed in
-candidates.xlsx].
+``gene_tpm`` [RNA Expr], ``rna_vaf`` [RNA VAF], ``rna_depth`` [RNA Depth],
+``self_match`` [Ref Match], ``tier`` [Tier] and ``evaluation`` [Evaluation,
+``Pending`` until reviewed in candidates.xlsx].
 
-The best peptide of a variant is its best-ranked row in candidates.tsv (rank
-order already puts binders, tiers and scores first). Rows are every variant with
-at least one candidate row, sorted by the rank of their best row. Columns that
-part of the pipeline adds later (``tier``, expression and RNA evidence) are
-copied from the best row when candidates.tsv has them and are ``NA`` otherwise.
+The best peptide of a variant is its best-ranked row in candidates.tsv; when
+candidates.tsv has a ``tier`` column, its best-ranked **Pass**-tier row if it
+has one (as pVACseq picks the best peptide by tier first). Rows are every
+variant with at least one candidate row: variants whose best row is Pass first
+(with tiers), then by the rank of the best row. The evidence columns
+(``tier``, clonality, expression, RNA, self match) are copied from the best row
+when candidates.tsv has them and are ``NA`` otherwise.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ LOG = logging.getLogger(__name__)
 DEFAULT_INCLUSION_NM = 5000.0
 
 #: Columns copied from the best row when candidates.tsv has them (NA otherwise).
-OPTIONAL_COLUMNS = ["tier", "gene_expression", "transcript_expression", "rna_vaf",
-                    "rna_depth", "clonal", "ccf"]
+OPTIONAL_COLUMNS = ["tier", "clonality", "ccf", "gene_tpm", "transcript_tpm", "rna_vaf",
+                    "rna_depth", "rna_alt_reads", "self_match"]
 
 COLUMNS = [
     "variant_id", "gene_name", "effect", "protein_change", "binders_per_allele",
@@ -76,7 +79,11 @@ def aggregate(candidates: pd.DataFrame, alleles: list[str] | None = None,
                              fix="pass candidates.tsv written by `neorank rank`")
     frame = candidates.copy()
     frame["_rank"] = pd.to_numeric(frame["rank"], errors="coerce")
-    frame = frame.sort_values(["_rank", "candidate_id"], kind="mergesort")
+    keys = ["_rank", "candidate_id"]
+    if "tier" in frame.columns:
+        frame["_not_pass"] = frame["tier"].astype(str) != "Pass"
+        keys = ["_not_pass", *keys]
+    frame = frame.sort_values(keys, kind="mergesort")
     frame["_binder"] = _truthy(frame["binder"])
     frame["_ic50"] = pd.to_numeric(frame["mutant_affinity_nm"], errors="coerce")
     if alleles is None:
@@ -99,6 +106,7 @@ def aggregate(candidates: pd.DataFrame, alleles: list[str] | None = None,
             "num_binder_transcripts": len(transcripts),
             "best_candidate_id": best["candidate_id"],
             "best_rank": int(best["_rank"]),
+            "_not_pass": bool(best.get("_not_pass", False)),
             "best_peptide": best["mutant_peptide"],
             "best_transcript": sorted(best_transcripts.split(";"))[0]
             if best_transcripts and best_transcripts != "nan" else None,
@@ -114,9 +122,11 @@ def aggregate(candidates: pd.DataFrame, alleles: list[str] | None = None,
                        "normal_vaf", *OPTIONAL_COLUMNS, "score"):
             row[column] = best.get(column)
         rows.append(row)
-    out = pd.DataFrame(rows, columns=COLUMNS)
+    out = pd.DataFrame(rows, columns=[*COLUMNS, "_not_pass"])
     if len(out):
-        out = out.sort_values(["best_rank", "variant_id"], kind="mergesort")
+        out = out.sort_values(["_not_pass", "best_rank", "variant_id"], kind="mergesort")
+    out = out.drop(columns="_not_pass")
+    if len(out):
         if out["tumor_depth"].dropna().map(lambda v: float(v).is_integer()).all():
             out["tumor_depth"] = pd.to_numeric(out["tumor_depth"]).astype("Int64")
     return out.reset_index(drop=True)

@@ -89,3 +89,15 @@ def test_cli_is_deterministic(tmp_path):
     assert list(table["num_included_peptides"]) == [1, 0, 0]
     assert aggregate.run(args) == 0
     assert (tmp_path / "a.tsv").read_bytes() == first
+
+
+def test_pass_tier_row_is_the_best_peptide():
+    frame = _candidates(with_tier=True)
+    # v2's rank-1 row is a weak binder by tier; its rank-4 row is Pass, so that one is best.
+    frame.loc[frame["rank"] == 1, "tier"] = "WeakBinder"
+    frame.loc[frame["rank"] == 3, "tier"] = "Subclonal"
+    table = aggregate.aggregate(frame, ALLELES).set_index("variant_id")
+    assert table.loc["v2", "best_peptide"] == "LVVVGAVGV"
+    assert table.loc["v2", "best_rank"] == 4 and table.loc["v2", "tier"] == "Pass"
+    # Sorted: Pass best rows first (v1 rank 2, v2 rank 4), then v3 (Poor).
+    assert list(table.index) == ["v1", "v2", "v3"]
