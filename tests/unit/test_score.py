@@ -129,3 +129,41 @@ def test_run_with_embedded_models(tmp_path):
         rank.logistic_affinity([out.loc[1, "affinity_nm"]], params["affinity_midpoint_nm"],
                                params["affinity_width_nm"], params["affinity_cutoff_nm"])[0],
         abs=1e-5)
+
+
+class FakePresentationPredictor(FakePredictor):
+    """Adds presentation: score 0.9 / percentile 0.5 for the first allele, else 0.1 / 5.0."""
+
+    affinity_only = False
+
+    def presentation(self, peptides, n_flanks, c_flanks, alleles):
+        self.flanks = list(zip(n_flanks, c_flanks, strict=True))
+        good = alleles == ["HLA-A*02:01"]
+        return pd.DataFrame({"peptide": peptides, "n_flank": n_flanks, "c_flank": c_flanks,
+                             "presentation_score": 0.9 if good else 0.1,
+                             "presentation_percentile": 0.5 if good else 5.0,
+                             "processing_score": 0.5})
+
+
+def test_presentation_per_allele_with_real_flanks():
+    sequence = "AAAAAGILGFVFTLKKKKK"   # 19 residues: the 9-mer at offset 5 has flanks
+    table = pd.DataFrame({"input_line": [2], "mutant": [sequence],
+                          "allele": ["HLA-A*02:01 HLA-B*07:02"]})
+    rows = score.expand_rows(table)
+    predictor = FakePresentationPredictor({"GILGFVFTL": 50.0})
+    out = score.score_table(rows, predictor)
+    hit = out[(out["mutant_peptide"] == "GILGFVFTL")].set_index("allele")
+    assert hit.loc["HLA-A*02:01", "pass_presentation"] == "pass"
+    assert hit.loc["HLA-B*07:02", "pass_presentation"] == "fail"
+    assert hit.loc["HLA-B*07:02", "tier"] == "WeakBinder"
+    # binding L(50) with presentation 0.9: (L(50) + 0.5 * 0.9) / 1.5
+    assert hit.loc["HLA-A*02:01", "score"] == pytest.approx((L(50) + 0.45) / 1.5, abs=1e-6)
+    assert ("AAAAA", "KKKKK") in predictor.flanks
+
+
+def test_wildtype_of_another_length_is_not_windowed():
+    table = pd.DataFrame({"input_line": [2], "mutant": ["MKTAYIAKQRQISFV"],
+                          "wildtype": ["MKTAYIAKQRISFV"], "allele": ["HLA-A*02:01"]})
+    rows = score.expand_rows(table)
+    assert rows["wildtype_peptide"].isna().all()
+    assert len(rows) == 8 + 7 + 6 + 5
