@@ -30,7 +30,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +50,11 @@ log = logging.getLogger(__name__)
 EFFECT_COLUMNS = [
     "variant_id", "gene_id", "gene_name", "transcript_id", "effect", "protein_change",
     "context_start", "mutant_context", "wildtype_context", "mutation_start", "mutation_end",
+    "merged_variant_ids", "in_cis",
 ]
 #: Columns added to the accounting table in results/{sample}/variants.tsv.
-ANNOTATION_COLUMNS = ["gene_name", "transcript_id", "effect", "protein_change", "variant_class"]
+ANNOTATION_COLUMNS = ["gene_name", "transcript_id", "effect", "protein_change", "variant_class",
+                      "merged_variant_ids", "in_cis"]
 #: Final statuses of variants.tsv, in pipeline order.
 STATUSES = ["filtered", "outside_reference", "non_coding", "silent", "no_peptides",
             "protein_changing"]
@@ -77,6 +79,13 @@ class SomaticRecord:
     pos: int
     ref: str
     alt: str
+    #: Tumor phasing from the somatic VCF: the GT haplotypes carrying the ALT (``None``:
+    #: no GT), whether GT is phased, the phase set (PS) and Mutect2's PGT/PID.
+    haplotypes: tuple[bool, ...] | None = None
+    phased: bool = False
+    ps: int | None = None
+    pgt: str | None = None
+    pid: str | None = None
 
 
 @dataclass
@@ -91,6 +100,8 @@ class VariantAnnotation:
     effect: str | None = None
     protein_change: str | None = None
     variant_class: str | None = None
+    merged_variant_ids: str | None = None
+    in_cis: str | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -138,8 +149,28 @@ def read_somatic_vcf(path: str | Path) -> list[SomaticRecord]:
             if not variant_id:
                 raise InputFileError("record has no NR_ID", where=where,
                                      fix="annotate the somatic.vcf.gz written by `neorank somatic`")
-            records.append(SomaticRecord(str(variant_id), rec.chrom, rec.pos, ref, alt))
+            records.append(SomaticRecord(str(variant_id), rec.chrom, rec.pos, ref, alt,
+                                         **_record_phase(rec)))
     return records
+
+
+def _record_phase(rec: Any) -> dict[str, Any]:
+    """The SomaticRecord phasing fields of the first sample of a pysam record."""
+    if not rec.samples:
+        return {}
+    call = rec.samples[0]
+    keys = set(call.keys())
+    fields: dict[str, Any] = {}
+    genotype = call.get("GT") if "GT" in keys else None
+    if isinstance(genotype, tuple) and genotype and all(g is not None for g in genotype):
+        fields["haplotypes"] = tuple(g == 1 for g in genotype)
+        fields["phased"] = bool(call.phased) and len(genotype) > 1
+    for key in ("PS", "PGT", "PID"):
+        value = call.get(key) if key in keys else None
+        value = value[0] if isinstance(value, tuple) else value
+        if value is not None and value != ".":
+            fields[key.lower()] = value
+    return fields
 
 
 # --------------------------------------------------------------------------- effects
@@ -491,21 +522,147 @@ def annotate_variant(variant: varcode.Variant, variant_id: str, *, context: int 
     return annotation
 
 
+#: Largest genomic distance (nt) between phased somatic SNVs merged in cis: two changes
+#: 30 nt apart in the CDS can still share an 11-mer (33 nt).
+IN_CIS_MAX_DISTANCE = 30
+_COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def _cds_codon(transcript: Any, pos: int) -> int | None:
+    """0-based codon index of genomic ``pos`` in ``transcript``'s CDS, or ``None``."""
+    try:
+        if not transcript.complete:
+            return None
+        offset = transcript.spliced_offset(pos)
+        start = transcript.first_start_codon_spliced_offset
+        end = transcript.last_stop_codon_spliced_offset
+    except (ValueError, KeyError):
+        return None
+    return (offset - start) // 3 if start <= offset <= end else None
+
+
+def in_cis_basis(a: SomaticRecord, b: SomaticRecord, genome: Any, contig: str,
+                 max_distance: int = IN_CIS_MAX_DISTANCE) -> str | None:
+    """Why two somatic SNVs (``a.pos < b.pos``) are merged into one allele, or ``None``.
+
+    ``same_codon``: both change the same codon of a coding transcript (adjacent
+    changes a caller split into SNVs; read-backed phasing is assumed).
+    ``phased_gt_ps``: phased GTs with the same phase set and haplotype.
+    ``phased_pgt_pid``: Mutect2 physical phasing with the same PID and PGT.
+    Phased pairs are merged only within ``max_distance`` nt (one peptide window).
+    """
+    if not (len(a.ref) == len(a.alt) == len(b.ref) == len(b.alt) == 1) or a.chrom != b.chrom \
+            or b.pos <= a.pos:
+        return None
+    if b.pos - a.pos <= 2:
+        for transcript in genome.transcripts_at_locus(contig, a.pos, b.pos):
+            codon = _cds_codon(transcript, a.pos)
+            if codon is not None and codon == _cds_codon(transcript, b.pos):
+                return "same_codon"
+    if b.pos - a.pos > max_distance:
+        return None
+    if a.phased and b.phased and a.ps is not None and a.ps == b.ps \
+            and a.haplotypes == b.haplotypes and any(a.haplotypes or ()):
+        return "phased_gt_ps"
+    if a.pid and a.pid == b.pid and a.pgt and a.pgt == b.pgt:
+        return "phased_pgt_pid"
+    return None
+
+
+def merged_allele(group: list[SomaticRecord], genome: Any, contig: str) -> tuple[int, str, str] | None:
+    """(pos, REF, ALT) of SNVs merged into one allele; bases between them from a transcript
+    exon covering the whole span (``None`` when no exon does: no genome sequence here)."""
+    start, end = group[0].pos, group[-1].pos
+    for transcript in genome.transcripts_at_locus(contig, start, end):
+        if not any(e.start <= start and end <= e.end for e in transcript.exons):
+            continue
+        try:
+            sequence = str(transcript.sequence)
+        except (ValueError, KeyError):
+            continue
+        if not sequence:
+            continue
+        bases = []
+        for pos in range(start, end + 1):
+            base = sequence[transcript.spliced_offset(pos)]
+            bases.append(base if transcript.strand == "+" else base.translate(_COMPLEMENT))
+        ref = "".join(bases)
+        alt = list(ref)
+        for record in group:
+            if ref[record.pos - start] != record.ref:
+                return None  # REF disagrees: annotate each record alone (and fail there)
+            alt[record.pos - start] = record.alt
+        return start, ref, "".join(alt)
+    return None
+
+
+def in_cis_groups(records: list[SomaticRecord], genome: Any,
+                  contigs: dict[str, str | None]) -> list[tuple[list[SomaticRecord], str]]:
+    """Chains of somatic SNVs to merge (see :func:`in_cis_basis`), with their bases."""
+    snvs = sorted((r for r in records if len(r.ref) == len(r.alt) == 1 and contigs.get(r.chrom)),
+                  key=lambda r: (r.chrom, r.pos, r.alt))
+    groups: list[tuple[list[SomaticRecord], list[str]]] = []
+    for previous, record in zip(snvs, snvs[1:], strict=False):
+        basis = in_cis_basis(previous, record, genome, contigs[record.chrom])  # type: ignore[arg-type]
+        if basis is None:
+            continue
+        if groups and groups[-1][0][-1] is previous:
+            groups[-1][0].append(record)
+            groups[-1][1].append(basis)
+        else:
+            groups.append(([previous, record], [basis]))
+    return [(group, ";".join(sorted(set(bases)))) for group, bases in groups]
+
+
 def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome, *,
-                     context: int = 40, transcripts: str = "all",
-                     source: str = "VCF") -> dict[str, VariantAnnotation]:
-    """Annotate somatic records, keyed by variant_id (duplicates annotated once)."""
+                     context: int = 40, transcripts: str = "all", source: str = "VCF",
+                     merge_in_cis: bool = True) -> dict[str, VariantAnnotation]:
+    """Annotate somatic records, keyed by variant_id (duplicates annotated once).
+
+    With ``merge_in_cis``, somatic SNVs in one codon, or phased in cis within one
+    peptide window (:func:`in_cis_basis`), are annotated as one merged allele; every
+    component keeps its own variants.tsv row, the effect rows (and so the peptides)
+    are listed under the first component with ``merged_variant_ids`` naming all.
+    """
     import varcode
 
+    records = list(records)
     contigs = set(genome.contigs())
     contig_map: dict[str, str | None] = {}
+    for record in records:
+        if record.chrom not in contig_map:
+            contig_map[record.chrom] = reference.contig_for(genome, record.chrom, contigs)
     transcript_filter = canonical_transcript_filter() if transcripts == "canonical" else None
     result: dict[str, VariantAnnotation] = {}
+    if merge_in_cis:
+        for group, basis in in_cis_groups(records, genome, contig_map):
+            contig = contig_map[group[0].chrom]
+            allele = merged_allele(group, genome, contig)  # type: ignore[arg-type]
+            if allele is None:
+                log.warning("in-cis SNVs %s not merged: no exon covers the span",
+                            ", ".join(r.variant_id for r in group))
+                continue
+            pos, ref, alt = allele
+            ids = [r.variant_id for r in group]
+            merged_id = f"{group[0].chrom}:{pos}:{ref}>{alt}"
+            variant = varcode.Variant(contig=contig, start=pos, ref=ref, alt=alt, genome=genome)
+            annotation = annotate_variant(variant, ids[0], context=context,
+                                          transcript_filter=transcript_filter,
+                                          where=f"{source}: in-cis SNVs {', '.join(ids)}")
+            annotation.merged_variant_ids = ";".join(ids)
+            annotation.in_cis = basis
+            for row in annotation.rows:
+                row["merged_variant_ids"] = annotation.merged_variant_ids
+                row["in_cis"] = basis
+            note = f"merged in cis ({basis}) into {merged_id}"
+            result[ids[0]] = annotation
+            annotation.reason = "; ".join(x for x in (annotation.reason, note) if x)
+            for other in ids[1:]:
+                result[other] = replace(annotation, variant_id=other, rows=[], reason="; ".join(
+                    x for x in (annotation.reason, f"peptides listed under {ids[0]}") if x))
     for number, record in enumerate(records, start=1):
         if record.variant_id in result:
             continue
-        if record.chrom not in contig_map:
-            contig_map[record.chrom] = reference.contig_for(genome, record.chrom, contigs)
         contig = contig_map[record.chrom]
         if contig is None:
             result[record.variant_id] = VariantAnnotation(

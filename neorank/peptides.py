@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 PEPTIDE_COLUMNS = [
     "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "length",
     "mutant_peptide", "wildtype_peptide", "mutation_positions", "n_flank", "c_flank",
-    "anchor_mutated", "gene_names", *PROTEOME_COLUMNS,
+    "anchor_mutated", "gene_names", *PROTEOME_COLUMNS, "merged_variant_ids", "in_cis",
 ]
 STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
 #: Effects whose mutant has the reference length, residue for residue.
@@ -72,6 +72,11 @@ def parse_lengths(text: str) -> list[int]:
     if not lengths or lengths[0] < 1:
         raise InputFileError(f"bad --lengths {text!r}", fix="pass positive integers, e.g. 8,9,10,11")
     return lengths
+
+
+def _optional(row: dict[str, Any], column: str) -> Any:
+    value = row.get(column)
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
 
 def _is_standard(peptide: str) -> bool:
@@ -138,6 +143,8 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
                 matches = sum(a == b for a, b in zip(peptide, wt, strict=True))
                 wt_peptide = wt if 2 * matches >= length else None
             positions = range(max(first, offset) - offset + 1, min(last, stop) - offset + 1)
+            if length_preserving and last - first > 1:  # merged/complex: only residues that differ
+                positions = [p for p in positions if mutant[offset + p - 1] != wildtype[offset + p - 1]]
             anchor = any(p in (2, length) for p in positions)
             peptides.append({
                 "variant_id": row["variant_id"],
@@ -153,6 +160,8 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
                 "c_flank": mutant[stop:stop + flank_length],
                 "anchor_mutated": anchor,
                 "gene_names": row["gene_name"],
+                "merged_variant_ids": _optional(row, "merged_variant_ids"),
+                "in_cis": _optional(row, "in_cis"),
                 "start": context_start + offset,
             })
     return peptides
@@ -163,7 +172,8 @@ def read_effects(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     try:
         frame = read_tsv(path, dtype={"mutant_context": str, "wildtype_context": str,
-                                      "gene_name": str, "protein_change": str})
+                                      "gene_name": str, "protein_change": str,
+                                      "merged_variant_ids": str, "in_cis": str})
     except (OSError, ValueError) as err:
         raise InputFileError(f"cannot read the effects table: {err}", where=str(path),
                              fix="pass results/effects/{sample}.tsv from `neorank annotate`") from err

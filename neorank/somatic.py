@@ -106,6 +106,45 @@ class Counts:
 NOT_ASSESSED = Counts()
 
 
+@dataclass(frozen=True)
+class Phase:
+    """Phasing of one tumor allele, carried into the somatic VCF for in-cis merging.
+
+    ``haplotypes``: for each GT slot, whether it carries this ALT (``None`` if GT
+    is absent or partly missing); ``phased``: GT is phased (``|``); ``ps``: the
+    phase set (FORMAT PS); ``pgt``/``pid``: Mutect2's physical phasing.
+    """
+
+    haplotypes: tuple[bool, ...] | None = None
+    phased: bool = False
+    ps: int | None = None
+    pgt: str | None = None
+    pid: str | None = None
+
+
+NO_PHASE = Phase()
+
+
+def sample_phase(record: Any, sample: str | None, allele_index: int) -> Phase:
+    """GT (recoded for ALT number ``allele_index``), PS, PGT and PID of ``sample``."""
+    if sample is None:
+        return NO_PHASE
+    call = record.samples[sample]
+    keys = set(call.keys())
+    haplotypes, phased = None, False
+    if "GT" in keys:
+        genotype = call.get("GT")
+        if isinstance(genotype, tuple) and genotype and all(g is not None for g in genotype):
+            haplotypes = tuple(g == allele_index for g in genotype)
+            phased = bool(call.phased) and len(genotype) > 1
+    ps = _get(_as_tuple(call.get("PS")), 0) if "PS" in keys else None
+    pgt = call.get("PGT") if "PGT" in keys else None
+    pid = call.get("PID") if "PID" in keys else None
+    pgt = pgt[0] if isinstance(pgt, tuple) else pgt
+    pid = pid[0] if isinstance(pid, tuple) else pid
+    return Phase(haplotypes, phased, ps, pgt or None, pid or None)
+
+
 @dataclass
 class Allele:
     """One input record x ALT allele of the tumor (or paired) VCF."""
@@ -120,6 +159,7 @@ class Allele:
     normal: Counts = NOT_ASSESSED
     reasons: list[str] = field(default_factory=list)
     in_normal_vcf: bool = False
+    phase: Phase = NO_PHASE
 
     @property
     def variant_id(self) -> str:
@@ -449,6 +489,7 @@ def _read_alleles(path: str | os.PathLike, tumor: str | None, normal: str | None
                            if countable else NOT_ASSESSED),
                     normal=(_record_counts(record, normal, index, path, number)
                             if paired and countable else NOT_ASSESSED),
+                    phase=sample_phase(record, tumor, index) if countable else NO_PHASE,
                 ))
         contigs = list(vcf.header.contigs)
         lines = {name: str(ctg.header_record).strip() for name, ctg in vcf.header.contigs.items()}
@@ -611,6 +652,13 @@ def write_somatic_vcf(result: SomaticResult, path: str | os.PathLike, *, sample_
         header.add_line('##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Tumor read depth">')
         header.add_line('##FORMAT=<ID=AF,Number=A,Type=Float,'
                         'Description="Tumor variant allele fraction">')
+        header.add_line('##FORMAT=<ID=GT,Number=1,Type=String,'
+                        'Description="Tumor genotype, recoded for this ALT (1 = carries it)">')
+        header.add_line('##FORMAT=<ID=PS,Number=1,Type=Integer,Description="Phase set">')
+        header.add_line('##FORMAT=<ID=PGT,Number=1,Type=String,'
+                        'Description="Physical phasing haplotype (Mutect2)">')
+        header.add_line('##FORMAT=<ID=PID,Number=1,Type=String,'
+                        'Description="Physical phasing ID (Mutect2)">')
         header.add_sample(sample)
 
     order = {name: i for i, name in enumerate(result.contigs)}
@@ -636,6 +684,16 @@ def write_somatic_vcf(result: SomaticResult, path: str | os.PathLike, *, sample_
                     call["DP"] = t.depth
                 if t.vaf is not None:
                     call["AF"] = t.vaf
+                phase = allele.phase
+                if phase.haplotypes is not None:
+                    call["GT"] = tuple(int(h) for h in phase.haplotypes)
+                    call.phased = phase.phased
+                if phase.ps is not None:
+                    call["PS"] = phase.ps
+                if phase.pgt is not None:
+                    call["PGT"] = phase.pgt
+                if phase.pid is not None:
+                    call["PID"] = phase.pid
             out.write(record)
     pysam.tabix_index(str(tmp), preset="vcf", force=True, index=str(tmp) + ".tbi")
     os.replace(str(tmp) + ".tbi", str(path) + ".tbi")

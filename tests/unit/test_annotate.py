@@ -281,8 +281,8 @@ def test_statuses_and_row_accounting(mini_genome, oracle, tmp_path):
     assert len(variants) == len(accounting) == 7
     assert list(variants["variant_id"]) == list(accounting["variant_id"])
     assert list(variants.columns) == [c for c in ACCOUNTING_COLUMNS if c not in ("status", "reason")] \
-        + ["gene_name", "transcript_id", "effect", "protein_change", "variant_class", "status",
-           "reason"]
+        + ["gene_name", "transcript_id", "effect", "protein_change", "variant_class",
+           "merged_variant_ids", "in_cis", "status", "reason"]
     by_id = variants.set_index("variant_id")
     assert by_id.loc[vid(filtered[0]), "status"] == "filtered"
     assert by_id.loc[vid(filtered[0]), "reason"] == "tumor_depth 8 < 10"
