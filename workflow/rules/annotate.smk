@@ -31,4 +31,4 @@ rule annotate:
         " --context {params.context}"
         " --out-effects {output.effects:q}"
         " --out-variants {output.variants:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"

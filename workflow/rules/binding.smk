@@ -30,10 +30,10 @@ rule predict:
         " --peptides {input.peptides:q}"
         " --alleles {params.alleles}"
         " {params.models}"
-        " --shard {params.shard}"
+        " --shard {params.shard:q}"
         " --out {output.predictions:q}"
         " --out-alleles {output.alleles:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule gather_predictions:
@@ -58,4 +58,4 @@ rule gather_predictions:
         " --alleles {input.alleles:q}"
         " --out {output.predictions:q}"
         " --out-alleles {output.alleles:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"

@@ -23,9 +23,9 @@ rule peptides:
     shell:
         "neorank peptides"
         " --effects {input.effects:q}"
-        " --lengths {params.lengths}"
+        " --lengths {params.lengths:q}"
         " --flank-length {params.flank_length}"
         " --self-max-mismatches {params.self_max_mismatches}"
         " {params.reference}"
         " --out {output.peptides:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"

@@ -37,4 +37,4 @@ rule preflight:
         " {params.reference}"
         " {params.models}"
         " --out {output:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"

@@ -36,7 +36,7 @@ if config["reference"]["source"] == "ensembl":
             " --release {params.release}"
             " --species {params.species:q}"
             " {params.server}"
-            " > {log} 2>&1"
+            " > {log:q} 2>&1"
 
 else:
 
@@ -57,7 +57,7 @@ else:
         params:
             reference=get_reference_args(),
         shell:
-            "neorank annotate --index-only" " {params.reference}" " > {log} 2>&1"
+            "neorank annotate --index-only" " {params.reference}" " > {log:q} 2>&1"
 
 
 rule fetch_mhcflurry_models:
@@ -74,4 +74,4 @@ rule fetch_mhcflurry_models:
         mem_mb=2000,
         runtime=60,
     shell:
-        "mhcflurry-downloads fetch models_class1_presentation > {log} 2>&1"
+        "mhcflurry-downloads fetch models_class1_presentation > {log:q} 2>&1"

@@ -9,7 +9,7 @@ rule run_config:
     params:
         config=get_run_config_json(),
     shell:
-        "printf '%s\\n' {params.config:q} > {output} 2> {log}"
+        "printf '%s\\n' {params.config:q} > {output:q} 2> {log:q}"
 
 
 rule rank:
@@ -47,7 +47,7 @@ rule rank:
         " --params {input.params:q}"
         " {params.evidence}"
         " --out {output.candidates:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule manifest:
@@ -75,7 +75,7 @@ rule manifest:
         " --ensembl-release {params.release}"
         " --reference-name {params.reference_name:q}"
         " --out {output:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
 
 
 rule report:
@@ -114,4 +114,4 @@ rule report:
         " --params {input.params:q}"
         " {params.purity}"
         " --out {output:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"

@@ -39,4 +39,4 @@ rule somatic:
         " --max-normal-vaf {params.max_normal_vaf}"
         " --out-vcf {output.vcf:q}"
         " --out-accounting {output.accounting:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
