@@ -34,4 +34,4 @@ rule summary:
         " --params {input.params:q}"
         " {params.purity}"
         " --out {output:q}"
-        " > {log} 2>&1"
+        " > {log:q} 2>&1"
