@@ -18,7 +18,7 @@ from neorank.errors import NeoRankError
 
 #: Stage modules in pipeline order; each registers one or more subcommands.
 STAGES = ["preflight", "somatic", "annotate", "peptides", "binding", "rank", "score", "report",
-          "manifest", "summary"]
+          "manifest", "summary", "vaccine", "aggregate", "review", "cohort"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -145,7 +145,7 @@ def write_workbook(path: str | os.PathLike, sample: str, review: pd.DataFrame,
         ("candidates_sha256", candidates_sha256),
         ("how to review", "Fill 'decision' (Accept, Reject or Review) and 'comment' on the "
                           "Review sheet; edit 'priority' to change the order. Save the file as "
-                          "the review path of the config (report.review_xlsx) and re-run the "
+                          "review/<sample>.xlsx (the folder is report.review_dir) and re-run the "
                           "workflow to write final_order.tsv. Other columns are not read back."),
         ("research use only", "Computational predictions; not a clinical recommendation."),
     ):

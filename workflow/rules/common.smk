@@ -251,3 +251,31 @@ def get_expression_arg(wildcards):
 def get_shard_arg(wildcards):
     """scatteritem 'K-of-N' -> 'K/N' for `neorank predict --shard`."""
     return wildcards.scatteritem.replace("-of-", "/")
+
+
+def review_xlsx(sample):
+    """The reviewer's edited workbook of a sample (None when the re-import is disabled)."""
+    folder = cfg("report/review_dir")
+    return str(Path(folder) / f"{sample}.xlsx") if folder else None
+
+
+def get_review_xlsx(wildcards):
+    return review_xlsx(wildcards.sample)
+
+
+def get_vaccine_outputs():
+    outputs = []
+    for sample in samples.index:
+        for name in [
+            "vaccine_peptides.tsv",
+            "vaccine_mrna.tsv",
+            "vaccine_junctions.tsv",
+            "aggregated.tsv",
+            "candidates.xlsx",
+        ]:
+            outputs.append(f"results/{sample}/{name}")
+        review = review_xlsx(sample)
+        if review and Path(review).is_file():
+            outputs.append(f"results/{sample}/final_order.tsv")
+    outputs.append("results/cohort.html")
+    return outputs

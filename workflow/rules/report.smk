@@ -86,14 +86,18 @@ rule report:
         manifest="results/{sample}/manifest.json",
         alleles="results/{sample}/alleles.json",
         params="results/run_config.json",
+        vaccine_peptides="results/{sample}/vaccine_peptides.tsv",
+        vaccine_mrna="results/{sample}/vaccine_mrna.tsv",
+        vaccine_junctions="results/{sample}/vaccine_junctions.tsv",
     output:
-        report(
+        html=report(
             "results/{sample}/report.html",
             caption="../report/report_html.rst",
             category="Neoantigens",
             subcategory="{sample}",
             labels={"sample": "{sample}", "table": "HTML report"},
         ),
+        eligibility="results/{sample}/eligibility.json",
     log:
         "logs/report/{sample}.log",
     benchmark:
@@ -113,5 +117,9 @@ rule report:
         " --alleles-json {input.alleles:q}"
         " --params {input.params:q}"
         " {params.purity}"
-        " --out {output:q}"
+        " --vaccine-peptides {input.vaccine_peptides:q}"
+        " --vaccine-mrna {input.vaccine_mrna:q}"
+        " --vaccine-junctions {input.vaccine_junctions:q}"
+        " --eligibility-json {output.eligibility:q}"
+        " --out {output.html:q}"
         " > {log:q} 2>&1"
