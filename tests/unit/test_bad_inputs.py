@@ -49,6 +49,7 @@ class Case:
     rc: int  # preflight exit code: 1 = errors found
     expect: list[tuple[str, str, str]]  # (severity, check, text in message/record/fix)
     somatic: str | None = "rows"  # "rows": accounting rule holds; "error": usage error
+    annotate: str = "rows"  # after somatic: "rows" (variants.tsv keeps every row) or "error"
     reasons: dict[str, str] = field(default_factory=dict)  # variant_id -> reason text
     extra: list[str] = field(default_factory=list)  # more preflight arguments
     alleles: str = "HLA-A*02:01,HLA-B*08:01"
@@ -170,7 +171,8 @@ CASES = [
     Case("wrong_build", paired("wrong_build.vcf"), 1,
          [("error", "reference_bases", "8 of 8 SNV REF bases (100%)"),
           ("error", "reference_bases", "GRCh37/hg19 vs GRCh38"),
-          ("error", "reference_bases", "lift the VCF over")]),
+          ("error", "reference_bases", "lift the VCF over")],
+         annotate="error"),
     Case("unknown_contig", paired("unknown_contig.vcf"), 0,
          [("warning", "contigs", "chrUn_KI270742v1 (2), NC_000001.11 (1)")]),
     # --- somatic outcome
@@ -301,10 +303,13 @@ def test_preflight_case(case: Case, capsys, tmp_path, reference_args):
 
 
 SOMATIC_CASES = [c for c in CASES if c.somatic is not None]
+#: variants.tsv statuses (docs/tables.md).
+ANNOTATE_STATUSES = {"filtered", "outside_reference", "non_coding", "silent", "no_peptides",
+                     "protein_changing"}
 
 
 @pytest.mark.parametrize("case", SOMATIC_CASES, ids=[c.id for c in SOMATIC_CASES])
-def test_somatic_accounting_or_clean_error(case: Case, capsys, tmp_path):
+def test_somatic_accounting_or_clean_error(case: Case, capsys, tmp_path, reference_args):
     out_vcf = tmp_path / "S" / "somatic.vcf.gz"
     out_tsv = tmp_path / "somatic" / "S.accounting.tsv"
     rc, output = run_cli(capsys, ["somatic", "--sample", "S", *case.mode, "--out-vcf",
@@ -324,6 +329,22 @@ def test_somatic_accounting_or_clean_error(case: Case, capsys, tmp_path):
     reasons = dict(zip(table["variant_id"], table["reason"].fillna(""), strict=False))
     for variant_id, text in case.reasons.items():
         assert text in reasons[variant_id], (variant_id, reasons)
+    # ... and annotate keeps every one of them in variants.tsv, each with a final status.
+    variants_tsv = tmp_path / "S" / "variants.tsv"
+    rc, output = run_cli(capsys, ["annotate", "--vcf", str(out_vcf), "--accounting", str(out_tsv),
+                                  *reference_args, "--out-effects", str(tmp_path / "effects.tsv"),
+                                  "--out-variants", str(variants_tsv)])
+    if case.annotate == "error":  # stopped with the cause and fix, never a silent drop
+        assert rc == 2, output
+        assert "neorank annotate: error:" in output and "Fix:" in output
+        assert not variants_tsv.exists()
+        return
+    assert rc == 0, output
+    variants = read_tsv(variants_tsv, dtype=str).fillna("")
+    assert list(variants["variant_id"]) == list(table["variant_id"])
+    assert variants["status"].isin(ANNOTATE_STATUSES).all(), set(variants["status"])
+    unexplained = variants[(variants["status"] != "protein_changing") & (variants["reason"] == "")]
+    assert unexplained.empty, unexplained.to_string()
 
 
 def test_unreadable_file(capsys, tmp_path, reference_args, monkeypatch):
