@@ -214,3 +214,38 @@ def test_pass_filter_values_are_validated(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "'PASS;HighConf' is not a FILTER value" in err and "--pass-filter HighConf" in err
+
+
+REAL_CALLERS = REPO / "tests" / "data" / "real_callers"
+
+
+@pytest.mark.parametrize(("name", "mode"), [
+    ("mutect2_example.vcf", ["--normal-vcf", "{normal}", "--tumor-sample", "NA12878"]),
+    ("strelka2_somatic_snvs.vcf", ["--tumor-sample", "TUMOR", "--normal-sample", "NORMAL"]),
+])
+def test_real_caller_vcfs_keep_every_allele_in_variants_tsv(name, mode, tmp_path, capsys,
+                                                            mini_genome):
+    """Real Mutect2 / Strelka2 layouts (tests/data/README.md) through somatic and annotate."""
+    source = REAL_CALLERS / name
+    normal = tmp_path / "normal.vcf"
+    normal.write_text(harness.NORMAL_HEADER)
+    flag = "--tumor-vcf" if "--normal-vcf" in mode else "--paired-vcf"
+    mode = [str(normal) if arg == "{normal}" else arg for arg in mode]
+    assert cli.main(["somatic", "--sample", "S", flag, str(source), *mode,
+                     "--out-vcf", str(tmp_path / "s.vcf.gz"),
+                     "--out-accounting", str(tmp_path / "a.tsv")]) == 0
+    cache_root = Path(mini_genome.download_cache.cache_directory_path).parent
+    assert cli.main(["annotate", "--vcf", str(tmp_path / "s.vcf.gz"),
+                     "--accounting", str(tmp_path / "a.tsv"),
+                     *harness.reference_args(cache_root),
+                     "--out-effects", str(tmp_path / "e.tsv"),
+                     "--out-variants", str(tmp_path / "v.tsv")]) == 0, capsys.readouterr().err
+    expected = []
+    for line in source.read_text().splitlines():
+        if not line.startswith("#"):
+            chrom, pos, _, ref, alts = line.split("\t")[:5]
+            expected += [f"{chrom}:{pos}:{ref}>{alt}" for alt in alts.split(",")]
+    variants = read(tmp_path / "v.tsv")
+    assert list(variants.variant_id) == expected
+    assert set(variants.status) <= STATUSES
+    assert (variants.reason[variants.status != "protein_changing"] != "").all()
