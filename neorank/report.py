@@ -446,7 +446,8 @@ def _top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
     shown = binders.head(top_n)
     headers = [("Rank", True), ("Candidate", False), ("Gene", False), ("Protein change", False),
                ("Peptide", False), ("Allele", False), ("IC50 (nM)", True), ("Percentile", True),
-               ("WT IC50 (nM)", True), ("Agretopicity", True), ("VAF", True), ("Score", True)]
+               ("WT IC50 (nM)", True), ("Agretopicity", True), ("VAF", True), ("Tier", False),
+               ("Score", True)]
     rows = []
     has_positions = "mutation_positions" in shown.columns
     for row in shown.itertuples(index=False):
@@ -465,6 +466,7 @@ def _top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
             + _num_td(data.get("wildtype_affinity_nm"), ".1f")
             + _num_td(data.get("agretopicity"), ".3g")
             + _num_td(data.get("tumor_vaf"), ".3f")
+            + _td(data.get("tier"))
             + _num_td(data.get("score"), ".4f",
                       title=f"components: {data.get('score_components')}"
                       if not _missing(data.get("score_components")) else None)
@@ -879,7 +881,7 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
         if column not in variants.columns:
             variants = variants.assign(**{column: pd.NA})
     for column in ("mutant_percentile", "wildtype_affinity_nm", "agretopicity", "tumor_vaf",
-                   "score", "score_components"):
+                   "tier", "score", "score_components"):
         if column not in candidates.columns:
             candidates = candidates.assign(**{column: pd.NA})
 

@@ -431,3 +431,13 @@ def test_info_derived_text_is_escaped(tmp_path):
     page = (tmp_path / "report.html").read_text()
     assert EVIL not in page and page.count("<script") == 1
     assert "FILTER=&lt;script&gt;" in page
+
+
+def test_top_table_shows_tier(rendered):
+    page, args = rendered
+    candidates = pd.read_csv(args.candidates, sep="\t", keep_default_na=False, na_values=["NA"])
+    top = candidates.iloc[0]
+    table = page.split('id="top-candidates">', 1)[1].split("</table>", 1)[0]
+    first = re.findall(r"<tr>.*?</tr>", table.split("<tbody>", 1)[1], re.S)[0]
+    assert ">Tier</button>" in table
+    assert f"<td>{top['tier']}</td>" in first
