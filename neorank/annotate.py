@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 EFFECT_COLUMNS = [
     "variant_id", "gene_id", "gene_name", "transcript_id", "effect", "protein_change",
     "context_start", "mutant_context", "wildtype_context", "mutation_start", "mutation_end",
-    "merged_variant_ids", "in_cis",
+    "merged_variant_ids", "in_cis", "germline_context",
 ]
 #: Columns added to the accounting table in results/{sample}/variants.tsv.
 ANNOTATION_COLUMNS = ["gene_name", "transcript_id", "effect", "protein_change", "variant_class",
@@ -86,6 +86,10 @@ class SomaticRecord:
     ps: int | None = None
     pgt: str | None = None
     pid: str | None = None
+
+
+class ReferenceMismatch(ReferenceError_):
+    """A variant's REF disagrees with the annotation's transcript sequence."""
 
 
 @dataclass
@@ -246,7 +250,8 @@ def _changed_region(ref: str, mut: str, start: int | None, end: int | None) -> t
     return prefix, len(mut) - suffix
 
 
-def effect_row(effect: Any, variant_id: str, context: int = 40) -> dict[str, Any] | None:
+def effect_row(effect: Any, variant_id: str, context: int = 40,
+               original: str | None = None) -> dict[str, Any] | None:
     """The effects.tsv row of one transcript effect, or ``None`` if it yields no new residues.
 
     Parameters
@@ -258,6 +263,9 @@ def effect_row(effect: Any, variant_id: str, context: int = 40) -> dict[str, Any
     context
         Residues of context kept on each side of the change. Frameshifts and
         stop-loss extensions keep the whole new sequence, through the new stop.
+    original
+        The wildtype protein to compare with (default: the reference protein);
+        with germline context, the protein with the germline variants only.
 
     Returns
     -------
@@ -272,15 +280,19 @@ def effect_row(effect: Any, variant_id: str, context: int = 40) -> dict[str, Any
     if transcript is None:
         return None
     mutant = getattr(effect, "mutant_protein_sequence", None)
-    original = getattr(effect, "original_protein_sequence", None)
+    own = original is not None
+    if original is None:  # the patient's own protein when germline variants are applied
+        original = getattr(effect, "original_protein_sequence", None)
     if not mutant or not original:
         return None
     mutant, original = str(mutant).rstrip("*"), str(original).rstrip("*")
     if mutant == original:
         return None
+    # varcode's offsets describe the change from the reference; against the patient's
+    # own protein the changed region is found by comparison
     start, end = _changed_region(original, mutant,
-                                 getattr(effect, "aa_mutation_start_offset", None),
-                                 getattr(effect, "aa_mutation_end_offset", None))
+                                 None if own else getattr(effect, "aa_mutation_start_offset", None),
+                                 None if own else getattr(effect, "aa_mutation_end_offset", None))
     if end == start and not 0 < start < len(mutant):
         return None  # pure deletion at a protein end: no junction to span
     if end < start:
@@ -472,7 +484,7 @@ def annotate_variant(variant: varcode.Variant, variant_id: str, *, context: int 
         effects = variant.effects(raise_on_error=True, transcript_filter=transcript_filter)
         top = effects.top_priority_effect() if len(effects) else None
     except ReferenceMismatchError as err:
-        raise ReferenceError_(
+        raise ReferenceMismatch(
             str(err), where=where,
             causes=["the variants were called on another genome build than the annotation "
                     "(e.g. GRCh37 calls with a GRCh38 annotation)",
@@ -569,10 +581,20 @@ def in_cis_basis(a: SomaticRecord, b: SomaticRecord, genome: Any, contig: str,
     return None
 
 
-def merged_allele(group: list[SomaticRecord], genome: Any, contig: str) -> tuple[int, str, str] | None:
-    """(pos, REF, ALT) of SNVs merged into one allele; bases between them from a transcript
-    exon covering the whole span (``None`` when no exon does: no genome sequence here)."""
-    start, end = group[0].pos, group[-1].pos
+def combine_edits(edits: list[tuple[int, str, str]], genome: Any,
+                  contig: str) -> tuple[int, str, str] | None:
+    """One allele (pos, REF, ALT) applying several non-overlapping VCF edits (pos, ref, alt).
+
+    The bases between the edits come from a transcript exon covering the whole span
+    (no genome sequence is used); ``None`` when no exon covers it or an edit's REF
+    disagrees with the transcript.
+    """
+    edits = sorted(edits)
+    start = edits[0][0]
+    end = max(pos + len(ref) - 1 for pos, ref, _ in edits)
+    for (pos, ref, _), (following, _, _) in zip(edits, edits[1:], strict=False):
+        if pos + len(ref) > following:
+            return None  # overlapping edits
     for transcript in genome.transcripts_at_locus(contig, start, end):
         if not any(e.start <= start and end <= e.end for e in transcript.exons):
             continue
@@ -586,14 +608,118 @@ def merged_allele(group: list[SomaticRecord], genome: Any, contig: str) -> tuple
         for pos in range(start, end + 1):
             base = sequence[transcript.spliced_offset(pos)]
             bases.append(base if transcript.strand == "+" else base.translate(_COMPLEMENT))
-        ref = "".join(bases)
-        alt = list(ref)
-        for record in group:
-            if ref[record.pos - start] != record.ref:
-                return None  # REF disagrees: annotate each record alone (and fail there)
-            alt[record.pos - start] = record.alt
-        return start, ref, "".join(alt)
+        reference_span = "".join(bases)
+        alt = reference_span
+        for pos, ref, allele in reversed(edits):  # right to left keeps offsets valid
+            offset = pos - start
+            if reference_span[offset:offset + len(ref)] != ref:
+                return None
+            alt = alt[:offset] + allele + alt[offset + len(ref):]
+        return start, reference_span, alt
     return None
+
+
+def merged_allele(group: list[SomaticRecord], genome: Any, contig: str) -> tuple[int, str, str] | None:
+    """(pos, REF, ALT) of SNVs merged into one allele (see :func:`combine_edits`)."""
+    return combine_edits([(r.pos, r.ref, r.alt) for r in group], genome, contig)
+
+
+def germline_rows(record: SomaticRecord, germlines: list[Any], genome: Any, contig: str, *,
+                  context: int, transcript_filter: Callable[[Any], bool] | None,
+                  somatic_rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Effect rows of a somatic allele on the patient's haplotype with ``germlines`` applied.
+
+    The mutant protein carries the somatic and the germline changes, the wildtype
+    only the germline ones (the patient's own protein). ``None`` when the alleles
+    cannot be combined (no exon covers them all).
+    """
+    import varcode
+
+    somatic_edit = (record.pos, record.ref, record.alt)
+    germline_edits = [(g.pos, g.ref, g.alt) for g in germlines]
+    both = combine_edits([somatic_edit, *germline_edits], genome, contig)
+    only = combine_edits(germline_edits, genome, contig)
+    if both is None or only is None:
+        return None
+    span_start, span_ref = both[0], both[1]
+    # the germline-only allele over the same span as the combined one
+    own = list(span_ref)
+    for pos, _, alt in germline_edits:
+        own[pos - span_start] = alt
+    mutant_variant = varcode.Variant(contig=contig, start=span_start, ref=span_ref, alt=both[2],
+                                     genome=genome)
+    own_variant = varcode.Variant(contig=contig, start=span_start, ref=span_ref,
+                                  alt="".join(own), genome=genome)
+    own_proteins: dict[str, str] = {}
+    for effect in own_variant.effects(transcript_filter=transcript_filter):
+        effect = unwrap_effect(effect)
+        transcript = getattr(effect, "transcript", None)
+        if transcript is None:
+            continue
+        protein = None
+        if getattr(effect, "modifies_protein_sequence", False):
+            protein = getattr(effect, "mutant_protein_sequence", None)
+        if protein is None:
+            protein = getattr(transcript, "protein_sequence", None)
+        if protein:
+            own_proteins[transcript.id] = str(protein).rstrip("*")
+    changes = {row["transcript_id"]: row["protein_change"] for row in somatic_rows}
+    rows: dict[str, dict[str, Any]] = {}
+    for effect in mutant_variant.effects(transcript_filter=transcript_filter):
+        transcript = getattr(effect, "transcript", None)
+        if transcript is None or transcript.id not in own_proteins \
+                or spans_exon_boundary(mutant_variant, transcript):
+            continue
+        row = effect_row(effect, record.variant_id, context, original=own_proteins[transcript.id])
+        if row is not None and row["transcript_id"] not in rows:
+            row["protein_change"] = changes.get(row["transcript_id"], row["protein_change"])
+            rows[row["transcript_id"]] = row
+    return [rows[key] for key in sorted(rows)]
+
+
+def apply_germline(annotation: VariantAnnotation, record: SomaticRecord, germline: Any,
+                   genome: Any, contig: str, *, context: int,
+                   transcript_filter: Callable[[Any], bool] | None) -> None:
+    """Replace a protein-changing annotation's rows by their germline-aware versions.
+
+    Homozygous and in-cis heterozygous germline SNVs near the variant are applied
+    to mutant and wildtype; unphased heterozygous ones give a second set of rows
+    with them applied. Every row's ``germline_context`` says which version it is.
+    """
+    from neorank.germline import relation
+
+    if not annotation.rows:
+        return
+    near = germline.near(record.chrom, record.pos, record.pos + len(record.ref) - 1)
+    if not near:
+        return
+    relations = [(g, relation(g, record.haplotypes, record.phased, record.ps)) for g in near]
+    applied = [g for g, how in relations if how in ("hom", "cis")]
+    unphased = [g for g, how in relations if how == "unphased"]
+    labels = [f"{how}:{g.variant_id}" for g, how in relations if how in ("hom", "cis")]
+    skipped = [f"trans:{g.variant_id}" for g, how in relations if how == "trans"]
+    base_rows = annotation.rows
+    if applied:
+        rows = germline_rows(record, applied, genome, contig, context=context,
+                             transcript_filter=transcript_filter, somatic_rows=annotation.rows)
+        if rows is None:
+            labels = [f"not_applied:{g.variant_id}" for g in applied]
+        else:
+            base_rows = rows
+    versions = [(base_rows, labels + skipped)]
+    if unphased:
+        rows = germline_rows(record, applied + unphased, genome, contig, context=context,
+                             transcript_filter=transcript_filter, somatic_rows=annotation.rows)
+        ids = ",".join(g.variant_id for g in unphased)
+        if rows is None:
+            versions = [(base_rows, labels + skipped + [f"not_applied:{ids}"])]
+        else:
+            versions = [(base_rows, labels + skipped + [f"unphased_het_absent:{ids}"]),
+                        (rows, labels + skipped + [f"unphased_het_present:{ids}"])]
+    annotation.rows = []
+    for rows, context_labels in versions:
+        for row in rows:
+            annotation.rows.append(dict(row, germline_context=";".join(context_labels) or None))
 
 
 def in_cis_groups(records: list[SomaticRecord], genome: Any,
@@ -616,13 +742,18 @@ def in_cis_groups(records: list[SomaticRecord], genome: Any,
 
 def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome, *,
                      context: int = 40, transcripts: str = "all", source: str = "VCF",
-                     merge_in_cis: bool = True) -> dict[str, VariantAnnotation]:
+                     merge_in_cis: bool = True,
+                     germline: Any = None) -> dict[str, VariantAnnotation]:
     """Annotate somatic records, keyed by variant_id (duplicates annotated once).
 
     With ``merge_in_cis``, somatic SNVs in one codon, or phased in cis within one
     peptide window (:func:`in_cis_basis`), are annotated as one merged allele; every
     component keeps its own variants.tsv row, the effect rows (and so the peptides)
     are listed under the first component with ``merged_variant_ids`` naming all.
+
+    ``germline``: a :class:`neorank.germline.GermlineIndex` of the patient's germline
+    SNVs, applied by :func:`apply_germline` (merged in-cis alleles are not combined
+    with germline variants).
     """
     import varcode
 
@@ -634,6 +765,7 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
             contig_map[record.chrom] = reference.contig_for(genome, record.chrom, contigs)
     transcript_filter = canonical_transcript_filter() if transcripts == "canonical" else None
     result: dict[str, VariantAnnotation] = {}
+    mismatches: list[ReferenceMismatch] = []
     if merge_in_cis:
         for group, basis in in_cis_groups(records, genome, contig_map):
             contig = contig_map[group[0].chrom]
@@ -646,9 +778,13 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
             ids = [r.variant_id for r in group]
             merged_id = f"{group[0].chrom}:{pos}:{ref}>{alt}"
             variant = varcode.Variant(contig=contig, start=pos, ref=ref, alt=alt, genome=genome)
-            annotation = annotate_variant(variant, ids[0], context=context,
-                                          transcript_filter=transcript_filter,
-                                          where=f"{source}: in-cis SNVs {', '.join(ids)}")
+            try:
+                annotation = annotate_variant(variant, ids[0], context=context,
+                                              transcript_filter=transcript_filter,
+                                              where=f"{source}: in-cis SNVs {', '.join(ids)}")
+            except ReferenceMismatch as err:
+                mismatches.append(err)
+                continue
             annotation.merged_variant_ids = ";".join(ids)
             annotation.in_cis = basis
             for row in annotation.rows:
@@ -672,10 +808,44 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
             continue
         variant = varcode.Variant(contig=contig, start=record.pos, ref=record.ref,
                                   alt=record.alt, genome=genome)
-        result[record.variant_id] = annotate_variant(
-            variant, record.variant_id, context=context, transcript_filter=transcript_filter,
-            where=f"{source}: record {number} ({record.variant_id})")
+        try:
+            result[record.variant_id] = annotate_variant(
+                variant, record.variant_id, context=context, transcript_filter=transcript_filter,
+                where=f"{source}: record {number} ({record.variant_id})")
+        except ReferenceMismatch as err:
+            mismatches.append(err)
+            continue
+        if germline is not None:
+            apply_germline(result[record.variant_id], record, germline, genome, contig,
+                           context=context, transcript_filter=transcript_filter)
+    if mismatches:
+        raise reference_mismatch_error(mismatches, len(result) + len(mismatches), source)
     return result
+
+
+def reference_mismatch_error(mismatches: list[ReferenceMismatch], annotated: int,
+                             source: str) -> ReferenceError_:
+    """One error for every REF that disagrees with the reference, naming the variants.
+
+    Many disagreeing variants (at least 3 and 10% of those annotated) point to a
+    genome-build mismatch, which is then given as the first likely cause.
+    """
+    many = len(mismatches) >= 3 and len(mismatches) >= 0.1 * annotated
+    shown = "\n".join(f"  {err.where}: {err.problem}" for err in mismatches[:5])
+    more = f"\n  ... and {len(mismatches) - 5} more" if len(mismatches) > 5 else ""
+    build = ("the variants were called on another genome build than the annotation "
+             "(e.g. GRCh37 calls with a GRCh38 annotation)")
+    normalised = ("the VCF was not normalised against the reference (REF is not the reference "
+                  "base)")
+    causes = [build, normalised] if many else [normalised, build]
+    problem = (f"{len(mismatches)} of {annotated} annotated variants have a REF allele that "
+               f"disagrees with the reference transcript sequence"
+               + (" - so many that a genome-build mismatch is likely" if many else "")
+               + f":\n{shown}{more}")
+    return ReferenceError_(problem, where=source, causes=causes,
+                           fix="annotate with the Ensembl release of the build the VCF was "
+                               "called on (see the VCF's ##reference and ##contig header lines), "
+                               "or normalise the VCF against that reference (bcftools norm -f)")
 
 
 # --------------------------------------------------------------------------- tables
@@ -765,6 +935,12 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                         help="protein residues kept on each side of a change (default 40)")
     parser.add_argument("--transcripts", choices=["all", "canonical"], default="all",
                         help="all overlapping transcripts, or one per gene (longest CDS)")
+    parser.add_argument("--germline-vcf",
+                        help="VCF with the patient's germline calls (the normal VCF, or the "
+                             "paired VCF): nearby germline SNVs change mutant and wildtype")
+    parser.add_argument("--germline-sample",
+                        help="normal sample column of --germline-vcf (default: the only one, "
+                             "or NORMAL)")
     parser.add_argument("--out-effects", help="effects TSV to write")
     parser.add_argument("--out-variants", help="variants TSV to write")
     parser.add_argument("--index-only", action="store_true",
@@ -788,8 +964,15 @@ def run(args: argparse.Namespace) -> int:
     accounting = read_accounting(args.accounting)
     records = read_somatic_vcf(args.vcf)
     genome = reference.genome_from_args(args)
+    germline = None
+    if getattr(args, "germline_vcf", None):
+        from neorank.germline import GermlineIndex, read_germline_vcf
+
+        germline = GermlineIndex(read_germline_vcf(args.germline_vcf, args.germline_sample))
+        log.info("germline context: %d germline SNVs from %s", len(germline), args.germline_vcf)
     annotations = annotate_records(records, genome, context=args.context,
-                                   transcripts=args.transcripts, source=str(args.vcf))
+                                   transcripts=args.transcripts, source=str(args.vcf),
+                                   germline=germline)
     variants = build_variants_table(accounting, annotations, accounting_path=str(args.accounting),
                                     vcf_path=str(args.vcf))
     effects = build_effects_table(accounting, annotations)

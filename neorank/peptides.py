@@ -54,6 +54,7 @@ PEPTIDE_COLUMNS = [
     "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "length",
     "mutant_peptide", "wildtype_peptide", "mutation_positions", "n_flank", "c_flank",
     "anchor_mutated", "gene_names", *PROTEOME_COLUMNS, "merged_variant_ids", "in_cis",
+    "germline_context",
 ]
 STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
 #: Effects whose mutant has the reference length, residue for residue.
@@ -131,6 +132,9 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
                     seen["transcript_ids"].append(row["transcript_id"])
                 if row["gene_name"] not in seen["gene_names"]:
                     seen["gene_names"].append(row["gene_name"])
+                label = _optional(row, "germline_context")
+                if label not in seen["germline_context"]:
+                    seen["germline_context"].append(label)
                 continue
             if not _is_standard(peptide):
                 continue
@@ -145,6 +149,8 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
             positions = range(max(first, offset) - offset + 1, min(last, stop) - offset + 1)
             if length_preserving and last - first > 1:  # merged/complex: only residues that differ
                 positions = [p for p in positions if mutant[offset + p - 1] != wildtype[offset + p - 1]]
+                if not positions:
+                    continue
             anchor = any(p in (2, length) for p in positions)
             peptides.append({
                 "variant_id": row["variant_id"],
@@ -162,6 +168,7 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
                 "gene_names": row["gene_name"],
                 "merged_variant_ids": _optional(row, "merged_variant_ids"),
                 "in_cis": _optional(row, "in_cis"),
+                "germline_context": _optional(row, "germline_context"),
                 "start": context_start + offset,
             })
     return peptides
@@ -173,7 +180,8 @@ def read_effects(path: str | Path) -> pd.DataFrame:
     try:
         frame = read_tsv(path, dtype={"mutant_context": str, "wildtype_context": str,
                                       "gene_name": str, "protein_change": str,
-                                      "merged_variant_ids": str, "in_cis": str})
+                                      "merged_variant_ids": str, "in_cis": str,
+                                      "germline_context": str})
     except (OSError, ValueError) as err:
         raise InputFileError(f"cannot read the effects table: {err}", where=str(path),
                              fix="pass results/effects/{sample}.tsv from `neorank annotate`") from err
@@ -205,6 +213,7 @@ def make_peptides(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11)
                 continue
             peptide["transcript_ids"] = [peptide["transcript_ids"]]
             peptide["gene_names"] = [peptide["gene_names"]]
+            peptide["germline_context"] = [peptide["germline_context"]]
             known[peptide["mutant_peptide"]] = peptide
             candidates.append(peptide)
     rows = sorted(candidates, key=lambda p: (variant_order[p["variant_id"]], p["length"],
@@ -213,6 +222,8 @@ def make_peptides(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11)
         row["transcript_ids"] = ";".join(sorted(row["transcript_ids"]))
         names = sorted({str(n) for n in row["gene_names"] if isinstance(n, str) and n})
         row["gene_names"] = ";".join(names) if names else None
+        labels = sorted({label for label in row["germline_context"] if label})
+        row["germline_context"] = " | ".join(labels) if labels else None
     table = pd.DataFrame(rows, columns=PEPTIDE_COLUMNS)
     table["anchor_mutated"] = table["anchor_mutated"].astype(bool)
     if proteome is not None:

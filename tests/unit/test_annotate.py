@@ -347,6 +347,28 @@ def test_reference_mismatch_is_an_input_error(mini_genome, tmp_path):
         run_annotate(mini_genome, tmp_path, [wrong])
     message = str(caught.value)
     assert vid(wrong) in message and "build" in message and "Fix:" in message
+    assert "1 of 1 annotated variants" in message and "build mismatch is likely" not in message
+
+
+def test_many_reference_mismatches_suggest_a_build_mismatch(mini_genome, oracle, tmp_path):
+    """Every allele of a real missense site with a wrong REF: all named, build suspected."""
+    chrom, pos, ref, _ = MISSENSE
+    wrongs = [(chrom, pos + shift, base, "T" if base != "T" else "C")
+              for shift in (0, 3, 6, 9) for base in "ACGT"]
+    tid = sorted(oracle(MISSENSE))[0]
+    transcript = mini_genome.transcript_by_id(tid)
+    seq = oracle.cdna[tid]
+    # keep the alleles whose REF (plus strand) differs from the transcript base (minus strand)
+    wrongs = [w for w in wrongs
+              if revcomp(seq[transcript.spliced_offset(w[1])]) != w[2]][::3]
+    assert len(wrongs) >= 4
+    with pytest.raises(ReferenceError_) as caught:
+        run_annotate(mini_genome, tmp_path, [MISSENSE, *wrongs])
+    message = str(caught.value)
+    assert f"{len(wrongs)} of {len(wrongs) + 1} annotated variants" in message
+    assert "genome-build mismatch is likely" in message
+    assert message.index("another genome build") < message.index("not normalised")
+    assert all(vid(w) in message for w in wrongs[:5])
 
 
 def test_outputs_are_byte_identical(mini_genome, tmp_path):

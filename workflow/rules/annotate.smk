@@ -4,6 +4,7 @@ rule annotate:
         tbi="results/{sample}/somatic.vcf.gz.tbi",
         accounting="results/somatic/{sample}.accounting.tsv",
         reference=reference_ready(),
+        germline=get_germline_vcf,
     output:
         effects="results/effects/{sample}.tsv",
         variants="results/{sample}/variants.tsv",
@@ -22,6 +23,7 @@ rule annotate:
         reference=get_reference_args(),
         transcripts=cfg("annotate/transcripts"),
         context=cfg("annotate/context"),
+        germline=get_germline_args,
     shell:
         "neorank annotate"
         " --vcf {input.vcf:q}"
@@ -29,6 +31,7 @@ rule annotate:
         " {params.reference}"
         " --transcripts {params.transcripts}"
         " --context {params.context}"
+        " {params.germline}"
         " --out-effects {output.effects:q}"
         " --out-variants {output.variants:q}"
         " > {log:q} 2>&1"

@@ -279,3 +279,23 @@ def get_vaccine_outputs():
             outputs.append(f"results/{sample}/final_order.tsv")
     outputs.append("results/cohort.html")
     return outputs
+
+
+def get_germline_vcf(wildcards):
+    """The VCF holding the patient's germline calls: the normal VCF or the paired VCF."""
+    if not cfg("annotate/germline_context"):
+        return []
+    row = samples.loc[wildcards.sample]
+    return [row.paired_vcf or row.normal_vcf]
+
+
+def get_germline_args(wildcards):
+    """--germline-vcf/--germline-sample flags (shell-quoted), or nothing when disabled."""
+    files = get_germline_vcf(wildcards)
+    if not files:
+        return ""
+    args = ["--germline-vcf", files[0]]
+    normal = samples.loc[wildcards.sample, "normal_sample"]
+    if normal:
+        args += ["--germline-sample", normal]
+    return " ".join(shlex.quote(a) for a in args)
