@@ -282,3 +282,28 @@ def test_cli_writes_designs(tmp_path):
     first = (tmp_path / "m.tsv").read_bytes()
     vaccine.run(args, predictor=MotifPredictor(""))
     assert (tmp_path / "m.tsv").read_bytes() == first
+
+
+def test_real_junction_binder_is_found_and_avoided_with_embedded_models():
+    """GILGFVFTL (influenza M1) binds HLA-A*02:01 strongly; a joint that recreates it."""
+    from pathlib import Path
+
+    from neorank.binding import load_predictor
+
+    predictor = load_predictor("embedded", Path(__file__).resolve().parents[2] / "resources"
+                               / "mhcflurry" / "embedded")
+    assert predictor.affinity(["GILGFVFTL"], ["HLA-A*02:01"])["affinity_nm"].iloc[0] <= 500
+    # Each segment starts with VFTL and ends with GILGF: either order recreates GILGFVFTL.
+    segments = _segments("VFTLKDSEKRNQDEGGILGF", "VFTLRKESDNQKEDRGILGF")
+    order, junctions = vaccine.design_mrna(segments, ["HLA-A*02:01"], predictor,
+                                           {**PARAMS, "linkers": [""]})
+    assert "GILGFVFTL" in set(junctions["junction_peptide"])
+    assert order.loc[0, "junction_binders_after"] == len(junctions) > 0
+    # Linkers make junctions of their own: with these segments GPGPG creates
+    # ILGFGPGPGV (~480 nM, as many binders as no linker, so not taken) while GGSGG
+    # leaves none, so GGSGG is used and no junctional binder remains.
+    order, junctions = vaccine.design_mrna(segments, ["HLA-A*02:01"], predictor,
+                                           {**PARAMS, "linkers": ["", "GPGPG", "GGSGG"]})
+    assert junctions.empty
+    assert order.loc[1, "linker_before"] == "GGSGG"
+    assert list(order["junction_binders_after"]) == [0, 0]
