@@ -57,14 +57,6 @@ def write_run_dir(workdir: Path) -> None:
     sheet.to_csv(workdir / "config" / "samples.tsv", sep="\t", index=False)
 
 
-@pytest.fixture(scope="session")
-def run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("demo")
-    write_run_dir(workdir)
-    snakemake(workdir, "--show-failed-logs")
-    return workdir
-
-
 def table(run: Path, sample: str, name: str) -> pd.DataFrame:
     return pd.read_csv(run / "results" / sample / name, sep="\t", na_values=["NA"],
                        keep_default_na=False)
