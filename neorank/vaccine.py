@@ -256,9 +256,12 @@ def _effect_for(effects: pd.DataFrame, variant_id: str, transcripts: str,
     rows = effects.loc[effects["variant_id"] == variant_id]
     wanted = set(str(transcripts).split(";")) if isinstance(transcripts, str) else set()
     rows = rows.sort_values("transcript_id", kind="mergesort")
-    for _, row in rows.iterrows():
-        if (not wanted or row["transcript_id"] in wanted) and peptide in str(row["mutant_context"]):
-            return row.to_dict()
+    for restrict in (True, False):  # the peptide's own transcripts first, then any
+        for _, row in rows.iterrows():
+            if restrict and wanted and row["transcript_id"] not in wanted:
+                continue
+            if peptide in str(row["mutant_context"]):
+                return row.to_dict()
     raise InputFileError(
         f"no effect of {variant_id} has a mutant context containing {peptide}",
         where="effects.tsv", fix="pass the effects.tsv of the same run as candidates.tsv")

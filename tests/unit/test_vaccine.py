@@ -307,3 +307,15 @@ def test_real_junction_binder_is_found_and_avoided_with_embedded_models():
     assert junctions.empty
     assert order.loc[1, "linker_before"] == "GGSGG"
     assert list(order["junction_binders_after"]) == [0, 0]
+
+
+def test_effect_lookup_prefers_the_peptides_transcripts():
+    effects = pd.DataFrame([
+        {**_effect(), "variant_id": "v1", "transcript_id": "ENST2"},
+        {**_effect(), "variant_id": "v1", "transcript_id": "ENST1"},
+    ])
+    assert vaccine._effect_for(effects, "v1", "ENST2", "KLVVVGAVG")["transcript_id"] == "ENST2"
+    # No transcript listed (or none known): the first by transcript id that has the peptide.
+    assert vaccine._effect_for(effects, "v1", "ENST9", "KLVVVGAVG")["transcript_id"] == "ENST1"
+    with pytest.raises(vaccine.InputFileError, match="no effect of v1 has a mutant context"):
+        vaccine._effect_for(effects, "v1", "ENST1", "WWWWWWWWW")
