@@ -17,6 +17,9 @@ quality below :data:`MIN_MAPPING_QUALITY` (STAR gives 255 to unique, 3/1/0 to
 multi-mapped reads) and reads whose compared bases have a base quality below
 :data:`MIN_BASE_QUALITY` are skipped.
 
+Each fragment counts once: when both mates of a pair cover the variant, the
+first one in the BAM (coordinate order) is used.
+
 Output per variant: ``rna_depth`` (ref + alt + other reads), ``rna_alt_reads``,
 ``rna_vaf`` (alt / depth; ``NA`` at depth 0). Variants on a contig the BAM does
 not have (matched with or without ``chr``) are ``NA`` throughout: not assessed.
@@ -162,14 +165,16 @@ def count_variant_reads(bam_path: str | os.PathLike, variants: pd.DataFrame, *,
             start = int(pos) - 1
             end = start + len(ref)
             counts = {"ref": 0, "alt": 0, "other": 0}
+            fragments: set[str] = set()
             for read in bam.fetch(contig, start, end):
                 if (read.is_unmapped or read.is_secondary or read.is_supplementary
                         or read.is_duplicate or read.is_qcfail
                         or read.mapping_quality < min_mapping_quality):
                     continue
                 allele = read_allele(read, start, end, min_base_quality)
-                if allele is None:
+                if allele is None or read.query_name in fragments:
                     continue
+                fragments.add(read.query_name)
                 allele = allele.upper()
                 counts["alt" if allele == alt.upper() else
                        "ref" if allele == ref.upper() else "other"] += 1

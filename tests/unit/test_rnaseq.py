@@ -91,3 +91,21 @@ def test_bam_without_index_and_missing_file(tmp_path):
         count_variant_reads(copy, variants)
     with pytest.raises(InputFileError, match="does not exist"):
         count_variant_reads(tmp_path / "missing.bam", variants)
+
+
+def test_overlapping_mates_count_once(tmp_path):
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 1000}]}
+    path = tmp_path / "pairs.bam"
+    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+        for name, start, flag in (("frag1", 90, 99), ("frag2", 92, 0), ("frag1", 95, 147)):
+            read = pysam.AlignedSegment(bam.header)
+            read.query_name, read.flag, read.reference_id = name, flag, 0
+            read.reference_start, read.mapping_quality = start, 60
+            read.cigartuples = [(0, 20)]
+            # reference 'A' everywhere except a 'C' at position 100 (0-based)
+            read.query_sequence = "".join("C" if start + i == 100 else "A" for i in range(20))
+            read.query_qualities = pysam.qualitystring_to_array("I" * 20)
+            bam.write(read)
+    pysam.index(str(path))
+    counts = count_variant_reads(path, _variants([("chr1:101:A>C", "chr1", 101, "A", "C")]))
+    assert (counts.loc[0, "rna_depth"], counts.loc[0, "rna_alt_reads"]) == (2, 2)
