@@ -182,3 +182,17 @@ def test_not_an_xlsx(tmp_path):
     bad.write_text("decision\nAccept\n")
     with pytest.raises(InputFileError, match="cannot read as an .xlsx"):
         review.read_review(bad)
+
+
+def test_cli_reports_an_unedited_sheet_as_a_usage_error(workbook, capsys):
+    from neorank import cli
+
+    tmp_path, args = workbook
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["final-order", "--sample", "PT1", "--review", args.out,
+                  "--candidates", str(tmp_path / "candidates.tsv"),
+                  "--long-peptides", str(tmp_path / "long.tsv"),
+                  "--out", str(tmp_path / "final_order.tsv")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "no row of the Review sheet has a decision" in err and "Fix:" in err
