@@ -40,6 +40,7 @@ import io
 import logging
 import math
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,8 @@ def write_workbook(path: str | os.PathLike, sample: str, review: pd.DataFrame,
 
 
 def _write_deterministic_zip(data: bytes, path: Path) -> None:
-    """Rewrite the xlsx zip with fixed entry times (openpyxl stamps the current time)."""
+    """Rewrite the xlsx zip with fixed entry and document times (openpyxl stamps the
+    current time on both)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(io.BytesIO(data)) as source, \
@@ -168,7 +170,13 @@ def _write_deterministic_zip(data: bytes, path: Path) -> None:
             entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o600 << 16
-            target.writestr(entry, source.read(info.filename))
+            data = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                # openpyxl stamps the save time as "modified" whatever the workbook says.
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>" + FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+                              + rb"\g<2>", data)
+            target.writestr(entry, data)
     os.replace(tmp, path)
 
 

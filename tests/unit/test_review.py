@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 import openpyxl
 import pandas as pd
@@ -97,6 +98,7 @@ def test_workbook_layout_and_decision_dropdown(workbook):
 def test_workbook_bytes_are_deterministic(workbook, tmp_path):
     _, args = workbook
     first = open(args.out, "rb").read()
+    time.sleep(1.1)  # a later second: no save time may leak into the bytes
     again = argparse.Namespace(**{**vars(args), "out": str(tmp_path / "again.xlsx")})
     review.run_sheet(again)
     assert open(again.out, "rb").read() == first
