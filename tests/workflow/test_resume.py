@@ -46,7 +46,7 @@ def finished(log: str) -> set[str]:
     return set(re.findall(r"^Finished jobid: (\d+) ", log, flags=re.MULTILINE))
 
 
-def start_and_kill(workdir: Path, log_path: Path, timeout: float = 300) -> str:
+def start_and_kill(workdir: Path, log_path: Path, timeout: float = 900) -> str:
     """Start Snakemake; SIGKILL its process group once a predict shard has finished."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow" / "Snakefile"),
@@ -54,20 +54,23 @@ def start_and_kill(workdir: Path, log_path: Path, timeout: float = 300) -> str:
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout  # a guard only: about 1 min on an idle machine
+    killed = False
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             text = log_path.read_text()
             done = finished(text)
             if any(rule == "predict" for jid, (rule, _) in jobs(text).items() if jid in done):
                 os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
                 break
             time.sleep(0.2)
     finally:
-        if proc.poll() is None and time.monotonic() >= deadline:
+        if proc.poll() is None and not killed:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     text = log_path.read_text()
+    assert killed, f"no prediction shard finished within {timeout:.0f} s:\n{text[-3000:]}"
     assert proc.returncode == -signal.SIGKILL, (
         f"the run was not killed mid-way (exit {proc.returncode}):\n{text[-3000:]}")
     return text
