@@ -6,6 +6,7 @@ Expected values come from a brute-force scan over the peptide FASTA read here
 
 from __future__ import annotations
 
+import functools
 import random
 
 import numpy as np
@@ -29,12 +30,16 @@ def index(mini_genome, tmp_path_factory) -> ProteomeIndex:
                                     cache_dir=tmp_path_factory.mktemp("proteome"))
 
 
-def brute_force(peptide: str, proteins: list[str]) -> tuple[int, str]:
-    """(mismatches, peptide) of the nearest same-length standard window; ties alphabetical."""
-    length = len(peptide)
+@functools.cache
+def _windows(proteins: tuple[str, ...], length: int) -> tuple[list[str], np.ndarray]:
     windows = {p[i:i + length] for p in proteins for i in range(len(p) - length + 1)}
     windows = sorted(w for w in windows if set(w) <= set(STANDARD))
-    matrix = np.frombuffer("".join(windows).encode(), dtype=np.uint8).reshape(-1, length)
+    return windows, np.frombuffer("".join(windows).encode(), dtype=np.uint8).reshape(-1, length)
+
+
+def brute_force(peptide: str, proteins: list[str]) -> tuple[int, str]:
+    """(mismatches, peptide) of the nearest same-length standard window; ties alphabetical."""
+    windows, matrix = _windows(tuple(proteins), len(peptide))
     distance = (matrix != np.frombuffer(peptide.encode(), dtype=np.uint8)).sum(axis=1)
     best = int(distance.min())
     return best, windows[int(np.flatnonzero(distance == best)[0])]
