@@ -4,15 +4,18 @@
 ``results/{sample}/summary.tsv`` (one row; columns in docs/tables.md). At the
 end of a run the workflow prints one line per sample from these files, e.g.::
 
-    osteosarc-paired: 178 variants in -> 150 somatic -> 77 protein-changing -> 2,356 peptides
-    -> 11,780 predictions -> 414 binders (52 variants, 38 genes) -> verdict: borderline
+    <sample>: N variants in -> N somatic -> N protein-changing -> N peptides
+    -> N predictions -> N binders -> N Pass candidates (N variants, N genes) -> verdict: V
 
 The counts are those of the report's funnel and eligibility section: variants
 are rows of variants.tsv (one per input ALT allele), *somatic* every row not
 ``filtered``, *protein-changing* the ``protein_changing`` status, peptides the
 rows of peptides.tsv, predictions the rows of candidates.tsv (one per peptide x
-expressed allele), binders the rows with ``binder`` True. The verdict is
-:func:`neorank.eligibility.assess` on the same inputs as ``neorank report``.
+expressed allele), binders the rows with ``binder`` True, Pass candidates the binders
+of ``tier`` Pass (when candidates.tsv has tiers); the variants and genes in brackets
+are those the eligibility verdict counts (Pass-tier binders, or binders without
+tiers). The verdict is :func:`neorank.eligibility.assess` on the same inputs as
+``neorank report``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ LOG = logging.getLogger(__name__)
 
 #: Columns of summary.tsv, in order.
 COLUMNS = ["sample", "variants", "somatic", "protein_changing", "peptides", "predictions",
-           "binders", "binder_variants", "binder_genes", "verdict"]
+           "binders", "pass_candidates", "target_variants", "target_genes", "verdict"]
 
 
 def _read(path: str | os.PathLike, columns: list[str], what: str) -> pd.DataFrame:
@@ -77,6 +80,9 @@ def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
     result = assess(variants, candidates, alleles, eligibility_params(params or {}),
                     purity=purity)
     binders = candidates.loc[binder_mask(candidates)]
+    tiered = "tier" in candidates.columns
+    # The eligibility targets: Pass-tier binders when the table has tiers, else binders.
+    targets = binders.loc[binders["tier"].astype(str) == "Pass"] if tiered else binders
     return {
         "sample": sample,
         "variants": len(variants),
@@ -85,8 +91,9 @@ def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
         "peptides": len(peptides),
         "predictions": len(candidates),
         "binders": len(binders),
-        "binder_variants": int(binders["variant_id"].nunique()),
-        "binder_genes": int(binders["gene_name"].dropna().nunique()),
+        "pass_candidates": len(targets) if tiered else None,
+        "target_variants": int(targets["variant_id"].nunique()),
+        "target_genes": int(targets["gene_name"].dropna().nunique()),
         "verdict": result.verdict,
     }
 
@@ -96,11 +103,15 @@ def format_line(row: dict) -> str:
     def n(key: str) -> str:
         return f"{int(row[key]):,}"
 
+    targets = f"({n('target_variants')} variants, {n('target_genes')} genes)"
+    passing = row.get("pass_candidates")
+    if passing is None or pd.isna(passing) or str(passing) in ("", "NA"):
+        tail = f"{n('binders')} binders {targets}"
+    else:
+        tail = f"{n('binders')} binders -> {n('pass_candidates')} Pass candidates {targets}"
     return (f"{row['sample']}: {n('variants')} variants in -> {n('somatic')} somatic -> "
             f"{n('protein_changing')} protein-changing -> {n('peptides')} peptides -> "
-            f"{n('predictions')} predictions -> {n('binders')} binders "
-            f"({n('binder_variants')} variants, {n('binder_genes')} genes) -> "
-            f"verdict: {row['verdict']}")
+            f"{n('predictions')} predictions -> {tail} -> verdict: {row['verdict']}")
 
 
 def summary_lines(paths: list[str | os.PathLike]) -> list[str]:
@@ -134,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
 
     variants = _read(args.variants, ["variant_id", "status"], "variants.tsv")
     peptides = _read(args.peptides, ["variant_id"], "peptides.tsv")
-    candidates = _read(args.candidates, ["variant_id", "gene_name", "binder"], "candidates.tsv")
+    header = pd.read_csv(args.candidates, sep="\t", nrows=0).columns \
+        if Path(args.candidates).is_file() else []
+    columns = ["variant_id", "gene_name", "binder"] + (["tier"] if "tier" in header else [])
+    candidates = _read(args.candidates, columns, "candidates.tsv")
     row = summarize(args.sample, variants, peptides, candidates,
                     load_alleles(args.alleles_json), load_params(args.params), args.purity)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -21,12 +21,14 @@ ALLELES = [{"input": "HLA-A*02:01", "allele": "HLA-A*02:01", "status": "supporte
            {"input": "HLA-A*01:11N", "allele": "HLA-A*01:11N", "status": "null_skipped"}]
 
 
-def make_tables(n_binder_variants: int):
+def make_tables(n_binder_variants: int, n_pass_variants: int | None = None):
     """10 input variants: 2 filtered, 1 outside the reference, 1 silent, 6 protein-changing.
 
-    Each protein-changing variant i (gene G{i % 3}) has 3 peptides x 2 alleles
+    Each protein-changing variant k (gene G{k % 3}) has 3 peptides x 2 alleles
     = 6 candidate rows; the first ``n_binder_variants`` of them have one binder
-    row each (a second binder row for variant 0).
+    row each (a second binder row for variant 0). With ``n_pass_variants`` the
+    table has a ``tier`` column: binders of the first ``n_pass_variants``
+    variants are ``Pass``, other binders ``SelfSimilar``, non-binders ``Poor``.
     """
     statuses = ["filtered", "filtered", "outside_reference", "silent"] + ["protein_changing"] * 6
     variants = pd.DataFrame({"variant_id": [f"v{i}" for i in range(10)], "status": statuses})
@@ -37,18 +39,22 @@ def make_tables(n_binder_variants: int):
         for p in range(3):
             for a in ("HLA-A*02:01", "HLA-B*07:02"):
                 binder = k < n_binder_variants and (p == 0 and (a == "HLA-A*02:01" or k == 0))
-                rows.append({"rank": 0, "candidate_id": f"{v}-{p}-{a}", "variant_id": v,
-                             "gene_name": f"G{k % 3}", "effect": "Substitution",
-                             "protein_change": "p.A1V", "mutant_peptide": f"PEPTIDE{k}{p}",
-                             "allele": a, "mutant_affinity_nm": 50.0 if binder else 9000.0,
-                             "binder": binder})
+                row = {"rank": 0, "candidate_id": f"{v}-{p}-{a}", "variant_id": v,
+                       "gene_name": f"G{k % 3}", "effect": "Substitution",
+                       "protein_change": "p.A1V", "mutant_peptide": f"PEPTIDE{k}{p}",
+                       "allele": a, "mutant_affinity_nm": 50.0 if binder else 9000.0,
+                       "binder": binder}
+                if n_pass_variants is not None:
+                    row["tier"] = ("Pass" if k < n_pass_variants else "SelfSimilar") \
+                        if binder else "Poor"
+                rows.append(row)
     candidates = pd.DataFrame(rows)
     candidates["rank"] = range(1, len(candidates) + 1)
     return variants, peptides, candidates
 
 
-def write_inputs(tmp_path, n_binder_variants):
-    variants, peptides, candidates = make_tables(n_binder_variants)
+def write_inputs(tmp_path, n_binder_variants, n_pass_variants=None):
+    variants, peptides, candidates = make_tables(n_binder_variants, n_pass_variants)
     paths = {name: tmp_path / f"{name}.tsv" for name in ("variants", "peptides", "candidates")}
     write_tsv(variants, paths["variants"])
     write_tsv(peptides, paths["peptides"])
@@ -96,16 +102,28 @@ def test_counts_follow_the_funnel(tmp_path, capsys):
     # binders: 1 per variant for 5 variants + 1 extra for variant 0; genes G0, G1, G2.
     assert row == {"sample": "S1", "variants": "10", "somatic": "8", "protein_changing": "6",
                    "peptides": "18", "predictions": "36", "binders": "6",
-                   "binder_variants": "5", "binder_genes": "3", "verdict": "eligible"}
+                   "pass_candidates": "NA", "target_variants": "5", "target_genes": "3",
+                   "verdict": "eligible"}
     printed = capsys.readouterr().out.strip()
     assert printed == ("S1: 10 variants in -> 8 somatic -> 6 protein-changing -> 18 peptides -> "
                        "36 predictions -> 6 binders (5 variants, 3 genes) -> verdict: eligible")
 
 
-@pytest.mark.parametrize("n_binder_variants, purity", [(5, "0.6"), (2, "0.6"), (0, "0.6"),
-                                                       (5, "0.1"), (5, None)])
-def test_verdict_matches_the_report(tmp_path, n_binder_variants, purity):
-    paths = write_inputs(tmp_path, n_binder_variants)
+def test_tiered_table_counts_pass_candidates(tmp_path, capsys):
+    # 5 binder variants (6 binder rows); the binders of variants 0 and 1 (3 rows) are Pass.
+    paths = write_inputs(tmp_path, n_binder_variants=5, n_pass_variants=2)
+    row = run_summary(paths, tmp_path).iloc[0].to_dict()
+    assert (row["binders"], row["pass_candidates"]) == ("6", "3")
+    assert (row["target_variants"], row["target_genes"]) == ("2", "2")  # genes G0, G1
+    assert row["verdict"] == "borderline"  # 2 Pass variants: >= 1 but < 5
+    assert capsys.readouterr().out.strip().endswith(
+        "6 binders -> 3 Pass candidates (2 variants, 2 genes) -> verdict: borderline")
+
+
+@pytest.mark.parametrize("n_binder_variants, n_pass, purity", [
+    (5, 5, "0.6"), (5, 2, "0.6"), (5, 0, "0.6"), (0, 0, "0.6"), (5, 5, "0.1"), (5, 5, None)])
+def test_verdict_matches_the_report(tmp_path, n_binder_variants, n_pass, purity):
+    paths = write_inputs(tmp_path, n_binder_variants, n_pass)
     summary = run_summary(paths, tmp_path, purity=purity)
     assert summary.loc[0, "verdict"] == report_verdict(paths, tmp_path, purity=purity)
 
@@ -133,11 +151,12 @@ def test_missing_column_names_the_file(tmp_path, capsys):
 
 def test_summary_lines_formats_and_skips_missing(tmp_path):
     row = {"sample": "P-01", "variants": 12345, "somatic": 12000, "protein_changing": 7000,
-           "peptides": 250000, "predictions": 1500000, "binders": 4200, "binder_variants": 900,
-           "binder_genes": 610, "verdict": "borderline"}
+           "peptides": 250000, "predictions": 1500000, "binders": 4200,
+           "pass_candidates": 1800, "target_variants": 900, "target_genes": 610,
+           "verdict": "borderline"}
     write_tsv(pd.DataFrame([row], columns=COLUMNS), tmp_path / "P-01.tsv")
     lines = summary_lines([tmp_path / "P-01.tsv", tmp_path / "absent.tsv"])
     assert lines == [format_line(row)]
     assert lines[0] == ("P-01: 12,345 variants in -> 12,000 somatic -> 7,000 protein-changing -> "
-                        "250,000 peptides -> 1,500,000 predictions -> 4,200 binders "
-                        "(900 variants, 610 genes) -> verdict: borderline")
+                        "250,000 peptides -> 1,500,000 predictions -> 4,200 binders -> "
+                        "1,800 Pass candidates (900 variants, 610 genes) -> verdict: borderline")
