@@ -462,6 +462,10 @@ def evaluate(out: Path, wheels: dict[str, Path], min_heldout: int) -> pd.DataFra
             "n_quantitative": len(quant),
             "n_binders": int(dec.binder.sum()),
             "auc_500nM": auc(dec.binder.values, -np.log(dec.prediction.values)),
+            # Diagnostic: the same AUC on quantitative rows only (qualitative
+            # positives are the noisiest labels; see the model card).
+            "auc_quantitative": (auc(quant.binder.values, -np.log(quant.prediction.values))
+                                 if 0 < quant.binder.sum() < len(quant) else float("nan")),
             "spearman": float(rho),
         }
 
@@ -512,11 +516,13 @@ def write_model_card(out: Path, table: pd.DataFrame, wheels: dict[str, Path]) ->
                  "are better on these alleles.")
 
     def fmt(frame: pd.DataFrame) -> str:
-        lines = ["| allele | held-out | quantitative | binders | AUC (< 500 nM) | Spearman |",
-                 "|---|---:|---:|---:|---:|---:|"]
+        lines = ["| allele | held-out | quantitative | binders | AUC (< 500 nM) "
+                 "| AUC, quantitative rows only | Spearman |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
         for row in frame.itertuples():
             lines.append(f"| {row.allele} | {row.n_heldout} | {row.n_quantitative} | "
-                         f"{row.n_binders} | {row.auc_500nM:.3f} | {row.spearman:.3f} |")
+                         f"{row.n_binders} | {row.auc_500nM:.3f} | {row.auc_quantitative:.3f} "
+                         f"| {row.spearman:.3f} |")
         return "\n".join(lines)
 
     sources = "\n".join(
@@ -577,6 +583,15 @@ Headline alleles (target: AUC >= {HEADLINE_TARGET}):
 {fmt(headline)}
 
 {shortfall}
+
+Where the misses come from: the target AUC counts qualitative rows too. On the
+quantitative rows alone every headline allele is well above the target (column
+"quantitative rows only"); the qualitative positives (`< 100 nM` etc., mostly from
+IEDB cellular and qualitative assays) are the noisy labels: for HLA-A*24:02 only
+about half of the training set's qualitative positives carry the allele's P2 anchor
+(Y/F), against two thirds of its quantitative binders. An allele-specific MHCflurry
+network trained on A*24:02 alone reached the same held-out AUC (0.80) as the
+pan-allele ensemble, so more capacity alone does not close the gap on these rows.
 
 HLA-C has little public data (the largest training sets have a few hundred
 measurements), so its predictions are weaker and mostly extrapolated from HLA-A/B:
