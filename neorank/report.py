@@ -880,6 +880,9 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
     for column in ("gene_name", "effect", "protein_change", "reason", "tumor_vaf"):
         if column not in variants.columns:
             variants = variants.assign(**{column: pd.NA})
+    # An untiered table (ranked elsewhere, or by an older version) is judged on
+    # binders; remember that before the display placeholders below add a tier column.
+    tiered = "tier" in candidates.columns
     for column in ("mutant_percentile", "wildtype_affinity_nm", "agretopicity", "tumor_vaf",
                    "tier", "score", "score_components"):
         if column not in candidates.columns:
@@ -891,7 +894,8 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
     models_label = str((manifest.get("models") or {}).get("label") or "")
     affinity_only = models_label == "embedded" or "presentation_score" not in candidates.columns \
         or bool(candidates["presentation_score"].isna().all())
-    result = assess(variants, candidates, alleles, elig_params, purity=purity,
+    result = assess(variants, candidates if tiered else candidates.drop(columns="tier"),
+                    alleles, elig_params, purity=purity,
                     expression=expression, models_label=models_label,
                     affinity_only=affinity_only)
     predictors = sorted(candidates["predictor"].dropna().astype(str).unique()) \

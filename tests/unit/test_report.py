@@ -441,3 +441,25 @@ def test_top_table_shows_tier(rendered):
     first = re.findall(r"<tr>.*?</tr>", table.split("<tbody>", 1)[1], re.S)[0]
     assert ">Tier</button>" in table
     assert f"<td>{top['tier']}</td>" in first
+
+
+def test_untiered_table_is_judged_on_binders_like_eligibility(tmp_path):
+    """A candidates table without a tier column (ranked elsewhere) counts binders, as
+    ``eligibility.assess`` does for it; the report's display placeholders must not
+    turn it into a tiered table with no Pass rows."""
+    from neorank.eligibility import assess, eligibility_params
+
+    args = _write_inputs(tmp_path, sample="PT1")
+    frame = pd.read_csv(args.candidates, sep="\t", keep_default_na=False, na_values=["NA"])
+    untiered = frame.drop(columns=["tier"])
+    write_tsv(untiered, args.candidates)
+    report.run(args)
+    verdict = json.loads((tmp_path / "eligibility.json").read_text())
+    variants = pd.read_csv(args.variants, sep="\t", keep_default_na=False, na_values=["NA"])
+    direct = assess(variants, untiered, ALLELES, eligibility_params(PARAMS),
+                    models_label="embedded", affinity_only=True)
+    assert verdict["verdict"] == direct.verdict
+    counts = {c["key"]: c["value"] for c in verdict["criteria"]}
+    assert counts == {c.key: c.value for c in direct.criteria}
+    # Two variants carry binders (GWVKPIIIG and HMTEVVRHC on A*02:01).
+    assert any(value == 2 for value in counts.values())
