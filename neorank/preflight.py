@@ -50,7 +50,10 @@ What is checked (see also ``tests/data/bad_inputs/README.md``):
 * purity in [0, 1];
 * the expression table: readable, its format (Salmon ``quant.sf``, Kallisto
   ``abundance.tsv``, RSEM ``*.results``, a plain gene table), and whether its
-  ids match the reference.
+  ids match the reference;
+* the tumor RNA BAM (opens as BAM, indexed, coordinate-sorted, contigs of the
+  reference, mapped reads) and the copy-number table (per-variant or
+  segments, parsed as ranking parses it; segment contigs on the reference).
 """
 
 from __future__ import annotations
@@ -1224,6 +1227,91 @@ def check_expression(path: str | None, report: Report, genome: Any) -> None:
                     file=file)
 
 
+def _reference_contigs(genome: Any) -> set[str] | None:
+    if genome is None:
+        return None
+    from neorank.clonality import normalise_contig
+
+    try:
+        return {normalise_contig(str(c)) for c in genome.contigs()}
+    except Exception:  # an annotation without contigs: nothing to compare
+        LOG.debug("reference contigs unavailable", exc_info=True)
+        return None
+
+
+def check_rna_bam(path: str | None, report: Report, genome: Any) -> None:
+    """The tumor RNA BAM: a readable, indexed BAM whose contigs match the reference."""
+    if not path:
+        return
+    import pysam
+
+    from neorank.clonality import normalise_contig
+
+    file = Path(path)
+    if not file.is_file():
+        report.error("rna_bam", "the RNA BAM does not exist" if not file.exists()
+                     else "the RNA BAM is not a file", file=file,
+                     fix="check the path in the sample sheet's rna_bam column (or leave it "
+                         "empty: RNA support is then not assessed)")
+        return
+    try:
+        with _quiet_htslib():
+            bam = pysam.AlignmentFile(str(file), "rb")
+    except (OSError, ValueError) as err:
+        report.error("rna_bam", f"the RNA BAM cannot be opened as BAM ({err})", file=file,
+                     fix="give a coordinate-sorted BAM (`samtools sort -o out.bam in.sam`)")
+        return
+    with bam:
+        if not bam.has_index():
+            report.error("rna_bam", "the RNA BAM has no index (.bai or .csi beside it)",
+                         file=file, fix=f"index it: `samtools index {file}`")
+            return
+        sort_order = (bam.header.to_dict().get("HD") or {}).get("SO")
+        if sort_order not in (None, "coordinate"):
+            report.error("rna_bam", f"the RNA BAM is sorted by {sort_order}, not coordinate",
+                         file=file, fix="sort it: `samtools sort` then `samtools index`")
+            return
+        contigs = {normalise_contig(c) for c in bam.references}
+        mapped = sum(s.mapped for s in bam.get_index_statistics())
+    known = _reference_contigs(genome)
+    if known is not None and not contigs & known:
+        report.error("rna_bam", f"none of the RNA BAM's {len(contigs)} contigs (e.g. "
+                     f"{', '.join(sorted(contigs)[:3])}) is a reference contig", file=file,
+                     fix="align the RNA reads to the same genome build as the variants")
+        return
+    if mapped == 0:
+        report.warning("rna_bam", "the RNA BAM has no mapped reads: every variant will show "
+                       "0 RNA reads", file=file, fix="check that this is the sample's RNA BAM")
+        return
+    report.info("rna_bam", f"RNA BAM: {mapped} mapped reads on {len(contigs)} contigs", file=file)
+
+
+def check_copy_number(path: str | None, report: Report, genome: Any) -> None:
+    """The copy-number table parses (per-variant or segments) and covers reference contigs."""
+    if not path:
+        return
+    from neorank.clonality import read_copy_number
+
+    table = read_copy_number(path)  # NeoRankError -> an error row (file, line, fix)
+    if table.by_variant:
+        report.info("copy_number", f"copy number given for {len(table.by_variant)} variant(s)",
+                    file=path)
+        return
+    n_segments = sum(len(rows) for rows in table.segments.values())
+    if not n_segments:
+        report.warning("copy_number", "the copy-number table has no rows: CCF is not assessed",
+                       file=path, fix="give the segments of the tumor (or leave the column empty)")
+        return
+    known = _reference_contigs(genome)
+    if known is not None and not set(table.segments) & known:
+        report.warning("copy_number", f"no segment is on a reference contig (segment contigs: "
+                       f"{', '.join(sorted(table.segments)[:5])}): CCF is not assessed",
+                       file=path, fix="give segments on the same genome build as the variants")
+        return
+    report.info("copy_number", f"{n_segments} copy-number segments on {len(table.segments)} "
+                "contig(s)", file=path)
+
+
 def load_reference(args: argparse.Namespace, report: Report) -> Any:
     """The annotation, or ``None`` (not given, or not loadable: reported)."""
     if args.gtf is None and args.ensembl_release is None:
@@ -1307,6 +1395,10 @@ def run_checks(args: argparse.Namespace) -> Report:
              embedded_dir=args.embedded_dir, official_dir=args.official_dir)
     _guarded(report, "purity", check_purity, args.purity, report)
     _guarded(report, "expression", check_expression, args.expression, report, genome)
+    _guarded(report, "rna_bam", check_rna_bam, getattr(args, "rna_bam", None), report, genome,
+             about=getattr(args, "rna_bam", None) or "")
+    _guarded(report, "copy_number", check_copy_number, getattr(args, "copy_number", None),
+             report, genome, about=getattr(args, "copy_number", None) or "")
     report.finish()
     return report
 
@@ -1332,6 +1424,9 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                         help="HLA class I typing: inline list or typing file")
     parser.add_argument("--purity", metavar="X", help="tumor purity in [0, 1]")
     parser.add_argument("--expression", metavar="FILE", help="expression table")
+    parser.add_argument("--rna-bam", metavar="FILE", help="tumor RNA-seq BAM (indexed)")
+    parser.add_argument("--copy-number", metavar="FILE",
+                        help="copy-number table (per variant or segments)")
     add_reference_arguments(parser)
     models = parser.add_argument_group("MHCflurry models (allele names are checked against them)")
     models.add_argument("--models", default="embedded", help="embedded | official | <folder>")

@@ -196,3 +196,61 @@ def test_sheet_errors_are_sample_sheet_errors():
     assert isinstance(err.value, ValueError)  # common.smk / Snakemake see a ValueError
     assert pd.api.types.is_string_dtype(
         samplesheet.read_sample_sheet(REPO / "config" / "samples.tsv")["purity"])
+
+
+# ------------------------------------------------------------ RNA BAM and copy number
+RNA_BAM = Path(__file__).parents[1] / "data" / "rna" / "tumor_rna.bam"
+
+
+def _findings(report: preflight.Report, check: str) -> list[preflight.Finding]:
+    return [f for f in report.findings if f.check == check]
+
+
+def test_rna_bam_is_checked_before_ranking_opens_it(tmp_path, mini_genome):
+    report = preflight.Report()
+    preflight.check_rna_bam(str(RNA_BAM), report, mini_genome)
+    (ok,) = _findings(report, "rna_bam")
+    assert ok.severity == "info" and "mapped reads" in ok.message
+
+    unindexed = tmp_path / "unindexed.bam"
+    unindexed.write_bytes(RNA_BAM.read_bytes())
+    text = tmp_path / "reads.sam.bam"
+    text.write_text("@HD\tVN:1.6\n")
+    for path, expected, fix in [
+        (unindexed, "no index", f"samtools index {unindexed}"),
+        (text, "cannot be opened as BAM", "samtools sort"),
+        (tmp_path / "absent.bam", "does not exist", "rna_bam column"),
+    ]:
+        report = preflight.Report()
+        preflight.check_rna_bam(str(path), report, mini_genome)
+        (finding,) = _findings(report, "rna_bam")
+        assert finding.severity == "error" and expected in finding.message, finding
+        assert fix in finding.fix and finding.file == str(path)
+
+
+def test_copy_number_table_is_parsed_as_ranking_parses_it(tmp_path, mini_genome):
+    segments = tmp_path / "segments.tsv"
+    segments.write_text("chrom\tstart\tend\tcopy_number\nchr17\t1\t83000000\t3\n"
+                        "12\t1\t133000000\t2\n")
+    report = preflight.Report()
+    preflight._guarded(report, "copy_number", preflight.check_copy_number, str(segments),
+                       report, mini_genome, about=str(segments))
+    (ok,) = _findings(report, "copy_number")
+    assert ok.severity == "info" and ok.message.startswith("2 copy-number segments")
+
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("chrom\tstart\tend\tcopy_number\n17\t100\t50\t2\n")
+    report = preflight.Report()
+    preflight._guarded(report, "copy_number", preflight.check_copy_number, str(broken),
+                       report, mini_genome, about=str(broken))
+    (error,) = _findings(report, "copy_number")
+    assert error.severity == "error" and "data line 2 ends (50) before it starts (100)" \
+        in error.message and error.file == str(broken)
+
+    elsewhere = tmp_path / "mouse.tsv"
+    elsewhere.write_text("chrom\tstart\tend\tcopy_number\nchrUn_KI270302v1\t1\t100\t2\n")
+    report = preflight.Report()
+    preflight.check_copy_number(str(elsewhere), report, mini_genome)
+    (warning,) = _findings(report, "copy_number")
+    assert warning.severity == "warning" and "no segment is on a reference contig" \
+        in warning.message

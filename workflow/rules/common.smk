@@ -203,9 +203,10 @@ def get_preflight_inputs(wildcards):
     hla = get_hla_file(wildcards)
     if hla:
         inputs["hla"] = hla
-    expression = samples.loc[wildcards.sample, "expression"]
-    if expression:
-        inputs["expression"] = expression
+    row = samples.loc[wildcards.sample]
+    for column in ("expression", "rna_bam", "copy_number"):
+        if row[column]:
+            inputs[column] = row[column]
     inputs["reference"] = reference_ready()
     return inputs
 
@@ -246,6 +247,17 @@ def get_rank_evidence_args(wildcards):
 def get_expression_arg(wildcards):
     expression = samples.loc[wildcards.sample, "expression"]
     return f"--expression {shlex.quote(expression)}" if expression else ""
+
+
+def get_preflight_evidence_args(wildcards):
+    """`neorank preflight` flags for the optional RNA BAM and copy-number table."""
+    row = samples.loc[wildcards.sample]
+    args = []
+    if row.rna_bam:
+        args += ["--rna-bam", row.rna_bam]
+    if row.copy_number:
+        args += ["--copy-number", row.copy_number]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def get_shard_arg(wildcards):

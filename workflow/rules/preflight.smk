@@ -1,4 +1,5 @@
-# Preflight: check each sample's inputs (VCFs, HLA typing, purity, expression)
+# Preflight: check each sample's inputs (VCFs, HLA typing, purity, expression,
+# RNA BAM, copy number)
 # and report every problem at once in results/preflight/{sample}.tsv before any
 # heavy work; the somatic stage waits for this report. On failure the log lists
 # each error with its file, line and fix.
@@ -24,6 +25,7 @@ rule preflight:
         hla=get_hla_arg,
         purity=get_purity_arg,
         expression=get_expression_arg,
+        evidence=get_preflight_evidence_args,
         reference=get_reference_args(),
         models=get_models_args(with_cache=False),
     shell:
@@ -34,6 +36,7 @@ rule preflight:
         " --alleles {params.hla}"
         " {params.purity}"
         " {params.expression}"
+        " {params.evidence}"
         " {params.reference}"
         " {params.models}"
         " --out {output:q}"
