@@ -146,9 +146,13 @@ def test_candidates_ranked_by_binder_then_score(run):
     candidates = table(run, "osteosarc-paired", "candidates.tsv")
     assert list(candidates["rank"]) == list(range(1, len(candidates) + 1))
     binder = candidates.binder.astype(str) == "True"
+    # Self-matching peptides (ranking.exclude_self_matches) are ranked after all others.
+    self_match = candidates.self_match.astype(str) == "True"
+    assert list(self_match) == sorted(self_match)
+    ranked = binder.loc[~self_match]
     # Binders come first, and within binders the score never increases.
-    assert not (binder.iloc[binder.values.argmin():]).any() or binder.all()
-    scores = candidates.loc[binder, "score"].to_numpy()
+    assert not (ranked.iloc[ranked.values.argmin():]).any() or ranked.all()
+    scores = candidates.loc[binder & ~self_match, "score"].to_numpy()
     assert (scores[:-1] >= scores[1:] - 1e-12).all()
     expected = (candidates.mutant_affinity_nm <= 500) | (candidates.mutant_percentile <= 2)
     assert (binder == expected).all()
