@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
 FLOAT_FORMAT = "%.6g"
 NA = "NA"
+#: Rows per chunk when a large table (predictions, candidates) is streamed.
+CHUNK_ROWS = 250_000
 
 
 def write_tsv(frame: pd.DataFrame, path: str | os.PathLike, columns: Iterable[str] | None = None) -> None:
@@ -32,6 +34,50 @@ def write_tsv(frame: pd.DataFrame, path: str | os.PathLike, columns: Iterable[st
 def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
     """Read a NeoRank TSV; ``NA`` cells become missing values."""
     return pd.read_csv(path, sep="\t", na_values=[NA], keep_default_na=False, **kwargs)
+
+
+def tsv_columns(path: str | os.PathLike) -> list[str]:
+    """The header of a NeoRank TSV."""
+    return [str(c) for c in pd.read_csv(path, sep="\t", nrows=0).columns]
+
+
+def read_tsv_chunks(path: str | os.PathLike, columns: Iterable[str] | None = None,
+                    chunk_rows: int = CHUNK_ROWS, **kwargs) -> Iterator[pd.DataFrame]:
+    """Stream a NeoRank TSV in blocks of ``chunk_rows`` rows (file order).
+
+    ``columns``: read only these (names absent from the header are skipped, so
+    callers check required columns themselves). Memory stays bounded by one block
+    whatever the table size (a 100k-variant sample has tens of millions of
+    candidate rows).
+    """
+    if columns is not None:
+        header = set(tsv_columns(path))
+        kwargs["usecols"] = [c for c in dict.fromkeys(columns) if c in header]
+    reader = pd.read_csv(path, sep="\t", na_values=[NA], keep_default_na=False,
+                         chunksize=chunk_rows, **kwargs)
+    with reader:
+        yield from reader
+
+
+def read_tsv_filtered(path: str | os.PathLike,
+                      keep: Callable[[pd.DataFrame], object] | None = None,
+                      columns: Iterable[str] | None = None,
+                      chunk_rows: int = CHUNK_ROWS, **kwargs) -> pd.DataFrame:
+    """The rows of a NeoRank TSV for which ``keep(chunk)`` is true (a boolean mask
+    aligned with the chunk), read block by block; file order and index kept.
+
+    Without ``keep`` every row is returned (only ``columns`` are read). An empty
+    table gives an empty frame with the selected columns.
+    """
+    parts = []
+    for chunk in read_tsv_chunks(path, columns, chunk_rows, **kwargs):
+        parts.append(chunk if keep is None else chunk.loc[keep(chunk)])
+    if not parts:
+        header = tsv_columns(path)
+        wanted = header if columns is None else [c for c in dict.fromkeys(columns)
+                                                 if c in header]
+        return pd.DataFrame(columns=wanted)
+    return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
 def sha256_file(path: str | os.PathLike) -> str:
