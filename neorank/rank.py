@@ -145,7 +145,15 @@ import numpy as np
 import pandas as pd
 
 from neorank.errors import InputFileError, NeoRankError
-from neorank.io import read_tsv, write_tsv
+from neorank.io import (
+    CHUNK_ROWS,
+    FLOAT_FORMAT,
+    NA,
+    read_tsv,
+    read_tsv_chunks,
+    tsv_columns,
+    write_tsv,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -797,6 +805,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--variants", required=True, help="variants.tsv")
     parser.add_argument("--params", help="params JSON with binding/ranking sections")
     parser.add_argument("--out", required=True, help="candidates.tsv to write")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS,
+                        help="prediction rows ranked per block; memory grows with it, the "
+                        f"output does not change (default {CHUNK_ROWS:,})")
     evidence = parser.add_argument_group("optional evidence (missing: not assessed)")
     evidence.add_argument("--peptides", help="peptides.tsv (self_match column)")
     evidence.add_argument("--expression", help="Salmon quant.sf, Kallisto abundance.tsv, RSEM "
@@ -854,13 +865,17 @@ def run(args: argparse.Namespace) -> int:
         raise NeoRankError(f"bad sample id {sample!r}", where="--sample",
                            fix="use the sample id of the sample sheet")
     params = _params_from_args(args)
-    predictions = read_table(args.predictions)
     variants = read_table(args.variants)
     purity = getattr(args, "purity", None)
     if purity is not None and not (0.0 <= purity <= 1.0):
         raise NeoRankError(f"purity {purity!r} is not a fraction in [0, 1]", where="--purity",
                            fix="give purity as a fraction, e.g. 0.6")
-    peptides = read_table(args.peptides) if getattr(args, "peptides", None) else None
+    header = _header(args.predictions)
+    peptides = None
+    if getattr(args, "peptides", None) and "self_match" not in header:
+        # Only the self_match join needs peptides.tsv (predictions.tsv usually has it).
+        peptides = read_table(args.peptides, columns=["variant_id", "mutant_peptide",
+                                                      "self_match"])
     expression = genome = rna_counts = copy_number = None
     if getattr(args, "expression", None):
         from neorank.expression import read_expression
@@ -873,30 +888,174 @@ def run(args: argparse.Namespace) -> int:
         _require(variants, ["variant_id", "chrom", "pos", "ref", "alt"], str(args.variants),
                  "annotate stage")
         # Only variants with predictions need counting (not filtered or silent ones).
-        wanted = set(predictions["variant_id"].astype(str))
+        wanted: set[str] = set()
+        for chunk in read_tsv_chunks(args.predictions, ["variant_id"], dtype=str):
+            wanted.update(chunk["variant_id"])
         rna_counts = count_variant_reads(
             args.rna_bam, variants[variants["variant_id"].astype(str).isin(wanted)])
     if getattr(args, "copy_number", None):
         from neorank.clonality import read_copy_number
 
         copy_number = read_copy_number(args.copy_number)
-    candidates = rank_candidates(predictions, variants, sample, params, peptides=peptides,
-                                 expression=expression, genome=genome, rna_counts=rna_counts,
-                                 purity=purity, copy_number=copy_number,
-                                 predictions_where=str(args.predictions),
-                                 variants_where=str(args.variants),
-                                 peptides_where=str(getattr(args, "peptides", None)))
-    write_tsv(candidates, args.out)
-    tiers = candidates["tier"].value_counts()
-    LOG.info("%s: %d candidate rows, %d binders, tiers: %s -> %s", sample, len(candidates),
-             int(candidates["binder"].sum()),
-             ", ".join(f"{t} {int(tiers.get(t, 0))}" for t in TIERS), args.out)
+    counts = rank_file(args.predictions, variants, sample, params, args.out,
+                       chunk_rows=getattr(args, "chunk_rows", None) or CHUNK_ROWS,
+                       peptides=peptides, expression=expression, genome=genome,
+                       rna_counts=rna_counts, purity=purity, copy_number=copy_number,
+                       variants_where=str(args.variants),
+                       peptides_where=str(getattr(args, "peptides", None)))
+    LOG.info("%s: %d candidate rows in %d block(s), %d binders, tiers: %s -> %s", sample,
+             counts["rows"], counts["blocks"], counts["binders"],
+             ", ".join(f"{t} {counts['tiers'].get(t, 0)}" for t in TIERS), args.out)
     return 0
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """:func:`neorank.io.read_tsv` with missing/unparsable files as :class:`InputFileError`."""
+def _header(path: str | Path) -> list[str]:
     try:
+        return tsv_columns(path)
+    except FileNotFoundError as err:
+        raise InputFileError("file not found", where=str(path),
+                             fix="run the upstream stage first or fix the path") from err
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
+                             fix="pass the tab-separated table written by NeoRank") from err
+
+
+def _float_keys(values: np.ndarray, descending: bool = False) -> list[str]:
+    """Fixed-width hex strings whose text order is the numeric order of ``values``
+    (NaN last either way, as pandas sorts it)."""
+    values = np.asarray(values, dtype=float) + 0.0  # -0.0 -> 0.0
+    bits = values.astype(">f8").view(">u8").astype(np.uint64)
+    negative = (bits >> np.uint64(63)).astype(bool)
+    bits = np.where(negative, ~bits, bits | np.uint64(1 << 63))
+    if descending:
+        bits = ~bits
+    bits = np.where(np.isnan(values), np.uint64(2**64 - 1), bits)
+    return [f"{b:016x}" for b in bits.tolist()]
+
+
+def sort_keys(candidates: pd.DataFrame, exclude_self_matches: bool) -> list[str]:
+    """One text key per ranked row whose string order is :func:`rank_candidates`' order:
+    (self match excluded, binder first, score descending, mutant IC50, candidate_id).
+    Blocks ranked separately are merged on these keys into one ranking."""
+    excluded = (candidates["self_match"].fillna(False).to_numpy(dtype=bool)
+                if exclude_self_matches else np.zeros(len(candidates), dtype=bool))
+    binder = candidates["binder"].to_numpy(dtype=bool)
+    flags = (excluded.astype(int) * 2 + (~binder).astype(int)).tolist()
+    score = _float_keys(candidates["score"].to_numpy(dtype=float), descending=True)
+    affinity = _float_keys(pd.to_numeric(candidates["mutant_affinity_nm"]).to_numpy(dtype=float))
+    return [f"{f}{s}{a}{c}" for f, s, a, c in
+            zip(flags, score, affinity, candidates["candidate_id"].tolist(), strict=True)]
+
+
+def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
+              params: dict[str, Any], out: str | Path, *, chunk_rows: int = CHUNK_ROWS,
+              **evidence: Any) -> dict[str, Any]:
+    """Rank predictions.tsv into candidates.tsv in bounded memory.
+
+    Blocks of ``chunk_rows`` prediction rows are ranked by :func:`rank_candidates`
+    (every criterion and the score are per row), each block is written sorted by
+    :func:`sort_keys` to a temporary file, and the blocks are merged on those keys
+    with ranks assigned in one streaming pass. The file is byte-identical to
+    ranking the whole table at once (tested); memory is one block, not the table.
+    A (variant, peptide, allele) repeated across blocks is handled as the
+    in-memory path handles it (exact duplicates dropped, conflicts an error).
+
+    Returns ``{"rows", "binders", "tiers", "blocks"}``.
+    """
+    import heapq
+    import shutil
+    import tempfile
+
+    where = str(predictions_path)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ranking = params["ranking"]
+    if "variant_id" in variants.columns and variants["variant_id"].astype(str).duplicated().any():
+        LOG.warning("%s: duplicate variant_id(s); using the first row of each",
+                    evidence.get("variants_where", "variants.tsv"))
+        variants = variants.loc[~variants["variant_id"].astype(str).duplicated()]
+    counts: dict[str, Any] = {"rows": 0, "binders": 0, "tiers": {}, "blocks": 0}
+    hashes = []
+    columns: list[str] | None = None
+    with tempfile.TemporaryDirectory(prefix=".rank-", dir=out.parent) as tmp:
+        blocks = []
+        for chunk in _prediction_chunks(predictions_path, chunk_rows):
+            ranked = rank_candidates(chunk, variants, sample, params, predictions_where=where,
+                                     **evidence)
+            if columns is None:
+                columns = list(ranked.columns)
+            elif list(ranked.columns) != columns:  # cannot happen for one file; be safe
+                raise InputFileError("prediction blocks gave different columns",
+                                     where=where, fix="regenerate predictions.tsv")
+            hashes.append(pd.util.hash_pandas_object(
+                ranked[["variant_id", "mutant_peptide", "allele"]], index=False).to_numpy())
+            keys = sort_keys(ranked, ranking["exclude_self_matches"])
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            body = ranked.iloc[order].drop(columns="rank").to_csv(
+                sep="\t", index=False, header=False, float_format=FLOAT_FORMAT, na_rep=NA,
+                lineterminator="\n")
+            path = Path(tmp) / f"block{len(blocks):05d}.tsv"
+            with open(path, "w", encoding="utf-8", newline="\n") as handle:
+                for key_index, line in zip(order, body.splitlines(keepends=True), strict=True):
+                    handle.write(f"{keys[key_index]}\t{line}")
+            blocks.append(path)
+            counts["rows"] += len(ranked)
+            counts["binders"] += int(ranked["binder"].sum())
+            for tier, n in ranked["tier"].value_counts().items():
+                counts["tiers"][tier] = counts["tiers"].get(tier, 0) + int(n)
+        counts["blocks"] = len(blocks)
+        if len(blocks) > 1:
+            keys_all = np.concatenate(hashes)
+            if len(np.unique(keys_all)) != len(keys_all):
+                # Repeats across blocks: rank the whole table at once (drops exact
+                # duplicates, reports conflicts) - rare, and only for damaged inputs.
+                LOG.warning("%s: repeated (variant, peptide, allele) rows across blocks; "
+                            "ranking the whole table in memory", where)
+                frame = rank_candidates(read_table(predictions_path), variants, sample, params,
+                                        predictions_where=where, **evidence)
+                write_tsv(frame, out)
+                tiers = frame["tier"].value_counts()
+                return {"rows": len(frame), "binders": int(frame["binder"].sum()),
+                        "tiers": {t: int(n) for t, n in tiers.items()}, "blocks": 1}
+        if columns is None:  # empty predictions.tsv: header only
+            frame = rank_candidates(read_table(predictions_path), variants, sample, params,
+                                    predictions_where=where, **evidence)
+            write_tsv(frame, out)
+            return {"rows": 0, "binders": 0, "tiers": {}, "blocks": 0}
+        partial = out.with_name(out.name + ".tmp")
+        with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write("\t".join(columns) + "\n")
+            files = [open(p, encoding="utf-8", newline="\n") for p in blocks]
+            try:
+                for rank, line in enumerate(heapq.merge(*files), start=1):
+                    handle.write(f"{rank}\t{line.split(chr(9), 1)[1]}")
+            finally:
+                for file in files:
+                    file.close()
+        shutil.move(partial, out)
+    return counts
+
+
+def _prediction_chunks(path: str | Path, chunk_rows: int):
+    try:
+        yield from read_tsv_chunks(path, chunk_rows=chunk_rows)
+    except FileNotFoundError as err:
+        raise InputFileError("file not found", where=str(path),
+                             fix="run the upstream stage first or fix the path") from err
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
+                             fix="pass the tab-separated table written by NeoRank") from err
+
+
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """:func:`neorank.io.read_tsv` with missing/unparsable files as :class:`InputFileError`.
+
+    ``columns``: read only those present in the header (bounded memory for wide tables).
+    """
+    try:
+        if columns is not None:
+            header = set(tsv_columns(path))
+            return read_tsv(path, usecols=[c for c in dict.fromkeys(columns) if c in header])
         return read_tsv(path)
     except FileNotFoundError as err:
         raise InputFileError("file not found", where=str(path),

@@ -530,3 +530,70 @@ def test_expression_linked_through_the_reference(mini_genome):
                                   genome=mini_genome)
     assert linked.loc[0, "gene_tpm"] == pytest.approx(14.75)
     assert linked.loc[0, "transcript_tpm"] == 2.25
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+def _many_rows() -> list[dict]:
+    """120 rows over three variants with ties in score and IC50, binders and not,
+    missing percentiles and wildtypes, and self matches."""
+    rows = []
+    alleles = ["HLA-A*02:01", "HLA-B*07:02", "HLA-C*07:01"]
+    vids = [v[0] for v in VARIANTS]
+    amino = "ACDEFGHIKLMNPQRSTVWY"
+    for i in range(40):
+        peptide = "".join(amino[(i * 7 + j * 3) % 20] for j in range(9))
+        for k, allele in enumerate(alleles):
+            mt = [25.0, 350.0, 499.9, 500.0, 5000.0, 31000.0][(i + k) % 6]
+            row = _pred(vids[i % 3], peptide, allele, mt, None if i % 5 == 0 else (i % 7) * 0.5,
+                        None if i % 4 == 0 else 20000.0 / (1 + i % 3))
+            row["self_match"] = i % 9 == 0
+            rows.append(row)
+    return rows
+
+
+def test_blocks_merge_to_the_same_bytes_as_one_table(tmp_path):
+    rows = _many_rows()
+    _write_inputs(tmp_path, rows)
+    params = rank.ranking_params(json.loads((tmp_path / "params.json").read_text()))
+    whole = rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE, params)
+    write_tsv(whole, tmp_path / "whole.tsv")
+    assert whole["binder"].any() and not whole["binder"].all()
+    assert whole["self_match"].any() and whole["score"].duplicated().any()
+    for chunk_rows in (1, 7, 50, 1000):
+        out = tmp_path / f"blocks{chunk_rows}.tsv"
+        counts = rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params, out,
+                                chunk_rows=chunk_rows)
+        assert out.read_bytes() == (tmp_path / "whole.tsv").read_bytes(), chunk_rows
+        assert counts["rows"] == 120 and counts["blocks"] == -(-120 // chunk_rows)
+        assert counts["binders"] == int(whole["binder"].sum())
+    assert not list(tmp_path.glob(".rank-*")), "temporary blocks left behind"
+
+
+def test_repeats_across_blocks_are_handled_as_in_one_table(tmp_path):
+    rows = _many_rows()[:20]
+    _write_inputs(tmp_path, rows + [rows[3]])  # an exact repeat, in another block
+    params = rank.ranking_params({})
+    rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params,
+                   tmp_path / "out.tsv", chunk_rows=5)
+    expected = rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE, params)
+    write_tsv(expected, tmp_path / "expected.tsv")
+    assert (tmp_path / "out.tsv").read_bytes() == (tmp_path / "expected.tsv").read_bytes()
+
+    conflict = dict(rows[3], mutant_affinity_nm=77.0)
+    _write_inputs(tmp_path, rows + [conflict])
+    with pytest.raises(InputFileError, match="conflicting duplicate"):
+        rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params,
+                       tmp_path / "out.tsv", chunk_rows=5)
+
+
+def test_sort_keys_order_floats_like_pandas():
+    values = [0.5, -1.0, float("nan"), 0.0, -0.0, 1e-9, 3.0, 1e30, -1e30]
+    ascending = rank._float_keys(values)
+    expected = pd.Series(values).sort_values(kind="mergesort").index.tolist()
+    got = sorted(range(len(values)), key=lambda i: (ascending[i], i))
+    assert got == expected
+    descending = rank._float_keys(values, descending=True)
+    expected = pd.Series(values).sort_values(ascending=False, kind="mergesort").index.tolist()
+    assert sorted(range(len(values)), key=lambda i: (descending[i], i)) == expected
