@@ -355,6 +355,25 @@ def shard_rows(n_rows: int, shard: tuple[int, int]) -> slice:
     return slice((k - 1) * n_rows // n, k * n_rows // n)
 
 
+def count_data_rows(path: str | os.PathLike) -> int:
+    """Data lines of a TSV (lines after the header), counted without parsing."""
+    lines = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            lines += block.count(b"\n")
+    return max(lines - 1, 0)
+
+
+def read_shard(path: str | os.PathLike, shard: tuple[int, int]) -> pd.DataFrame:
+    """The rows of peptides.tsv in ``shard`` (:func:`shard_rows`), parsing only those
+    rows: each prediction job holds its block, not the whole table."""
+    rows = shard_rows(count_data_rows(path), shard)
+    start, stop = rows.start, rows.stop
+    return read_tsv(path, dtype={"wildtype_peptide": "string"},
+                    skiprows=(lambda i: 0 < i <= start) if start else None,
+                    nrows=stop - start).reset_index(drop=True)
+
+
 def run_gather(args) -> int:
     from neorank.errors import InputFileError
 
@@ -362,22 +381,45 @@ def run_gather(args) -> int:
     if any(t != texts[0] for t in texts[1:]):
         raise InputFileError("shards disagree on the patient's alleles", where=args.alleles[0],
                              fix="re-run the predict shards of this sample")
-    frames = [read_tsv(p, dtype=str) for p in args.shards]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    # Cells were read as text, so values are written back exactly as predicted.
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_tsv(table, args.out)
+    rows = _concatenate_shards(args.shards, args.out)
     Path(args.out_alleles).write_text(texts[0])
-    LOG.info("gather: %d shards -> %d prediction rows", len(frames), len(table))
+    LOG.info("gather: %d shards -> %d prediction rows", len(args.shards), rows)
     return 0
+
+
+def _concatenate_shards(shards: list[str], out: str) -> int:
+    """Concatenate shard TSVs as text (header once, rows in shard order), streaming;
+    the rows are written exactly as predicted. Shards whose headers differ (only
+    possible for an empty shard) are combined by column name through pandas."""
+    headers = []
+    for path in shards:
+        with open(path, encoding="utf-8", newline="\n") as handle:
+            headers.append(handle.readline())
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if any(h != headers[0] for h in headers[1:]):
+        frames = [read_tsv(p, dtype=str) for p in shards]
+        table = pd.concat(frames, ignore_index=True)
+        write_tsv(table, out)
+        return len(table)
+    rows = 0
+    tmp = Path(out).with_name(Path(out).name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as sink:
+        sink.write(headers[0])
+        for path in shards:
+            with open(path, encoding="utf-8", newline="\n") as handle:
+                handle.readline()
+                for line in handle:
+                    sink.write(line)
+                    rows += 1
+    os.replace(tmp, out)
+    return rows
 
 
 def run(args) -> int:
     typing = parse_typing(args.alleles, where=f"--alleles {args.alleles}")
     predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
     alleles = resolve_alleles(typing, predictor, where=f"--alleles {args.alleles}")
-    peptides = read_tsv(args.peptides, dtype={"wildtype_peptide": "string"})
-    peptides = peptides.iloc[shard_rows(len(peptides), args.shard)].reset_index(drop=True)
+    peptides = read_shard(args.peptides, args.shard)
     active: Predictor = predictor
     if args.cache:
         from neorank.cache import CachedPredictor, PredictionCache
