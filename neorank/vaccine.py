@@ -50,14 +50,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from neorank.errors import InputFileError, NeoRankError
-from neorank.io import read_tsv, write_tsv
+from neorank.io import CHUNK_ROWS, read_tsv, read_tsv_chunks, tsv_columns, write_tsv
 
 LOG = logging.getLogger(__name__)
 
@@ -92,6 +95,81 @@ JUNCTION_COLUMNS = [
     "left_position", "right_position", "left_variant_id", "right_variant_id", "linker",
     "junction_peptide", "allele", "affinity_nm", "percentile",
 ]
+
+
+# --------------------------------------------------------------------------- reading candidates.tsv
+
+
+class TableBlocks:
+    """A large NeoRank table (candidates.tsv) read in blocks of ``chunk_rows`` rows.
+
+    Iterating yields the blocks in file order (only ``columns`` when given; names
+    absent from the header are skipped, see :attr:`columns`), so peak memory is
+    one block plus what the caller keeps of each. :attr:`rows` counts the rows
+    read. A missing or unparsable file is an :class:`InputFileError` when the
+    object is made. ``kwargs`` go to :func:`neorank.io.read_tsv_chunks`.
+
+    :meth:`concat` puts the kept parts of the blocks back together with the
+    column types a whole-table read gives them. pandas infers a type per block,
+    so a text column reads as numbers in a block whose values all look numeric
+    (``mutation_positions`` ``5`` while other blocks have ``5;6``) and as float in
+    a block where it is all ``NA``: a column that is text in any block is text
+    (numbers back to their text), others take pandas' common type (int and float
+    give float, bool and missing give object), as in a whole-table read.
+    """
+
+    def __init__(self, path: str | os.PathLike, columns: Iterable[str] | None = None,
+                 chunk_rows: int = CHUNK_ROWS, **kwargs: Any) -> None:
+        self.path = path
+        self.chunk_rows = chunk_rows
+        self.kwargs = kwargs
+        header = self._parse(lambda: tsv_columns(path))
+        wanted = None if columns is None else list(dict.fromkeys(columns))
+        #: Columns read, in file order.
+        self.columns = header if wanted is None else [c for c in header if c in wanted]
+        self._wanted = wanted
+        self.rows = 0
+        # One empty slice per distinct set of block types: what concat reconciles.
+        self._shapes: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    def _parse(self, read):
+        try:
+            return read()
+        except FileNotFoundError as err:
+            raise InputFileError("file not found", where=str(self.path),
+                                 fix="run the upstream stage first or fix the path") from err
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(self.path),
+                                 fix="pass the tab-separated table written by NeoRank") from err
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        blocks = read_tsv_chunks(self.path, self._wanted, self.chunk_rows, **self.kwargs)
+        while True:
+            block = self._parse(lambda: next(blocks, None))
+            if block is None:
+                return
+            self._shapes.setdefault(tuple(str(t) for t in block.dtypes), block.iloc[:0])
+            self.rows += len(block)
+            yield block
+
+    def concat(self, parts: list[pd.DataFrame]) -> pd.DataFrame:
+        """``parts`` (row subsets of the blocks, in file order, all with the same
+        columns) as one frame typed like a whole-table read (see the class
+        docstring); file row numbers are kept as the index."""
+        shapes = list(self._shapes.values())
+        if not shapes:  # not read yet: the types of an empty read
+            shapes = [self._parse(lambda: read_tsv(self.path, nrows=0, usecols=self.columns,
+                                                   **self.kwargs))]
+        columns = list(parts[0].columns) if parts else list(shapes[0].columns)
+        frames = [*(s[columns] for s in shapes), *parts]
+        text = [c for c in columns
+                if any(pd.api.types.is_string_dtype(s[c].dtype) for s in shapes)]
+        for i, frame in enumerate(frames):
+            numeric = [c for c in text if pd.api.types.is_numeric_dtype(frame[c].dtype)
+                       and not pd.api.types.is_bool_dtype(frame[c].dtype)]
+            if numeric:
+                frames[i] = frame.astype({c: "str" for c in numeric})
+        return pd.concat(frames) if len(frames) > 1 else frames[0]
 
 
 # --------------------------------------------------------------------------- params
@@ -132,12 +210,23 @@ def _truthy(series: pd.Series) -> pd.Series:
     return series.astype(str).str.lower().isin({"true", "1", "yes"})
 
 
-def rank_pool(candidates: pd.DataFrame, pass_only: bool = False) -> pd.DataFrame:
-    """Binder rows in vaccine priority order (Pass tier first when tiers exist)."""
-    for column in ("variant_id", "candidate_id", "binder", "rank", "mutant_peptide", "allele"):
-        if column not in candidates.columns:
+#: Columns of candidates.tsv :func:`rank_pool` needs.
+POOL_REQUIRED = ["variant_id", "candidate_id", "binder", "rank", "mutant_peptide", "allele"]
+#: Columns of candidates.tsv the design uses (read by :func:`read_pool`).
+POOL_COLUMNS = [*POOL_REQUIRED, "tier", "gene_name", "effect", "protein_change",
+                "transcript_ids", "mutant_affinity_nm", "mutant_percentile", "score"]
+
+
+def _check_pool_columns(columns: Iterable[str]) -> None:
+    for column in POOL_REQUIRED:
+        if column not in columns:
             raise InputFileError(f"missing column {column}", where="candidates.tsv",
                                  fix="pass candidates.tsv written by `neorank rank`")
+
+
+def rank_pool(candidates: pd.DataFrame, pass_only: bool = False) -> pd.DataFrame:
+    """Binder rows in vaccine priority order (Pass tier first when tiers exist)."""
+    _check_pool_columns(candidates.columns)
     pool = candidates.loc[_truthy(candidates["binder"])].copy()
     pool["_rank"] = pd.to_numeric(pool["rank"], errors="coerce")
     keys = ["_rank", "candidate_id"]
@@ -149,22 +238,35 @@ def rank_pool(candidates: pd.DataFrame, pass_only: bool = False) -> pd.DataFrame
     return pool.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
+def read_pool(path: str | os.PathLike, pass_only: bool = False,
+              chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+    """:func:`rank_pool` of the candidates.tsv at ``path``, read in blocks that keep
+    only binder rows and :data:`POOL_COLUMNS` (memory follows the binders, not the
+    table); the same rows and values as ranking the whole table."""
+    blocks = TableBlocks(path, POOL_COLUMNS, chunk_rows)
+    _check_pool_columns(blocks.columns)
+    binders = blocks.concat([block.loc[_truthy(block["binder"])] for block in blocks])
+    return rank_pool(binders, pass_only)
+
+
 def select_variants(pool: pd.DataFrame, count: int, max_per_gene: int) -> pd.DataFrame:
     """Best row per variant, spread across genes (see module docstring)."""
     best = pool.drop_duplicates("variant_id", keep="first").reset_index(drop=True)
     genes = best["gene_name"].astype(object).where(best["gene_name"].notna(), best["variant_id"])
     chosen: list[int] = []
+    taken: set[int] = set()  # chosen, for constant-time look-ups (100k variants)
     per_gene: dict[str, int] = {}
     for index, gene in enumerate(genes):
         if len(chosen) == count:
             break
         if per_gene.get(gene, 0) < max_per_gene:
             chosen.append(index)
+            taken.add(index)
             per_gene[gene] = per_gene.get(gene, 0) + 1
     for index in range(len(best)):
         if len(chosen) == count:
             break
-        if index not in chosen:
+        if index not in taken:
             chosen.append(index)
     # Keep the first-pass order, then the fill order; both follow rank.
     return best.iloc[chosen].reset_index(drop=True)
@@ -271,10 +373,16 @@ def design_peptides(selected: pd.DataFrame, pool: pd.DataFrame, effects: pd.Data
                     length: int) -> pd.DataFrame:
     """One long peptide per selected variant, in selection order."""
     rows = []
+    # Row positions per variant, in table order: one pass instead of a scan of the
+    # pool and of the effects per variant (quadratic at 100k variants).
+    none = np.array([], dtype=int)
+    pool_rows = pool.groupby("variant_id", sort=False).indices
+    effect_rows = effects.groupby("variant_id", sort=False).indices
     for order, cand in enumerate(selected.to_dict("records"), start=1):
         vid = cand["variant_id"]
-        effect = _effect_for(effects, vid, cand.get("transcript_ids"), cand["mutant_peptide"])
-        binders = pool.loc[pool["variant_id"] == vid, ["mutant_peptide", "allele"]]
+        effect = _effect_for(effects.iloc[effect_rows.get(vid, none)], vid,
+                             cand.get("transcript_ids"), cand["mutant_peptide"])
+        binders = pool.iloc[pool_rows.get(vid, none)][["mutant_peptide", "allele"]]
         pairs = sorted(set(zip(binders["mutant_peptide"].astype(str),
                                binders["allele"].astype(str), strict=True)))
         long = design_long_peptide(effect, str(cand["mutant_peptide"]), pairs, length)
@@ -466,15 +574,15 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, predictor: Any = None) -> int:
-    """Run ``neorank vaccine``; ``predictor`` may be injected (tests)."""
-    from neorank.rank import load_params, read_table
+def run(args: argparse.Namespace, predictor: Any = None, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Run ``neorank vaccine``; ``predictor`` may be injected (tests); candidates.tsv
+    is read in blocks of ``chunk_rows`` rows."""
+    from neorank.rank import load_params
 
     params = vaccine_params(load_params(getattr(args, "params", None)), where="vaccine params")
-    candidates = read_table(args.candidates)
+    pool = read_pool(args.candidates, params["pass_only"], chunk_rows)
     effects = read_tsv(args.effects, dtype={"mutant_context": str, "transcript_id": str})
     alleles = expressed_alleles(args.alleles_json)
-    pool = rank_pool(candidates, params["pass_only"])
     # Every binder variant gets a long peptide (the review sheet lists them all);
     # the designs are the first peptide_count / mrna_count of that order.
     selected = select_variants(pool, pool["variant_id"].nunique(), params["max_per_gene"])

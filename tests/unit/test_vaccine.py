@@ -238,7 +238,8 @@ def test_params_validation():
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_writes_designs(tmp_path):
+def _cli_inputs(tmp_path):
+    """candidates.tsv, effects.tsv, alleles.json and params of a 3-variant design."""
     context2 = "MSDEKLRNGTPAYWHQVICFMSDEKLRNGTPAYWHQ"
     candidates = pd.DataFrame([
         _candidate(1, "v1", "KRAS", KRAS_G12V[4:13]),
@@ -259,12 +260,16 @@ def test_cli_writes_designs(tmp_path):
         {"input": "A*01:11N", "allele": None, "status": "null_skipped"}]))
     (tmp_path / "params.json").write_text(json.dumps(
         {"vaccine": {"peptide_count": 2, "mrna_count": 3, "long_peptide_length": 16}}))
-    args = argparse.Namespace(
+    return argparse.Namespace(
         candidates=str(tmp_path / "candidates.tsv"), effects=str(tmp_path / "effects.tsv"),
         alleles_json=str(tmp_path / "alleles.json"), params=str(tmp_path / "params.json"),
         models="embedded", embedded_dir="unused", official_dir=None, cache=None,
         out_peptides=str(tmp_path / "p.tsv"), out_mrna=str(tmp_path / "m.tsv"),
         out_junctions=str(tmp_path / "j.tsv"), out_long_peptides=str(tmp_path / "l.tsv"))
+
+
+def test_cli_writes_designs(tmp_path):
+    args = _cli_inputs(tmp_path)
     predictor = MotifPredictor("")
     assert vaccine.run(args, predictor=predictor) == 0
     peptides = read_tsv(tmp_path / "p.tsv")
@@ -319,3 +324,60 @@ def test_effect_lookup_prefers_the_peptides_transcripts():
     assert vaccine._effect_for(effects, "v1", "ENST9", "KLVVVGAVG")["transcript_id"] == "ENST1"
     with pytest.raises(vaccine.InputFileError, match="no effect of v1 has a mutant context"):
         vaccine._effect_for(effects, "v1", "ENST1", "WWWWWWWWW")
+
+
+def test_small_blocks_give_the_same_design(tmp_path):
+    args = _cli_inputs(tmp_path)
+    candidates = read_tsv(args.candidates)
+    # Non-binder rows between the binders and a tier column (v1's best row is not Pass).
+    extra = pd.DataFrame([_candidate(r, v, g, p, binder=False) for r, v, g, p in [
+        (5, "v1", "KRAS", "AAAAAAAAA"), (6, "v4", "GENE4", "CCCCCCCCC"),
+        (7, "v2", "GENE2", "DDDDDDDDD")]])
+    candidates = pd.concat([candidates, extra]).sort_values("rank", kind="mergesort")
+    candidates["tier"] = ["Subclonal", "Pass", "Pass", "Pass", "Poor", "Poor", "Poor"]
+    write_tsv(candidates, args.candidates)
+    whole = vaccine.rank_pool(read_tsv(args.candidates))
+    assert list(whole["candidate_id"]) == ["PT-002", "PT-003", "PT-004", "PT-001"]
+    outputs = {}
+    for chunk_rows in (100, 3, 1):
+        pd.testing.assert_frame_equal(vaccine.read_pool(args.candidates, chunk_rows=chunk_rows),
+                                      whole)
+        folder = tmp_path / f"blocks{chunk_rows}"
+        folder.mkdir()
+        run_args = argparse.Namespace(**{**vars(args), **{
+            name: str(folder / f"{name}.tsv") for name in
+            ("out_peptides", "out_mrna", "out_junctions", "out_long_peptides")}})
+        assert vaccine.run(run_args, predictor=MotifPredictor("KL"), chunk_rows=chunk_rows) == 0
+        outputs[chunk_rows] = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert len(outputs[100]) == 4
+    assert outputs[3] == outputs[100] and outputs[1] == outputs[100]
+
+
+def test_table_blocks_keep_the_types_of_a_whole_read(tmp_path):
+    # Per block, pandas would read mutation_positions "5" as a number, an all-NA
+    # wildtype_peptide as float, tumor_depth without NA as int and binder as bool.
+    path = tmp_path / "candidates.tsv"
+    path.write_text(
+        "candidate_id\tmutation_positions\twildtype_peptide\ttumor_depth\tbinder\tscore\n"
+        "c1\t5\tNA\t30\tTrue\t0.5\n"
+        "c2\t7\tNA\t1234567\tFalse\t0.25\n"
+        "c3\t5;6\tKLVVVGAVG\tNA\tNA\t0.125\n"
+        "c4\t2\tSIINFEKL\t40\tTrue\tNA\n"
+        "c5\t3\tNA\t50\tTrue\t1e+06\n")
+    whole = read_tsv(path)
+    assert str(whole["mutation_positions"].dtype) == "str"
+    for chunk_rows in (1, 2, 3, 10):
+        blocks = vaccine.TableBlocks(path, chunk_rows=chunk_rows)
+        parts = list(blocks)
+        assert blocks.rows == 5 and len(parts) == -(-5 // chunk_rows)
+        pd.testing.assert_frame_equal(blocks.concat(parts), whole)
+        kept = blocks.concat([b.loc[b["score"] < 1] for b in parts])
+        pd.testing.assert_frame_equal(kept, whole.loc[whole["score"] < 1])
+        assert kept.loc[0, "mutation_positions"] == "5"
+    columns = vaccine.TableBlocks(path, ["binder", "candidate_id", "absent"], chunk_rows=2)
+    assert columns.columns == ["candidate_id", "binder"]
+    pd.testing.assert_frame_equal(columns.concat(list(columns)),
+                                  whole[["candidate_id", "binder"]])
+    assert list(columns.concat([]).columns) == ["candidate_id", "binder"]
+    with pytest.raises(vaccine.InputFileError, match="file not found"):
+        vaccine.TableBlocks(tmp_path / "absent.tsv")
