@@ -48,7 +48,7 @@ from typing import Any
 import pandas as pd
 
 from neorank.errors import InputFileError
-from neorank.io import sha256_file, write_tsv
+from neorank.io import CHUNK_ROWS, sha256_file, write_tsv
 
 LOG = logging.getLogger(__name__)
 
@@ -259,16 +259,39 @@ def read_review(path: str | os.PathLike) -> tuple[dict[str, str], pd.DataFrame]:
                                                  "priority", "decision", "comment"])
 
 
-def final_order(review: pd.DataFrame, long_peptides: pd.DataFrame, candidates: pd.DataFrame,
+def known_candidate_ids(path: str | os.PathLike, wanted: set[str],
+                        chunk_rows: int = CHUNK_ROWS) -> set[str]:
+    """The ids of ``wanted`` that are a ``candidate_id`` of the candidates.tsv at
+    ``path`` (read in blocks, only that column: memory follows ``wanted``)."""
+    from neorank.vaccine import TableBlocks
+
+    blocks = TableBlocks(path, ["candidate_id"], chunk_rows)
+    if "candidate_id" not in blocks.columns:
+        raise InputFileError("missing column candidate_id", where=str(path),
+                             fix="pass candidates.tsv written by `neorank rank`")
+    found: set[str] = set()
+    for block in blocks:
+        ids = block["candidate_id"].astype(str)
+        found.update(ids[ids.isin(wanted)])
+    return found
+
+
+def final_order(review: pd.DataFrame, long_peptides: pd.DataFrame,
+                candidates: pd.DataFrame | set[str],
                 where: str = "review.xlsx") -> tuple[pd.DataFrame, dict[str, int]]:
-    """Accepted rows in priority order, with sequences from ``long_peptides``."""
+    """Accepted rows in priority order, with sequences from ``long_peptides``.
+
+    ``candidates``: candidates.tsv, or the set of its candidate ids (as text) that
+    the sheet names (:func:`known_candidate_ids`); only membership is checked.
+    """
     if not len(review) or not (review["decision"] != "").any():
         raise InputFileError(
             "no row of the Review sheet has a decision, so nothing is accepted",
             where=f"{where} sheet Review",
             fix="fill the decision column (Accept, Reject or Review) for the candidates you "
                 "reviewed; a sheet that was never edited is not treated as accepted")
-    known = set(candidates["candidate_id"].astype(str))
+    known = candidates if isinstance(candidates, set) \
+        else set(candidates["candidate_id"].astype(str))
     for row in review.itertuples(index=False):
         if row.candidate_id not in known:
             raise InputFileError(
@@ -332,20 +355,46 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     final.set_defaults(run=run_final)
 
 
-def run_sheet(args: argparse.Namespace) -> int:
+def read_candidates(path: str | os.PathLike,
+                    chunk_rows: int = CHUNK_ROWS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the review sheet uses of candidates.tsv, read in blocks: its binder rows
+    (every column, for the Binders sheet) and the first row of each variant in file
+    order (``variant_id`` and ``tumor_vaf``, for :func:`review_rows`). Memory follows
+    the binders and variants, not the table."""
+    from neorank.vaccine import TableBlocks
+
+    blocks = TableBlocks(path, chunk_rows=chunk_rows)
+    if "binder" not in blocks.columns:
+        raise InputFileError("missing column binder", where=str(path),
+                             fix="pass candidates.tsv written by `neorank rank`")
+    first_columns = [c for c in ("variant_id", "tumor_vaf") if c in blocks.columns]
+    binders, firsts, seen = [], [], pd.Index([])
+    for block in blocks:
+        binders.append(block.loc[block["binder"].astype(str).str.lower() == "true"])
+        if "variant_id" in first_columns:
+            rows = block[first_columns].drop_duplicates("variant_id")
+            rows = rows.loc[~rows["variant_id"].isin(seen)]
+            seen = seen.append(pd.Index(rows["variant_id"]))
+            firsts.append(rows)
+    return blocks.concat(binders), blocks.concat(firsts, first_columns)
+
+
+def run_sheet(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Run ``neorank review-sheet`` (candidates.tsv read in blocks of ``chunk_rows`` rows)."""
     from neorank.rank import read_table
 
-    candidates = read_table(args.candidates)
+    binders, firsts = read_candidates(args.candidates, chunk_rows)
     review = review_rows(read_table(args.long_peptides), read_table(args.vaccine_peptides),
-                         read_table(args.vaccine_mrna), candidates)
-    binders = candidates.loc[candidates["binder"].astype(str).str.lower() == "true"]
+                         read_table(args.vaccine_mrna), firsts)
     write_workbook(args.out, str(args.sample), review, read_table(args.aggregated), binders,
                    sha256_file(args.candidates))
     LOG.info("review sheet: %d variants to review -> %s", len(review), args.out)
     return 0
 
 
-def run_final(args: argparse.Namespace) -> int:
+def run_final(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Run ``neorank final-order`` (candidates.tsv read in blocks of ``chunk_rows`` rows,
+    only the candidate ids the sheet names are kept)."""
     from neorank.rank import read_table
 
     about, review = read_review(args.review)
@@ -353,7 +402,7 @@ def run_final(args: argparse.Namespace) -> int:
         raise InputFileError(
             f"the review sheet is for sample {about.get('sample')!r}, not {args.sample!r}",
             where=f"{args.review} sheet About", fix="give each sample its own review file")
-    candidates = read_table(args.candidates)
+    candidates = known_candidate_ids(args.candidates, set(review["candidate_id"]), chunk_rows)
     if about.get("candidates_sha256") != sha256_file(args.candidates):
         LOG.warning("%s was made from another candidates.tsv; candidate ids are checked "
                     "against the current one", args.review)

@@ -152,15 +152,20 @@ class TableBlocks:
             self.rows += len(block)
             yield block
 
-    def concat(self, parts: list[pd.DataFrame]) -> pd.DataFrame:
+    def concat(self, parts: list[pd.DataFrame],
+               columns: list[str] | None = None) -> pd.DataFrame:
         """``parts`` (row subsets of the blocks, in file order, all with the same
         columns) as one frame typed like a whole-table read (see the class
-        docstring); file row numbers are kept as the index."""
+        docstring); file row numbers are kept as the index. ``columns``: those of
+        the result when there is no part (default: every column read)."""
         shapes = list(self._shapes.values())
         if not shapes:  # not read yet: the types of an empty read
             shapes = [self._parse(lambda: read_tsv(self.path, nrows=0, usecols=self.columns,
                                                    **self.kwargs))]
-        columns = list(parts[0].columns) if parts else list(shapes[0].columns)
+        if parts:
+            columns = list(parts[0].columns)
+        elif columns is None:
+            columns = list(shapes[0].columns)
         frames = [*(s[columns] for s in shapes), *parts]
         text = [c for c in columns
                 if any(pd.api.types.is_string_dtype(s[c].dtype) for s in shapes)]

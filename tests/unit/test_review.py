@@ -198,3 +198,53 @@ def test_cli_reports_an_unedited_sheet_as_a_usage_error(workbook, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "no row of the Review sheet has a decision" in err and "Fix:" in err
+
+
+def test_small_blocks_give_the_same_workbook_and_order(workbook):
+    tmp_path, args = workbook
+    # A fuller candidates.tsv: non-binder rows (also before a variant's binder row)
+    # and NA cells, so blocks of a few rows differ in their inferred column types.
+    candidates = _candidates(_long_peptides())
+    extra = pd.DataFrame({"rank": [4, 5, 6, 7], "candidate_id": [f"PT-x{i}" for i in range(4)],
+                          "variant_id": ["v3", "v1", "v4", "v2"],
+                          "mutant_peptide": ["AAAAAAAAA", None, "CCCCCCCCC", "DDDDDDDDD"],
+                          "allele": "HLA-B*07:02", "binder": False,
+                          "tumor_vaf": [None, 0.4, 0.2, 0.3]})
+    candidates = pd.concat([extra.iloc[:1], candidates, extra.iloc[1:]], ignore_index=True)
+    candidates["mutation_positions"] = ["5;6", "3", "4", "5", "2;3", "1", "9"]
+    write_tsv(candidates, tmp_path / "candidates.tsv")
+    whole = read_tsv(tmp_path / "candidates.tsv")
+    wb = openpyxl.load_workbook(args.out)
+    ws = wb["Review"]
+    for r in range(2, 5):
+        ws.cell(r, _column(ws, "decision")).value = "Accept"
+    ws.cell(3, _column(ws, "priority")).value = 0
+    edited = tmp_path / "edited.xlsx"
+    wb.save(edited)
+    outputs = []
+    for chunk_rows in (1000, 3, 1):
+        binders, firsts = review.read_candidates(tmp_path / "candidates.tsv", chunk_rows)
+        pd.testing.assert_frame_equal(binders, whole.loc[whole["binder"]])
+        pd.testing.assert_frame_equal(firsts, whole.drop_duplicates("variant_id")[
+            ["variant_id", "tumor_vaf"]])
+        sheet = argparse.Namespace(**{**vars(args), "out": str(tmp_path / f"c{chunk_rows}.xlsx")})
+        assert review.run_sheet(sheet, chunk_rows=chunk_rows) == 0
+        final = _final_args(tmp_path, edited)
+        final.out = str(tmp_path / f"final{chunk_rows}.tsv")
+        assert review.run_final(final, chunk_rows=chunk_rows) == 0
+        outputs.append((open(sheet.out, "rb").read(), open(final.out, "rb").read()))
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+    binders_sheet = openpyxl.load_workbook(tmp_path / "c1.xlsx")["Binders"]
+    assert binders_sheet.max_row == 4  # header + the 3 binder rows
+    assert [c.value for c in binders_sheet[2]][-1] == "3"  # text, as in a whole read
+    tumor_vaf = review.REVIEW_COLUMNS.index("tumor_vaf")
+    assert [r[tumor_vaf] for r in openpyxl.load_workbook(tmp_path / "c1.xlsx")["Review"]
+            .iter_rows(min_row=2, values_only=True)] == [0.4, 0.3, None]
+    assert list(read_tsv(tmp_path / "final1.tsv")["variant_id"]) == ["v2", "v1", "v3"]
+
+
+def test_known_candidate_ids_keeps_only_the_sheet_ids(workbook):
+    tmp_path, _ = workbook
+    path = tmp_path / "candidates.tsv"
+    assert review.known_candidate_ids(path, {"PT-000000000002", "PT-9"}, chunk_rows=1) == {
+        "PT-000000000002"}
