@@ -29,7 +29,7 @@ import pandas as pd
 
 from neorank.eligibility import assess, binder_mask, eligibility_params
 from neorank.errors import InputFileError
-from neorank.io import read_tsv, write_tsv
+from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
 
 LOG = logging.getLogger(__name__)
 
@@ -52,9 +52,47 @@ def _read(path: str | os.PathLike, columns: list[str], what: str) -> pd.DataFram
             from err
 
 
-def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
+def _blocks(path: str | os.PathLike, columns: list[str], what: str, chunk_rows: int,
+            optional: tuple[str, ...] = ()):
+    """``columns`` (and ``optional`` ones when present) of a large table as text,
+    read in blocks (:class:`neorank.vaccine.TableBlocks`)."""
+    from neorank.vaccine import TableBlocks
+
+    if not Path(path).is_file():
+        raise InputFileError("file not found", where=str(path),
+                             fix=f"run the stage that writes {what} first")
+    blocks = TableBlocks(path, [*columns, *optional], chunk_rows, dtype=str)
+    missing = [c for c in columns if c not in blocks.columns]
+    if missing:
+        raise InputFileError(f"cannot read columns {', '.join(columns)} (no column "
+                             f"{', '.join(missing)})", where=str(path),
+                             fix=f"pass the {what} written by NeoRank (see docs/tables.md)")
+    return blocks
+
+
+def count_rows(path: str | os.PathLike, column: str, what: str,
+               chunk_rows: int = CHUNK_ROWS) -> int:
+    """Rows of a NeoRank table that has ``column`` (read in blocks, that column only)."""
+    blocks = _blocks(path, [column], what, chunk_rows)
+    for _ in blocks:
+        pass
+    return blocks.rows
+
+
+def read_candidates(path: str | os.PathLike,
+                    chunk_rows: int = CHUNK_ROWS) -> tuple[pd.DataFrame, int]:
+    """The binder rows of candidates.tsv (``variant_id``, ``gene_name``, ``binder``
+    and ``tier`` when present, as text) and its number of rows, read in blocks:
+    memory follows the binders, not the table."""
+    blocks = _blocks(path, ["variant_id", "gene_name", "binder"], "candidates.tsv", chunk_rows,
+                     optional=("tier",))
+    binders = blocks.concat([block.loc[binder_mask(block)] for block in blocks])
+    return binders, blocks.rows
+
+
+def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame | int,
               candidates: pd.DataFrame, alleles: list[dict], params: dict | None = None,
-              purity: float | None = None) -> dict:
+              purity: float | None = None, *, predictions: int | None = None) -> dict:
     """The summary row of one sample.
 
     Parameters
@@ -62,8 +100,10 @@ def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
     sample
         Sample id.
     variants, peptides, candidates
-        variants.tsv (``variant_id``, ``status``), peptides.tsv (any column) and
-        candidates.tsv (``variant_id``, ``gene_name``, ``binder``).
+        variants.tsv (``variant_id``, ``status``), peptides.tsv (any column, or
+        its number of rows) and candidates.tsv (``variant_id``, ``gene_name``,
+        ``binder``; only its binder rows are used, so it may hold just those
+        when ``predictions`` gives its number of rows).
     alleles
         alleles.json entries.
     params
@@ -77,6 +117,7 @@ def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
         One value per :data:`COLUMNS` entry.
     """
     status = variants["status"].astype(str)
+    # Only binder rows count in the verdict (eligibility.assess) and below.
     result = assess(variants, candidates, alleles, eligibility_params(params or {}),
                     purity=purity)
     binders = candidates.loc[binder_mask(candidates)]
@@ -88,8 +129,8 @@ def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
         "variants": len(variants),
         "somatic": int((status != "filtered").sum()),
         "protein_changing": int((status == "protein_changing").sum()),
-        "peptides": len(peptides),
-        "predictions": len(candidates),
+        "peptides": peptides if isinstance(peptides, int) else len(peptides),
+        "predictions": len(candidates) if predictions is None else predictions,
         "binders": len(binders),
         "pass_candidates": len(targets) if tiered else None,
         "target_variants": int(targets["variant_id"].nunique()),
@@ -139,18 +180,18 @@ def add_subcommand(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Run ``neorank summary``: peptides.tsv and candidates.tsv are read in blocks of
+    ``chunk_rows`` rows, keeping a row count and the binder rows."""
     from neorank.rank import load_params
     from neorank.report import load_alleles
 
     variants = _read(args.variants, ["variant_id", "status"], "variants.tsv")
-    peptides = _read(args.peptides, ["variant_id"], "peptides.tsv")
-    header = pd.read_csv(args.candidates, sep="\t", nrows=0).columns \
-        if Path(args.candidates).is_file() else []
-    columns = ["variant_id", "gene_name", "binder"] + (["tier"] if "tier" in header else [])
-    candidates = _read(args.candidates, columns, "candidates.tsv")
-    row = summarize(args.sample, variants, peptides, candidates,
-                    load_alleles(args.alleles_json), load_params(args.params), args.purity)
+    peptides = count_rows(args.peptides, "variant_id", "peptides.tsv", chunk_rows)
+    binders, predictions = read_candidates(args.candidates, chunk_rows)
+    row = summarize(args.sample, variants, peptides, binders,
+                    load_alleles(args.alleles_json), load_params(args.params), args.purity,
+                    predictions=predictions)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_tsv(pd.DataFrame([row], columns=COLUMNS), args.out)
     print(format_line(row))

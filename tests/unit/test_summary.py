@@ -160,3 +160,42 @@ def test_summary_lines_formats_and_skips_missing(tmp_path):
     assert lines[0] == ("P-01: 12,345 variants in -> 12,000 somatic -> 7,000 protein-changing -> "
                         "250,000 peptides -> 1,500,000 predictions -> 4,200 binders -> "
                         "1,800 Pass candidates (900 variants, 610 genes) -> verdict: borderline")
+
+
+@pytest.mark.parametrize("n_pass", [None, 2])
+def test_small_blocks_give_the_same_summary(tmp_path, n_pass):
+    import argparse
+
+    from neorank import summary
+
+    paths = write_inputs(tmp_path, n_binder_variants=5, n_pass_variants=n_pass)
+    whole = pd.read_csv(paths["candidates"], sep="\t", dtype=str, keep_default_na=False)
+    written = []
+    for chunk_rows in (1000, 5, 1):
+        binders, rows = summary.read_candidates(paths["candidates"], chunk_rows)
+        assert rows == 36 and len(binders) == 6
+        assert list(binders["variant_id"]) == list(whole.loc[whole["binder"] == "True",
+                                                             "variant_id"])
+        assert summary.count_rows(paths["peptides"], "variant_id", "peptides.tsv",
+                                  chunk_rows) == 18
+        args = argparse.Namespace(
+            sample="S1", variants=str(paths["variants"]), peptides=str(paths["peptides"]),
+            candidates=str(paths["candidates"]), alleles_json=str(paths["alleles"]),
+            params=str(paths["params"]), purity=0.6, out=str(tmp_path / f"s{chunk_rows}.tsv"))
+        assert summary.run(args, chunk_rows=chunk_rows) == 0
+        written.append((tmp_path / f"s{chunk_rows}.tsv").read_bytes())
+    assert written[1] == written[0] and written[2] == written[0]
+    assert b"\t36\t6\t" in written[0]  # predictions from the row count, binders kept
+
+
+def test_missing_candidates_column_names_the_file(tmp_path, capsys):
+    paths = write_inputs(tmp_path, 5)
+    _, _, candidates = make_tables(5)
+    write_tsv(candidates.drop(columns="gene_name"), paths["candidates"])
+    with pytest.raises(SystemExit) as err:
+        cli.main(["summary", "--sample", "S1", "--variants", str(paths["variants"]),
+                  "--peptides", str(paths["peptides"]), "--candidates", str(paths["candidates"]),
+                  "--alleles-json", str(paths["alleles"]), "--out", str(tmp_path / "s.tsv")])
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert str(paths["candidates"]) in message and "gene_name" in message
