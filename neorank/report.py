@@ -14,6 +14,12 @@ best IC50 against tumor VAF per variant, per-allele contributions); top binders
 (default 50; sortable, filterable); binders per gene (SVG); vaccine design
 (:mod:`neorank.vaccine`: long peptides, mRNA order, junctional binders);
 per-variant drill-down (``<details>``: peptides x alleles); per-variant summary.
+
+``neorank report`` reads peptides.tsv and candidates.tsv in blocks
+(``--chunk-rows``) and keeps only what the sections show or count (see
+:class:`CandidateDigest`), so its memory does not grow with the tables (tens of
+millions of candidate rows at 100k variants); the page does not depend on the
+block size.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ import json
 import logging
 import math
 import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from neorank import __version__
@@ -42,6 +51,7 @@ from neorank.eligibility import (
     eligibility_params,
 )
 from neorank.errors import InputFileError, NeoRankError
+from neorank.io import CHUNK_ROWS, read_tsv_chunks, tsv_columns
 from neorank.rank import load_params, ranking_params, read_table
 
 LOG = logging.getLogger(__name__)
@@ -61,6 +71,16 @@ REPORT_DEFAULTS: dict[str, Any] = {
 }
 STATUS_ORDER = ("filtered", "outside_reference", "non_coding", "silent", "no_peptides",
                 "protein_changing")
+REQUIRED_CANDIDATE_COLUMNS = ["rank", "candidate_id", "binder", "variant_id", "gene_name",
+                              "protein_change", "mutant_peptide", "allele", "mutant_affinity_nm"]
+#: The candidates.tsv columns any section shows or counts; the others are never read.
+CANDIDATE_COLUMNS = REQUIRED_CANDIDATE_COLUMNS + [
+    "mutant_percentile", "wildtype_affinity_nm", "agretopicity", "tumor_vaf", "tier", "score",
+    "score_components", "mutation_positions", "wildtype_peptide", "presentation_score",
+    "predictor", "pass_expression", "pass_rna_support"]
+#: Display columns filled with NA when a candidates table lacks them.
+PLACEHOLDER_COLUMNS = ("mutant_percentile", "wildtype_affinity_nm", "agretopicity", "tumor_vaf",
+                       "tier", "score", "score_components")
 
 CSS = """
 :root { --fg: #1d232b; --muted: #5b6673; --line: #d5dbe2; --bg: #ffffff; --soft: #f3f5f8;
@@ -283,11 +303,43 @@ def load_alleles(path: str | os.PathLike) -> list[dict[str, Any]]:
     return data
 
 
-def _require(frame: pd.DataFrame, columns: list[str], where: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _require(frame: pd.DataFrame | list[str], columns: list[str], where: str) -> None:
+    """``frame``: a table or its header."""
+    header = frame.columns if isinstance(frame, pd.DataFrame) else frame
+    missing = [c for c in columns if c not in header]
     if missing:
         raise InputFileError(f"missing column(s) {', '.join(missing)}", where=where,
                              fix="pass the NeoRank table (see docs/tables.md)")
+
+
+def _unreadable(path: str | os.PathLike, err: Exception) -> InputFileError:
+    """The error :func:`neorank.rank.read_table` gives for the same problem."""
+    if isinstance(err, FileNotFoundError):
+        return InputFileError("file not found", where=str(path),
+                              fix="run the upstream stage first or fix the path")
+    return InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
+                          fix="pass the tab-separated table written by NeoRank")
+
+
+_READ_ERRORS = (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError,
+                UnicodeDecodeError)
+
+
+def table_header(path: str | os.PathLike) -> list[str]:
+    """The header of a TSV, with read problems as :class:`InputFileError`."""
+    try:
+        return tsv_columns(path)
+    except _READ_ERRORS as err:
+        raise _unreadable(path, err) from err
+
+
+def table_blocks(path: str | os.PathLike, columns: list[str] | None = None,
+                 chunk_rows: int = CHUNK_ROWS, **kwargs) -> Iterator[pd.DataFrame]:
+    """:func:`neorank.io.read_tsv_chunks` with read problems as :class:`InputFileError`."""
+    try:
+        yield from read_tsv_chunks(path, columns, chunk_rows, **kwargs)
+    except _READ_ERRORS as err:
+        raise _unreadable(path, err) from err
 
 
 # --------------------------------------------------------------------------- sections
@@ -378,14 +430,14 @@ def _eligibility(result: Eligibility) -> str:
         f"<ul>{notes}</ul>\n</div>\n</section>\n")
 
 
-def _funnel(variants: pd.DataFrame, peptides: pd.DataFrame, binder_variants: int) -> str:
+def _funnel(variants: pd.DataFrame, peptide_variants: int, binder_variants: int) -> str:
     status = variants["status"].astype(str)
     steps = [
         ("Input variant alleles", variants["variant_id"].nunique()),
         ("Somatic (passed filters)", variants.loc[status != "filtered", "variant_id"].nunique()),
         ("Protein-changing", variants.loc[status.isin(PROTEIN_CHANGING_STATUSES),
                                           "variant_id"].nunique()),
-        ("With mutant peptides", peptides["variant_id"].nunique()),
+        ("With mutant peptides", peptide_variants),
         ("With a predicted binder", binder_variants),
     ]
     top = max(steps[0][1], 1)
@@ -406,10 +458,8 @@ def _funnel(variants: pd.DataFrame, peptides: pd.DataFrame, binder_variants: int
         "</section>\n")
 
 
-def _alleles(alleles: list[dict[str, Any]], candidates: pd.DataFrame,
-             binders: pd.DataFrame) -> str:
-    total = candidates.groupby("allele").size() if len(candidates) else pd.Series(dtype=int)
-    hits = binders.groupby("allele").size() if len(binders) else pd.Series(dtype=int)
+def _alleles(alleles: list[dict[str, Any]], total: Counter, hits: Counter) -> str:
+    """``total``, ``hits``: candidate rows and binder rows per allele."""
     explain = {
         "supported": "training data for this allele",
         "extrapolated": "no training data; predicted from its pseudosequence (less reliable)",
@@ -437,6 +487,7 @@ def _alleles(alleles: list[dict[str, Any]], candidates: pd.DataFrame,
 
 def _top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
                     rank_params: dict[str, Any]) -> str:
+    """``binders``: the best binder rows (at least ``top_n`` when there are), by rank."""
     binding = rank_params["binding"]
     rule = []
     if binding["max_affinity_nm"] is not None:
@@ -491,11 +542,10 @@ def _top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
         "</p>\n" + table + "</section>\n")
 
 
-def _gene_chart(binders: pd.DataFrame) -> str:
-    if not len(binders):
+def _gene_chart(counts: Counter) -> str:
+    """``counts``: binder rows per gene name (missing names as ``NA``)."""
+    if not counts:
         return ""
-    genes = binders["gene_name"].astype(object).where(binders["gene_name"].notna(), "NA")
-    counts = genes.astype(str).value_counts()
     ordered = sorted(counts.items(), key=lambda kv: (-int(kv[1]), kv[0]))
     total_genes = len(ordered)
     ordered = ordered[:CHART_GENES]
@@ -521,12 +571,11 @@ def _gene_chart(binders: pd.DataFrame) -> str:
             + "\n".join(parts) + "\n" + more + "</section>\n")
 
 
-def _variant_summary(variants: pd.DataFrame, peptides: pd.DataFrame,
-                     binders: pd.DataFrame, max_rows: int) -> str:
-    n_peptides = peptides.groupby("variant_id").size() if len(peptides) else pd.Series(dtype=int)
-    n_binders = binders.groupby("variant_id").size() if len(binders) else pd.Series(dtype=int)
-    best = binders.drop_duplicates("variant_id", keep="first").set_index("variant_id") \
-        if len(binders) else None
+def _variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Counter,
+                     best_binders: pd.DataFrame, max_rows: int) -> str:
+    """``n_peptides``, ``n_binders``: rows per variant; ``best_binders``: the best binder
+    row of each variant."""
+    best = best_binders.set_index("variant_id") if len(best_binders) else None
     status = variants["status"].astype(str)
     keep = pd.Series(True, index=variants.index)
     if len(variants) > max_rows:
@@ -661,18 +710,16 @@ def _bar_chart(items: list[tuple[str, int]], label: str, colour: str = "#2f5f9e"
     return "".join(parts)
 
 
-def _plots(candidates: pd.DataFrame, binders: pd.DataFrame, alleles: list[dict[str, Any]],
-           rank_params: dict[str, Any]) -> str:
-    best = candidates.drop_duplicates("variant_id", keep="first")
+def _plots(best: pd.DataFrame, rows_per_allele: Counter, variants_per_allele: dict[Any, set],
+           alleles: list[dict[str, Any]], rank_params: dict[str, Any]) -> str:
+    """``best``: the best row of each variant, by rank; ``rows_per_allele``,
+    ``variants_per_allele``: binder rows and binder variant ids per allele."""
     scatter = _affinity_vaf_plot(best, rank_params["binding"]["max_affinity_nm"])
-    rows_per_allele = binders.groupby("allele").size() if len(binders) else pd.Series(dtype=int)
-    variants_per_allele = binders.groupby("allele")["variant_id"].nunique() if len(binders) \
-        else pd.Series(dtype=int)
     expressed = [e["allele"] for e in alleles
                  if e.get("allele") and e.get("status") != "null_skipped"]
-    expressed += sorted(a for a in rows_per_allele.index if a not in expressed)
+    expressed += sorted(a for a in rows_per_allele if a not in expressed)
     allele_rows = [(a, int(rows_per_allele.get(a, 0))) for a in expressed]
-    allele_variants = [(a, int(variants_per_allele.get(a, 0))) for a in expressed]
+    allele_variants = [(a, len(variants_per_allele.get(a, ()))) for a in expressed]
     return (
         "<section id=\"plots\">\n<h2>Plots</h2>\n<div class=\"plots\">\n" + scatter
         + "<figure>" + _bar_chart(allele_rows, "Binder rows per allele")
@@ -683,13 +730,18 @@ def _plots(candidates: pd.DataFrame, binders: pd.DataFrame, alleles: list[dict[s
         "allele.</figcaption></figure>\n</div>\n</section>\n")
 
 
-def _drilldown(candidates: pd.DataFrame, alleles: list[dict[str, Any]], max_variants: int,
-               max_peptides: int, inclusion_nm: float) -> str:
-    """One ``<details>`` per variant: its peptides x the patient's alleles (IC50 nM)."""
-    if not len(candidates):
+def _drilldown(candidates: pd.DataFrame, n_rows: int, n_variants: int, allele_names: set,
+               alleles: list[dict[str, Any]], max_variants: int, max_peptides: int,
+               inclusion_nm: float) -> str:
+    """One ``<details>`` per variant: its peptides x the patient's alleles (IC50 nM).
+
+    ``candidates``: every row of the first ``max_variants`` variants, by rank;
+    ``n_rows``, ``n_variants``, ``allele_names``: of the whole table (alleles as text).
+    """
+    if not n_rows:
         return ""
     order = [e["allele"] for e in alleles if e.get("allele") and e.get("status") != "null_skipped"]
-    order += sorted(a for a in candidates["allele"].astype(str).unique() if a not in order)
+    order += sorted(a for a in allele_names if a not in order)
     ic50 = pd.to_numeric(candidates["mutant_affinity_nm"], errors="coerce")
     frame = candidates.assign(_ic50=ic50)
     variant_ids = list(dict.fromkeys(frame["variant_id"]))
@@ -736,8 +788,8 @@ def _drilldown(candidates: pd.DataFrame, alleles: list[dict[str, Any]], max_vari
             f"<span class=\"mono\">{_e(vid)}</span> &middot; {n_binders} binder row(s), best "
             f"{_fmt(first.get('mutant_affinity_nm'), '.1f')} nM</summary>\n"
             + table + note + "</details>")
-    more = (f"<p class=\"sub\">First {max_variants} of {len(variant_ids)} variants shown.</p>\n"
-            if len(variant_ids) > max_variants else "")
+    more = (f"<p class=\"sub\">First {max_variants} of {n_variants} variants shown.</p>\n"
+            if n_variants > max_variants else "")
     return ("<section id=\"drilldown\">\n<h2>Per-variant drill-down</h2>\n"
             "<p class=\"sub\">Every variant with peptides, best first; open one to see its "
             "mutant peptides &times; the patient's alleles (mutant IC50 in nM; bold green = "
@@ -829,7 +881,191 @@ def _vaccine(design: dict[str, pd.DataFrame] | None, params: dict[str, Any]) -> 
         + f"<p class=\"seq\">{_e(''.join(construct))}</p>\n</section>\n")
 
 
+# --------------------------------------------------------------------------- candidates digest
+
+#: Report order of candidate rows: numeric rank, candidate_id, then table position
+#: (what a stable sort of the whole table on rank and candidate_id gives).
+_ORDER = ["_rank", "candidate_id", "_pos"]
+_BEST_COLUMNS = ["variant_id", "gene_name", "protein_change", "mutant_peptide", "allele",
+                 "mutant_affinity_nm", "binder", "tumor_vaf", "rank"]
+_DRILL_COLUMNS = ["variant_id", "gene_name", "protein_change", "mutant_peptide",
+                  "wildtype_peptide", "mutation_positions", "allele", "mutant_affinity_nm",
+                  "binder"]
+
+
+def _in_report_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (with ``_rank`` and ``_pos``) sorted into report order."""
+    ranks = frame["_rank"].to_numpy(dtype=float)
+    if len(ranks) < 2 or bool((np.diff(ranks) > 0).all()):  # ranked file: already in order
+        return frame
+    return frame.sort_values(_ORDER, kind="mergesort")
+
+
+def _first_per_variant(kept: pd.DataFrame | None, rows: pd.DataFrame) -> pd.DataFrame:
+    """The best row of each variant among ``kept`` and ``rows`` (both in report order)."""
+    rows = rows.drop_duplicates("variant_id", keep="first")
+    if kept is None:
+        return rows
+    return _in_report_order(pd.concat([kept, rows])).drop_duplicates("variant_id", keep="first")
+
+
+def _pick(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return frame[[c for c in dict.fromkeys(columns + _ORDER) if c in frame.columns]]
+
+
+class CandidateDigest:
+    """What the report needs from candidates.tsv, gathered block by block.
+
+    Blocks come in table order; memory holds one block plus what is kept, never the
+    whole table: counts per allele, gene and variant, the best row of each variant
+    (overall and among binders), the best ``top_n`` binder rows, the distinct binder
+    facts the eligibility assessment counts, and every row of the
+    ``drill_variants`` best variants. Rows are taken in report order (see
+    :func:`_in_report_order`), so the result does not depend on the block size or
+    on the order of rows in the table.
+    """
+
+    def __init__(self, columns: list[str], top_n: int, drill_variants: int) -> None:
+        self.columns = list(columns)
+        self.top_n = top_n
+        self.drill_variants = drill_variants
+        self.rows = 0
+        self.has_presentation = False
+        self.predictors: set[str] = set()
+        self.allele_rows: Counter = Counter()
+        self.allele_names: set = set()
+        self.variant_ids: set = set()
+        self.missing_variant_id = False
+        self.binder_rows = 0
+        self.binder_allele_rows: Counter = Counter()
+        self.binder_allele_variants: dict[Any, set] = {}
+        self.binder_genes: Counter = Counter()
+        self.binder_variant_rows: Counter = Counter()
+        self.best: pd.DataFrame | None = None
+        self.best_binders: pd.DataFrame | None = None
+        self.top: pd.DataFrame | None = None
+        self.targets: pd.DataFrame | None = None
+        self.drill: pd.DataFrame | None = None
+        self._drill_ids: set = set()
+        self._incomplete: set = set()
+        self._target_columns = ["variant_id", "gene_name", "binder"] + [
+            c for c in ("tier", "pass_expression", "pass_rna_support") if c in self.columns]
+
+    @property
+    def n_variants(self) -> int:
+        """Distinct variant ids (a missing id counts once)."""
+        return len(self.variant_ids) + int(self.missing_variant_id)
+
+    def _prepare(self, block: pd.DataFrame, start: int) -> pd.DataFrame:
+        return block.assign(_rank=pd.to_numeric(block["rank"], errors="coerce"),
+                            _pos=np.arange(start, start + len(block), dtype=np.int64))
+
+    def add(self, block: pd.DataFrame) -> None:
+        """Take the next block of the table."""
+        start = self.rows
+        self.rows += len(block)
+        if not len(block):
+            return
+        block = _in_report_order(self._prepare(block, start))
+        if "presentation_score" in block.columns:
+            self.has_presentation |= bool(block["presentation_score"].notna().any())
+        if "predictor" in block.columns:
+            self.predictors.update(block["predictor"].dropna().astype(str).unique())
+        self.allele_rows.update(block.groupby("allele").size().to_dict())
+        self.allele_names.update(block["allele"].astype(str).unique())
+        self.best = _first_per_variant(self.best, _pick(block, _BEST_COLUMNS))
+
+        binders = block.loc[binder_mask(block)]
+        if len(binders):
+            self.binder_rows += len(binders)
+            self.binder_allele_rows.update(binders.groupby("allele").size().to_dict())
+            for allele, ids in binders.groupby("allele")["variant_id"]:
+                self.binder_allele_variants.setdefault(allele, set()).update(ids.dropna())
+            genes = binders["gene_name"].astype(object).where(binders["gene_name"].notna(), "NA")
+            self.binder_genes.update(genes.astype(str).value_counts().to_dict())
+            self.binder_variant_rows.update(binders.groupby("variant_id").size().to_dict())
+            self.best_binders = _first_per_variant(self.best_binders,
+                                                   _pick(binders, _BEST_COLUMNS))
+            top = binders.head(self.top_n)
+            self.top = top if self.top is None else \
+                _in_report_order(pd.concat([self.top, top])).head(self.top_n)
+            facts = binders[self._target_columns].drop_duplicates()
+            self.targets = facts if self.targets is None else \
+                pd.concat([self.targets, facts]).drop_duplicates()
+
+        # Drill-down: every row of the variants that are the best ones so far. A
+        # variant that joins them after rows of it were passed over is re-read.
+        chosen = set(self.best["variant_id"].head(self.drill_variants))
+        self._incomplete.update(v for v in chosen - self._drill_ids if v in self.variant_ids)
+        rows = _pick(block.loc[block["variant_id"].isin(chosen)], _DRILL_COLUMNS)
+        if self.drill is not None:
+            rows = pd.concat([self.drill.loc[self.drill["variant_id"].isin(chosen)], rows])
+        self.drill, self._drill_ids = rows, chosen
+        ids = block["variant_id"]
+        self.variant_ids.update(ids.dropna().unique())
+        self.missing_variant_id |= bool(ids.isna().any())
+
+    def finish(self, blocks: Callable[[], Iterable[pd.DataFrame]]) -> CandidateDigest:
+        """Complete the drill-down rows (``blocks`` gives the table again, only if a
+        shown variant's rows were passed over) and put every kept frame in report order."""
+        refetch = self._drill_ids & self._incomplete
+        if refetch and self.drill is not None:
+            parts = [self.drill.loc[~self.drill["variant_id"].isin(refetch)]]
+            start = 0
+            for block in blocks():
+                block, start = self._prepare(block, start), start + len(block)
+                parts.append(_pick(block.loc[block["variant_id"].isin(refetch)], _DRILL_COLUMNS))
+            self.drill = pd.concat(parts)
+            self._incomplete -= refetch
+        best_columns = [c for c in self.columns if c in _BEST_COLUMNS]
+        self.best = self._ordered(self.best, best_columns, placeholders=True)
+        self.best_binders = self._ordered(self.best_binders, best_columns)
+        self.top = self._ordered(self.top, self.columns, placeholders=True)
+        self.drill = self._ordered(self.drill, [c for c in self.columns if c in _DRILL_COLUMNS])
+        if self.targets is None:
+            self.targets = pd.DataFrame(columns=self._target_columns)
+        return self
+
+    @staticmethod
+    def _ordered(frame: pd.DataFrame | None, columns: list[str],
+                 placeholders: bool = False) -> pd.DataFrame:
+        if frame is None:
+            frame = pd.DataFrame(columns=columns + _ORDER)
+        elif len(frame):
+            frame = frame.sort_values(_ORDER, kind="mergesort")
+        if placeholders:
+            for column in PLACEHOLDER_COLUMNS:
+                if column not in frame.columns:
+                    frame = frame.assign(**{column: pd.NA})
+        return frame
+
+
+def digest_candidates(blocks: Callable[[], Iterable[pd.DataFrame]], columns: list[str],
+                      top_n: int, drill_variants: int) -> CandidateDigest:
+    """A :class:`CandidateDigest` of the table ``blocks()`` yields in table order."""
+    digest = CandidateDigest(columns, top_n, drill_variants)
+    for block in blocks():
+        digest.add(block)
+    return digest.finish(blocks)
+
+
+def _peptide_counts(blocks: Iterable[pd.DataFrame]) -> Counter:
+    """Peptide rows per variant id."""
+    counts: Counter = Counter()
+    for block in blocks:
+        if len(block):
+            counts.update(block.groupby("variant_id").size().to_dict())
+    return counts
+
+
 # --------------------------------------------------------------------------- render
+
+
+def _settings(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Ranking, report and eligibility settings (validated)."""
+    rank_params = ranking_params(params)
+    report_params = {**REPORT_DEFAULTS, **(params.get("report") or {})}
+    return rank_params, report_params, eligibility_params(params)
 
 
 def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
@@ -867,39 +1103,75 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
     -------
     tuple
         ``(html_text, eligibility)``.
+
+    See :func:`render_report_from_files` for tables too large to hold in memory
+    (same page).
     """
     params = params or {}
-    rank_params = ranking_params(params)
-    report_params = {**REPORT_DEFAULTS, **(params.get("report") or {})}
-    elig_params = eligibility_params(params)
+    settings = _settings(params)
     _require(variants, ["variant_id", "status"], "variants.tsv")
     _require(peptides, ["variant_id"], "peptides.tsv")
-    _require(candidates, ["rank", "candidate_id", "binder", "variant_id", "gene_name",
-                          "protein_change", "mutant_peptide", "allele", "mutant_affinity_nm"],
-             "candidates.tsv")
+    _require(candidates, REQUIRED_CANDIDATE_COLUMNS, "candidates.tsv")
+    used = candidates[[c for c in CANDIDATE_COLUMNS if c in candidates.columns]]
+    digest = digest_candidates(lambda: [used], list(candidates.columns), top_n,
+                               settings[1]["drilldown_max_variants"])
+    return _render(sample, variants, _peptide_counts([peptides[["variant_id"]]]), digest,
+                   manifest, alleles, params, settings, top_n=top_n, purity=purity,
+                   expression=expression, max_variant_rows=max_variant_rows, vaccine=vaccine)
+
+
+def render_report_from_files(sample: str, variants: pd.DataFrame,
+                             peptides: str | os.PathLike, candidates: str | os.PathLike,
+                             manifest: dict[str, Any], alleles: list[dict[str, Any]],
+                             params: dict[str, Any] | None = None, *,
+                             chunk_rows: int = CHUNK_ROWS, top_n: int = DEFAULT_TOP_N,
+                             purity: float | None = None, expression: str | None = None,
+                             max_variant_rows: int = DEFAULT_MAX_VARIANT_ROWS,
+                             vaccine: dict[str, pd.DataFrame] | None = None,
+                             ) -> tuple[str, Eligibility]:
+    """:func:`render_report` with peptides.tsv and candidates.tsv read from their paths
+    in blocks of ``chunk_rows`` rows (only the columns the report uses).
+
+    Memory holds one block and what the report keeps (see :class:`CandidateDigest`),
+    not the tables (a 100k-variant sample has millions of peptides and tens of millions
+    of candidate rows); the page is the same whatever ``chunk_rows``.
+    """
+    params = params or {}
+    settings = _settings(params)
+    _require(variants, ["variant_id", "status"], "variants.tsv")
+    _require(table_header(peptides), ["variant_id"], "peptides.tsv")
+    header = table_header(candidates)
+    _require(header, REQUIRED_CANDIDATE_COLUMNS, "candidates.tsv")
+    # Positions are text ("1;8"): a block of single positions must not become numbers.
+    digest = digest_candidates(
+        lambda: table_blocks(candidates, CANDIDATE_COLUMNS, chunk_rows,
+                             dtype={"mutation_positions": "str"}),
+        header, top_n, settings[1]["drilldown_max_variants"])
+    n_peptides = _peptide_counts(table_blocks(peptides, ["variant_id"], chunk_rows))
+    return _render(sample, variants, n_peptides, digest, manifest, alleles, params, settings,
+                   top_n=top_n, purity=purity, expression=expression,
+                   max_variant_rows=max_variant_rows, vaccine=vaccine)
+
+
+def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: CandidateDigest,
+            manifest: dict[str, Any], alleles: list[dict[str, Any]], params: dict[str, Any],
+            settings: tuple[dict[str, Any], dict[str, Any], dict[str, Any]], *,
+            top_n: int, purity: float | None, expression: str | None, max_variant_rows: int,
+            vaccine: dict[str, pd.DataFrame] | None) -> tuple[str, Eligibility]:
+    """The page from the variants table, peptide counts and the candidates digest."""
+    rank_params, report_params, elig_params = settings
     for column in ("gene_name", "effect", "protein_change", "reason", "tumor_vaf"):
         if column not in variants.columns:
             variants = variants.assign(**{column: pd.NA})
-    # An untiered table (ranked elsewhere, or by an older version) is judged on
-    # binders; remember that before the display placeholders below add a tier column.
-    tiered = "tier" in candidates.columns
-    for column in ("mutant_percentile", "wildtype_affinity_nm", "agretopicity", "tumor_vaf",
-                   "tier", "score", "score_components"):
-        if column not in candidates.columns:
-            candidates = candidates.assign(**{column: pd.NA})
-
-    candidates = candidates.assign(_rank=pd.to_numeric(candidates["rank"], errors="coerce"))
-    candidates = candidates.sort_values(["_rank", "candidate_id"], kind="mergesort")
-    binders = candidates.loc[binder_mask(candidates)]
     models_label = str((manifest.get("models") or {}).get("label") or "")
-    affinity_only = models_label == "embedded" or "presentation_score" not in candidates.columns \
-        or bool(candidates["presentation_score"].isna().all())
-    result = assess(variants, candidates if tiered else candidates.drop(columns="tier"),
-                    alleles, elig_params, purity=purity,
+    affinity_only = models_label == "embedded" or "presentation_score" not in digest.columns \
+        or not digest.has_presentation
+    # An untiered table (ranked elsewhere, or by an older version) is judged on
+    # binders: the digest's binder facts have a tier column only when the table has one.
+    result = assess(variants, digest.targets, alleles, elig_params, purity=purity,
                     expression=expression, models_label=models_label,
                     affinity_only=affinity_only)
-    predictors = sorted(candidates["predictor"].dropna().astype(str).unique()) \
-        if "predictor" in candidates.columns else []
+    predictors = sorted(digest.predictors) if "predictor" in digest.columns else []
 
     # The CSP hash covers the exact text between <script> and </script>,
     # including the newlines around JS (browsers block the script otherwise).
@@ -912,16 +1184,19 @@ def render_report(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame,
         _banners(models_label, affinity_only),
         _provenance(manifest, predictors),
         _eligibility(result),
-        _funnel(variants, peptides, int(binders["variant_id"].nunique())),
-        _alleles(alleles, candidates, binders),
-        _plots(candidates, binders, alleles, rank_params),
-        _top_candidates(binders, top_n, len(binders), rank_params),
-        _gene_chart(binders),
+        _funnel(variants, len(n_peptides), len(digest.binder_variant_rows)),
+        _alleles(alleles, digest.allele_rows, digest.binder_allele_rows),
+        _plots(digest.best, digest.binder_allele_rows, digest.binder_allele_variants, alleles,
+               rank_params),
+        _top_candidates(digest.top, top_n, digest.binder_rows, rank_params),
+        _gene_chart(digest.binder_genes),
         _vaccine(vaccine, params),
-        _drilldown(candidates, alleles, report_params["drilldown_max_variants"],
+        _drilldown(digest.drill, digest.rows, digest.n_variants, digest.allele_names, alleles,
+                   report_params["drilldown_max_variants"],
                    report_params["drilldown_max_peptides"],
                    report_params["aggregate_inclusion_nm"]),
-        _variant_summary(variants, peptides, binders, max_variant_rows),
+        _variant_summary(variants, n_peptides, digest.binder_variant_rows, digest.best_binders,
+                         max_variant_rows),
     ])
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -959,6 +1234,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-n", type=int, help="binder rows in the top table (default: "
                         f"report.top_n or {DEFAULT_TOP_N})")
     parser.add_argument("--max-variant-rows", type=int, default=DEFAULT_MAX_VARIANT_ROWS)
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS,
+                        help="rows of peptides.tsv / candidates.tsv read per block; memory "
+                        f"grows with it, the report does not change (default {CHUNK_ROWS:,})")
     parser.add_argument("--eligibility-json", help="also write the verdict as JSON here")
     parser.add_argument("--vaccine-peptides", help="vaccine_peptides.tsv (neorank vaccine)")
     parser.add_argument("--vaccine-mrna", help="vaccine_mrna.tsv")
@@ -991,8 +1269,8 @@ def run(args: argparse.Namespace) -> int:
             where=str(args.manifest), fix="pass the manifest.json of the same sample")
     alleles = load_alleles(args.alleles_json)
     variants = read_table(args.variants)
-    peptides = read_table(args.peptides)
-    candidates = read_table(args.candidates)
+    for path in (args.peptides, args.candidates):
+        table_header(path)  # missing or unreadable: fail before any work
     vaccine = None
     paths = [getattr(args, f"vaccine_{k}", None) for k in ("peptides", "mrna", "junctions")]
     if any(paths):
@@ -1002,10 +1280,11 @@ def run(args: argparse.Namespace) -> int:
                                fix="pass the three tables written by `neorank vaccine`")
         vaccine = dict(zip(("peptides", "mrna", "junctions"),
                            (read_table(p) for p in paths), strict=True))
-    page, result = render_report(sample, variants, peptides, candidates, manifest, alleles,
-                                 params, top_n=top_n, purity=purity,
-                                 expression=getattr(args, "expression", None) or None,
-                                 max_variant_rows=max_rows, vaccine=vaccine)
+    page, result = render_report_from_files(
+        sample, variants, args.peptides, args.candidates, manifest, alleles, params,
+        chunk_rows=getattr(args, "chunk_rows", None) or CHUNK_ROWS, top_n=top_n, purity=purity,
+        expression=getattr(args, "expression", None) or None, max_variant_rows=max_rows,
+        vaccine=vaccine)
     _write_text(args.out, page)
     if getattr(args, "eligibility_json", None):
         _write_text(args.eligibility_json,
