@@ -16,7 +16,7 @@ import pytest
 from neorank import manifest as mf
 from neorank import rank, report
 from neorank.errors import InputFileError, ModelError
-from neorank.io import write_tsv
+from neorank.io import read_tsv, write_tsv
 
 EVIL = "<script>alert('x')</script>"
 SAMPLE = f"PT{EVIL}"
@@ -463,3 +463,96 @@ def test_untiered_table_is_judged_on_binders_like_eligibility(tmp_path):
     assert counts == {c.key: c.value for c in direct.criteria}
     # Two variants carry binders (GWVKPIIIG and HMTEVVRHC on A*02:01).
     assert any(value == 2 for value in counts.values())
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def _run_page(args: argparse.Namespace, **changes) -> tuple[bytes, bytes]:
+    args = argparse.Namespace(**{**vars(args), **changes})
+    assert report.run(args) == 0
+    with open(args.out, "rb") as page, open(args.eligibility_json, "rb") as verdict:
+        return page.read(), verdict.read()
+
+
+def test_chunk_rows_do_not_change_the_page(tmp_path):
+    args = _write_vaccine(tmp_path, _write_inputs(tmp_path))
+    one_block = _run_page(args)
+    assert len(pd.read_csv(args.candidates, sep="\t")) == len(PREDICTIONS) < report.CHUNK_ROWS
+    for chunk_rows in (1, 2, 4):
+        assert _run_page(args, chunk_rows=chunk_rows) == one_block
+    # The in-memory entry point gives the same page from the same tables.
+    tables = [read_tsv(path) for path in (args.variants, args.peptides, args.candidates)]
+    vaccine = {key: read_tsv(getattr(args, f"vaccine_{key}"))
+               for key in ("peptides", "mrna", "junctions")}
+    page, result = report.render_report(
+        SAMPLE, *tables, json.loads(open(args.manifest).read()), ALLELES, PARAMS,
+        top_n=PARAMS["report"]["top_n"], vaccine=vaccine)
+    assert page.encode("utf-8") == one_block[0]
+    assert json.dumps(result.to_dict(), sort_keys=True, indent=2) + "\n" == one_block[1].decode()
+
+
+def test_chunk_rows_option_and_default(tmp_path):
+    parser = argparse.ArgumentParser()
+    report.add_subcommand(parser.add_subparsers())
+    base = ["report", "--sample", "S", "--variants", "v", "--peptides", "p", "--candidates", "c",
+            "--manifest", "m", "--alleles-json", "a", "--out", "o"]
+    assert parser.parse_args(base).chunk_rows == report.CHUNK_ROWS
+    assert parser.parse_args(base + ["--chunk-rows", "2"]).chunk_rows == 2
+
+
+def test_unsorted_candidates_small_blocks_and_caps(tmp_path):
+    """Rows in any order, read two at a time, with the drill-down and top table capped at
+    one: the page of the ranked table (the best variant's rows that came before it was
+    the best are read again, so its drill-down is complete)."""
+    args = _write_inputs(tmp_path, sample="PT1")
+    params = {**PARAMS, "report": {"top_n": 1, "drilldown_max_variants": 1}}
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    ranked = _run_page(args)
+    frame = read_tsv(args.candidates)
+    for order in (frame.index[::-1], [5, 1, 3, 0, 4, 2]):
+        write_tsv(frame.loc[order], args.candidates)
+        assert _run_page(args, chunk_rows=2) == ranked
+    page = ranked[0].decode()
+    drill = _section(page, "drilldown")
+    assert drill.count("<details>") == 1 and "2:209113112:C&gt;T" in drill
+    assert '<td class="n hit">45</td><td class="n">9000</td>' in drill
+    assert "First 1 of 3 variants shown." in drill
+    assert "Best 1 of 3 binder rows" in page
+
+
+def test_digest_keeps_only_what_the_report_shows():
+    _, _, candidates = _tables()
+    columns = list(candidates.columns)
+    blocks = [candidates.iloc[i:i + 1] for i in range(len(candidates))][::-1]  # worst first
+    digest = report.digest_candidates(lambda: blocks, columns, top_n=1, drill_variants=1)
+    whole = report.digest_candidates(lambda: [candidates], columns, top_n=1, drill_variants=1)
+    assert digest.rows == len(candidates) and digest.n_variants == 3
+    assert digest.binder_rows == 3 and dict(digest.binder_variant_rows) == {
+        "2:209113112:C>T": 1, "17:7675088:C>T": 2}
+    assert digest.allele_rows == {"HLA-A*02:01": 3, "HLA-B*07:02": 3}
+    # One top row, one best row per variant, and every row of the best variant only.
+    assert list(digest.top["mutant_peptide"]) == ["GWVKPIIIG"]
+    assert list(digest.best["variant_id"]) == list(dict.fromkeys(candidates["variant_id"]))
+    assert sorted(digest.drill["allele"]) == ["HLA-A*02:01", "HLA-B*07:02"]
+    assert set(digest.drill["variant_id"]) == {"2:209113112:C>T"}
+    for name in ("top", "best", "best_binders", "drill"):  # blocks reversed: other _pos
+        mine, theirs = (getattr(d, name).drop(columns="_pos").reset_index(drop=True)
+                        for d in (digest, whole))
+        pd.testing.assert_frame_equal(mine, theirs, check_dtype=False, obj=name)
+    # The distinct binder facts the eligibility assessment counts (a set: any order).
+    mine, theirs = (d.targets.sort_values(list(d.targets.columns)).reset_index(drop=True)
+                    for d in (digest, whole))
+    pd.testing.assert_frame_equal(mine, theirs, check_dtype=False)
+
+
+def test_missing_tables_and_columns_are_input_errors(tmp_path):
+    args = _write_inputs(tmp_path, sample="PT1")
+    for name in ("peptides", "candidates"):
+        broken = argparse.Namespace(**{**vars(args), name: str(tmp_path / "absent.tsv")})
+        with pytest.raises(InputFileError, match="file not found"):
+            report.run(broken)
+    frame = read_tsv(args.candidates)
+    write_tsv(frame.drop(columns=["allele"]), args.candidates)
+    with pytest.raises(InputFileError, match="missing column"):
+        report.run(args)
