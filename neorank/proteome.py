@@ -26,6 +26,12 @@ distances of all (query, candidate) pairs are computed at once with numpy.
 Segments shorter than :data:`MIN_SEED` residues would select too many
 candidates; the bound is then lowered so every segment has at least that many
 residues (``effective_max_mismatches``).
+
+Memory. The candidate pairs are compared in runs of queries holding at most
+``max_pairs`` pairs (:data:`MAX_PAIRS`, about 60 bytes a pair), so the search
+stays within a few hundred MB whatever the proteome and the number of peptides
+(a 2-residue seed selects about 1 in 400 proteome peptides: tens of thousands
+per query on a whole human proteome). Results do not depend on the run size.
 """
 
 from __future__ import annotations
@@ -50,8 +56,11 @@ log = logging.getLogger(__name__)
 STANDARD_AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 #: Shortest seed segment used by the nearest-peptide search.
 MIN_SEED = 2
-#: Query peptides processed at once (bounds the memory of candidate pairs).
+#: Query peptides whose seeds are looked up at once.
 QUERY_BLOCK = 4096
+#: Candidate (query, proteome peptide) pairs compared at once (bounds the memory of the
+#: nearest search: about 60 bytes a pair).
+MAX_PAIRS = 2_000_000
 #: Columns added to peptides.tsv (docs/tables.md).
 PROTEOME_COLUMNS = ["self_match", "nearest_self_peptide", "nearest_self_mismatches"]
 _INDEX_VERSION = "1"
@@ -134,6 +143,24 @@ class _LengthIndex:
     seeds: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]  # segment -> (sorted keys, kmer ids)
 
 
+def _id_dtype(count: int) -> type:
+    """The smallest integer type holding ids below ``count`` (int32 halves the seed index)."""
+    return np.int32 if count < 2**31 else np.int64
+
+
+def _pair_runs(pairs: np.ndarray, max_pairs: int) -> Iterator[tuple[int, int]]:
+    """Consecutive [first, last) runs of queries holding at most ``max_pairs`` candidate
+    pairs together (``pairs``: each query's count); a query above the limit runs alone."""
+    total = np.cumsum(pairs)
+    first = 0
+    while first < len(pairs):
+        before = int(total[first - 1]) if first else 0
+        last = int(np.searchsorted(total, before + max_pairs, side="right"))
+        last = max(last, first + 1)
+        yield first, last
+        first = last
+
+
 class ProteomeIndex:
     """Exact and nearest same-length lookup of peptides in a protein set.
 
@@ -145,16 +172,22 @@ class ProteomeIndex:
         Folder for the cached k-mer arrays (``None``: in memory only).
     max_mismatches
         Largest Hamming distance searched for the nearest self peptide.
+    max_pairs
+        Candidate pairs compared at once by the nearest search (memory bound; the
+        results do not depend on it).
     """
 
     def __init__(self, sequences: Iterable[str], *, cache_dir: str | os.PathLike | None = None,
-                 max_mismatches: int = 2) -> None:
+                 max_mismatches: int = 2, max_pairs: int = MAX_PAIRS) -> None:
         self.sequences = sorted({s.rstrip("*").upper() for s in sequences if s})
         self.key = protein_set_key(self.sequences)
         self.cache_dir = Path(cache_dir) / f"proteome-{self.key}" if cache_dir else None
         if max_mismatches < 0:
             raise ValueError("max_mismatches must be >= 0")
         self.max_mismatches = max_mismatches
+        if max_pairs < 1:
+            raise ValueError("max_pairs must be >= 1")
+        self.max_pairs = max_pairs
         self._by_length: dict[int, _LengthIndex] = {}
 
     @classmethod
@@ -190,7 +223,7 @@ class ProteomeIndex:
             for start, end in segments(length, effective_max_mismatches(length,
                                                                         self.max_mismatches)):
                 keys = np.ascontiguousarray(matrix[:, start:end]).view(f"S{end - start}").ravel()
-                order = np.argsort(keys, kind="stable")
+                order = np.argsort(keys, kind="stable").astype(_id_dtype(len(keys)))
                 seeds[(start, end)] = (keys[order], order)
             self._by_length[length] = _LengthIndex(kmers, matrix, seeds)
         return self._by_length[length]
@@ -246,35 +279,40 @@ class ProteomeIndex:
         best_d = np.full(len(peptides), length + 1, dtype=np.int64)
         query_all = np.array([p.encode("ascii") for p in peptides], dtype=f"S{length}")
         qmatrix_all = _as_matrix(query_all, length)
+        seeds = list(index.seeds.items())
         for block in range(0, len(peptides), QUERY_BLOCK):
             qmatrix = qmatrix_all[block:block + QUERY_BLOCK]
-            q_ids, k_ids = [], []
-            for (start, end), (keys, order) in index.seeds.items():
+            found = []  # per seed: (first candidate, candidate count) of every query
+            for (start, end), (keys, _) in seeds:
                 seed = np.ascontiguousarray(qmatrix[:, start:end]).view(f"S{end - start}").ravel()
                 lo = np.searchsorted(keys, seed, side="left")
-                hi = np.searchsorted(keys, seed, side="right")
-                counts = hi - lo
-                total = int(counts.sum())
-                if not total:
+                found.append((lo, np.searchsorted(keys, seed, side="right") - lo))
+            pairs = np.sum([counts for _, counts in found], axis=0)
+            for first, last in _pair_runs(pairs, self.max_pairs):
+                q_ids, k_ids = [], []
+                for (_, (_, order)), (lo, counts) in zip(seeds, found, strict=True):
+                    counts = counts[first:last]
+                    total = int(counts.sum())
+                    if not total:
+                        continue
+                    q = np.repeat(np.arange(first, last), counts)
+                    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+                    q_ids.append(q)
+                    k_ids.append(order[np.repeat(lo[first:last], counts) + offsets])
+                if not q_ids:
                     continue
-                q = np.repeat(np.arange(len(qmatrix)), counts)
-                offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-                q_ids.append(q)
-                k_ids.append(order[np.repeat(lo, counts) + offsets])
-            if not q_ids:
-                continue
-            q = np.concatenate(q_ids)
-            k = np.concatenate(k_ids)
-            distance = (index.matrix[k] != qmatrix[q]).sum(axis=1)
-            keep = distance <= bound
-            q, k, distance = q[keep], k[keep], distance[keep]
-            # best per query: smallest distance, then smallest kmer id (= alphabetical)
-            order = np.lexsort((k, distance, q))
-            q, k, distance = q[order], k[order], distance[order]
-            first = np.ones(len(q), dtype=bool)
-            first[1:] = q[1:] != q[:-1]
-            best_id[block + q[first]] = k[first]
-            best_d[block + q[first]] = distance[first]
+                q = np.concatenate(q_ids)
+                k = np.concatenate(k_ids)
+                distance = (index.matrix[k] != qmatrix[q]).sum(axis=1)
+                keep = distance <= bound
+                q, k, distance = q[keep], k[keep], distance[keep]
+                # best per query: smallest distance, then smallest kmer id (= alphabetical)
+                ranked = np.lexsort((k, distance, q))
+                q, k, distance = q[ranked], k[ranked], distance[ranked]
+                first_of = np.ones(len(q), dtype=bool)
+                first_of[1:] = q[1:] != q[:-1]
+                best_id[block + q[first_of]] = k[first_of]
+                best_d[block + q[first_of]] = distance[first_of]
         return best_id, best_d
 
     def annotate(self, peptides: Iterable[str]) -> pd.DataFrame:

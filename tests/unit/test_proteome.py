@@ -77,6 +77,34 @@ def test_exact_and_nearest_match_a_brute_force_scan(index, proteins):
     assert seen == {0, 1, 2, 3}  # every outcome is exercised
 
 
+def test_pair_runs_bound_the_candidate_pairs():
+    runs = list(proteome._pair_runs(np.array([3, 1, 0, 5, 2, 9, 1]), 6))
+    # 3+1+0 | 5 (+2 > 6) | 2 (+9 > 6) | 9 (over the bound: alone) | 1
+    assert runs == [(0, 3), (3, 4), (4, 5), (5, 6), (6, 7)]
+    assert list(proteome._pair_runs(np.array([3, 1, 0, 5, 2, 9, 1]), 1)) \
+        == [(0, 1), (1, 3), (3, 4), (4, 5), (5, 6), (6, 7)]  # 1 + 0 pairs fit together
+    assert list(proteome._pair_runs(np.array([], dtype=int), 5)) == []
+
+
+def test_nearest_does_not_depend_on_the_pair_bound(index, proteins):
+    """Comparing the candidates of one query at a time gives the same nearest peptides."""
+    rng = random.Random(11)
+    queries = []
+    for n in range(40):
+        length = 8 + n % 4
+        protein = rng.choice([p for p in proteins if len(p) > 20])
+        start = rng.randrange(len(protein) - length)
+        peptide = list(protein[start:start + length])
+        for _ in range(n % 4):
+            peptide[rng.randrange(length)] = rng.choice(STANDARD)
+        queries.append("".join(peptide))
+    small = ProteomeIndex(proteins, max_mismatches=2, max_pairs=1)
+    assert small.nearest(queries) == index.nearest(queries)
+    assert set(index.nearest(queries)[1]) >= {0, 1, 2}  # self, near and nearest-at-bound
+    with pytest.raises(ValueError, match="max_pairs"):
+        ProteomeIndex(proteins, max_pairs=0)
+
+
 def test_bound_is_lowered_for_short_seeds():
     assert proteome.effective_max_mismatches(9, 2) == 2
     assert proteome.effective_max_mismatches(4, 3) == 1  # seeds of 2 residues
