@@ -21,15 +21,25 @@ With ``--transcripts canonical`` one transcript per gene is annotated: among
 the gene's complete protein-coding transcripts, the one with the longest CDS
 (ties go to the smallest transcript id). Genes without such a transcript keep
 all their transcripts.
+
+Memory: ``neorank annotate`` annotates the variants in accounting order and
+appends their effect rows to the effects table in blocks of
+:data:`EFFECT_BLOCK_ROWS` as it goes (the file is renamed into place once every
+check has passed); only the variants.tsv fields of each variant are kept.
+
+Progress: the variant loop logs ``annotate: 5,000 of 100,000 variants (5%)``
+every :func:`progress_step` variants (about 20 lines a run; a count, not a
+timer, so logs are reproducible).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +48,7 @@ import pandas as pd
 
 from neorank import reference
 from neorank.errors import InputFileError, ReferenceError_
-from neorank.io import read_tsv, write_tsv
+from neorank.io import FLOAT_FORMAT, NA, read_tsv, write_tsv
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyensembl
@@ -60,6 +70,69 @@ STATUSES = ["filtered", "outside_reference", "non_coding", "silent", "no_peptide
             "protein_changing"]
 
 _ALLELE = re.compile(r"[ACGT]+")
+#: Effect rows written to the effects table at once by ``neorank annotate``.
+EFFECT_BLOCK_ROWS = 10_000
+#: Progress lines of a long loop (see :func:`progress_step`) and the fewest items between two.
+PROGRESS_LINES = 20
+PROGRESS_MIN_STEP = 1000
+
+
+def progress_step(total: int, lines: int = PROGRESS_LINES, minimum: int = PROGRESS_MIN_STEP) -> int:
+    """Items between two progress lines: ``total / lines`` rounded up to a multiple of
+    ``minimum`` (100,000 variants: every 5,000; up to 20,000: every 1,000)."""
+    per_line = -(-total // max(lines, 1))
+    return max(minimum, -(-per_line // minimum) * minimum) if minimum > 0 else max(per_line, 1)
+
+
+def progress(items: Sequence[Any], label: str, unit: str, step: int | None = None,
+             logger: logging.Logger | None = None) -> Iterator[Any]:
+    """Yield ``items``, logging ``label: done of total unit (pct%)`` after every ``step``
+    items have been processed and after the last one (``step``: :func:`progress_step`)."""
+    logger = logger or log
+    total = len(items)
+    step = step or progress_step(total)
+    for done, item in enumerate(items, start=1):
+        yield item  # resumed once the caller has finished with the item
+        if done % step == 0 or done == total:
+            logger.info("%s: %s of %s %s (%d%%)", label, f"{done:,}", f"{total:,}", unit,
+                        100 * done // total)
+
+
+class TableWriter:
+    """A TSV written block by block with the bytes :func:`neorank.io.write_tsv` gives the
+    whole table, atomically: blocks go to ``<path>.tmp``, renamed by :meth:`commit`
+    (a writer left without commit removes its temporary file)."""
+
+    def __init__(self, path: str | Path, columns: Iterable[str]) -> None:
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.rows = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._handle = open(self._tmp, "w", encoding="utf-8", newline="")
+        self._header = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append the rows of ``frame`` (its columns reindexed to the table's)."""
+        frame.reindex(columns=self.columns).to_csv(
+            self._handle, sep="\t", index=False, header=self._header, float_format=FLOAT_FORMAT,
+            na_rep=NA, lineterminator="\n")
+        self._header = False
+        self.rows += len(frame)
+
+    def commit(self) -> None:
+        """Close the file and move it into place (a header-only table if nothing was written)."""
+        if self._header:
+            self.write(pd.DataFrame(columns=self.columns))
+        self._handle.close()
+        os.replace(self._tmp, self.path)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -742,9 +815,16 @@ def in_cis_groups(records: list[SomaticRecord], genome: Any,
 
 def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome, *,
                      context: int = 40, transcripts: str = "all", source: str = "VCF",
-                     merge_in_cis: bool = True,
-                     germline: Any = None) -> dict[str, VariantAnnotation]:
+                     merge_in_cis: bool = True, germline: Any = None,
+                     order: Sequence[int] | None = None,
+                     emit: Callable[[VariantAnnotation], None] | None = None,
+                     ) -> dict[str, VariantAnnotation]:
     """Annotate somatic records, keyed by variant_id (duplicates annotated once).
+
+    ``order``: the indices of ``records`` in the order to annotate them (default: as
+    given); record numbers in messages stay those of ``records``. ``emit`` is called
+    with each variant's final annotation, once per variant id, in that order (so a
+    caller can write the effect rows as they come).
 
     With ``merge_in_cis``, somatic SNVs in one codon, or phased in cis within one
     peptide window (:func:`in_cis_basis`), are annotated as one merged allele; every
@@ -796,16 +876,16 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
             for other in ids[1:]:
                 result[other] = replace(annotation, variant_id=other, rows=[], reason="; ".join(
                     x for x in (annotation.reason, f"peptides listed under {ids[0]}") if x))
-    for number, record in enumerate(records, start=1):
-        if record.variant_id in result:
-            continue
+    by_number: list[tuple[int, ReferenceMismatch]] = []  # reported in record order
+
+    def annotate_record(record: SomaticRecord, number: int) -> None:
         contig = contig_map[record.chrom]
         if contig is None:
             result[record.variant_id] = VariantAnnotation(
                 record.variant_id, "outside_reference",
                 f"contig {record.chrom} is not in the reference annotation",
                 variant_class="intergenic")
-            continue
+            return
         variant = varcode.Variant(contig=contig, start=record.pos, ref=record.ref,
                                   alt=record.alt, genome=genome)
         try:
@@ -813,11 +893,23 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
                 variant, record.variant_id, context=context, transcript_filter=transcript_filter,
                 where=f"{source}: record {number} ({record.variant_id})")
         except ReferenceMismatch as err:
-            mismatches.append(err)
-            continue
+            by_number.append((number, err))
+            return
         if germline is not None:
             apply_germline(result[record.variant_id], record, germline, genome, contig,
                            context=context, transcript_filter=transcript_filter)
+
+    emitted: set[str] = set()
+    indices = range(len(records)) if order is None else order
+    for index in progress(indices, "annotate", "variants"):
+        record = records[index]
+        if record.variant_id not in result:
+            annotate_record(record, index + 1)
+        if emit is not None and record.variant_id in result \
+                and record.variant_id not in emitted:
+            emitted.add(record.variant_id)
+            emit(result[record.variant_id])
+    mismatches += [err for _, err in sorted(by_number, key=lambda item: item[0])]
     if mismatches:
         raise reference_mismatch_error(mismatches, len(result) + len(mismatches), source)
     return result
@@ -921,6 +1013,42 @@ def build_effects_table(accounting: pd.DataFrame,
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
 
+def accounting_order(records: Sequence[SomaticRecord], accounting: pd.DataFrame) -> list[int]:
+    """Indices of ``records`` in the order of their variant's first accounting row (records
+    missing from the accounting last), so effect rows come out in effects.tsv order."""
+    position: dict[str, int] = {}
+    for line, vid in enumerate(accounting["variant_id"]):
+        position.setdefault(vid, line)
+    missing = len(accounting)
+    return sorted(range(len(records)),
+                  key=lambda i: (position.get(records[i].variant_id, missing), i))
+
+
+class EffectRowsWriter:
+    """``emit`` target of :func:`annotate_records`: appends each variant's effect rows to
+    the effects table in blocks of ``block_rows`` rows and drops them from the annotation
+    (variants.tsv needs only its status fields)."""
+
+    def __init__(self, writer: TableWriter, block_rows: int = EFFECT_BLOCK_ROWS) -> None:
+        self.writer = writer
+        self.block_rows = max(1, block_rows)
+        self.transcripts: set[str] = set()
+        self._rows: list[dict[str, Any]] = []
+
+    def __call__(self, annotation: VariantAnnotation) -> None:
+        self._rows.extend(annotation.rows)
+        self.transcripts.update(r["transcript_id"] for r in annotation.rows if r["transcript_id"])
+        annotation.rows = []
+        if len(self._rows) >= self.block_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the rows held so far."""
+        if self._rows:
+            self.writer.write(pd.DataFrame(self._rows, columns=EFFECT_COLUMNS))
+            self._rows = []
+
+
 # --------------------------------------------------------------------------- CLI
 def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``neorank annotate``."""
@@ -970,13 +1098,19 @@ def run(args: argparse.Namespace) -> int:
 
         germline = GermlineIndex(read_germline_vcf(args.germline_vcf, args.germline_sample))
         log.info("germline context: %d germline SNVs from %s", len(germline), args.germline_vcf)
-    annotations = annotate_records(records, genome, context=args.context,
-                                   transcripts=args.transcripts, source=str(args.vcf),
-                                   germline=germline)
-    variants = build_variants_table(accounting, annotations, accounting_path=str(args.accounting),
-                                    vcf_path=str(args.vcf))
-    effects = build_effects_table(accounting, annotations)
-    write_tsv(effects, args.out_effects, columns=EFFECT_COLUMNS)
+    # effects.tsv is in accounting order: annotating in that order lets its rows be
+    # written as they come (build_effects_table gives the same table from the annotations)
+    with TableWriter(args.out_effects, EFFECT_COLUMNS) as effects:
+        rows = EffectRowsWriter(effects, EFFECT_BLOCK_ROWS)
+        annotations = annotate_records(records, genome, context=args.context,
+                                       transcripts=args.transcripts, source=str(args.vcf),
+                                       germline=germline,
+                                       order=accounting_order(records, accounting), emit=rows)
+        rows.flush()
+        variants = build_variants_table(accounting, annotations,
+                                        accounting_path=str(args.accounting),
+                                        vcf_path=str(args.vcf))
+        effects.commit()
     write_tsv(variants, args.out_variants)
     counts = Counter(variants["status"])
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts.get(s))
@@ -984,5 +1118,5 @@ def run(args: argparse.Namespace) -> int:
     if others:
         summary += ", " + ", ".join(f"{counts[s]} {s}" for s in others)
     log.info("annotate: %d variants (%s); %d effect rows on %d transcripts",
-             len(variants), summary, len(effects), effects["transcript_id"].nunique())
+             len(variants), summary, effects.rows, len(rows.transcripts))
     return 0

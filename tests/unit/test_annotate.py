@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ import pytest
 
 from neorank import annotate, reference
 from neorank.errors import InputFileError, ReferenceError_
-from neorank.io import read_tsv
+from neorank.io import read_tsv, write_tsv
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "resources" / "reference"
 
@@ -350,8 +351,8 @@ def test_reference_mismatch_is_an_input_error(mini_genome, tmp_path):
     assert "1 of 1 annotated variants" in message and "build mismatch is likely" not in message
 
 
-def test_many_reference_mismatches_suggest_a_build_mismatch(mini_genome, oracle, tmp_path):
-    """Every allele of a real missense site with a wrong REF: all named, build suspected."""
+def wrong_refs(mini_genome, oracle) -> list[tuple]:
+    """Alleles of a real missense site whose REF disagrees with the transcript."""
     chrom, pos, ref, _ = MISSENSE
     wrongs = [(chrom, pos + shift, base, "T" if base != "T" else "C")
               for shift in (0, 3, 6, 9) for base in "ACGT"]
@@ -359,8 +360,12 @@ def test_many_reference_mismatches_suggest_a_build_mismatch(mini_genome, oracle,
     transcript = mini_genome.transcript_by_id(tid)
     seq = oracle.cdna[tid]
     # keep the alleles whose REF (plus strand) differs from the transcript base (minus strand)
-    wrongs = [w for w in wrongs
-              if revcomp(seq[transcript.spliced_offset(w[1])]) != w[2]][::3]
+    return [w for w in wrongs if revcomp(seq[transcript.spliced_offset(w[1])]) != w[2]]
+
+
+def test_many_reference_mismatches_suggest_a_build_mismatch(mini_genome, oracle, tmp_path):
+    """Every allele of a real missense site with a wrong REF: all named, build suspected."""
+    wrongs = wrong_refs(mini_genome, oracle)[::3]
     assert len(wrongs) >= 4
     with pytest.raises(ReferenceError_) as caught:
         run_annotate(mini_genome, tmp_path, [MISSENSE, *wrongs])
@@ -369,6 +374,81 @@ def test_many_reference_mismatches_suggest_a_build_mismatch(mini_genome, oracle,
     assert "genome-build mismatch is likely" in message
     assert message.index("another genome build") < message.index("not normalised")
     assert all(vid(w) in message for w in wrongs[:5])
+
+
+def test_mismatches_are_reported_in_record_order_whatever_the_annotation_order(mini_genome,
+                                                                              oracle):
+    wrongs = wrong_refs(mini_genome, oracle)
+    assert len(wrongs) > 5  # more than the message shows
+    records = [annotate.SomaticRecord(vid(v), *v) for v in [MISSENSE, *wrongs]]
+    messages = []
+    for order in (None, list(reversed(range(len(records))))):
+        with pytest.raises(ReferenceError_) as caught:
+            annotate.annotate_records(records, mini_genome, order=order)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    # the first five in record order are shown (record 1 is the valid MISSENSE)
+    assert all(f"record {n} ({vid(w)})" in messages[0] for n, w in enumerate(wrongs[:5], start=2))
+    assert vid(wrongs[-1]) not in messages[0]
+    assert f"... and {len(wrongs) - 5} more" in messages[0]
+
+
+def annotate_args(genome, vcf: Path, accounting: Path, directory: Path,
+                  tag: str = "") -> argparse.Namespace:
+    return parse(["annotate", "--vcf", str(vcf), "--accounting", str(accounting),
+                  "--gtf", str(REFERENCE_DIR / "reference.gtf.gz"),
+                  "--cdna", str(REFERENCE_DIR / "reference.cdna.fa.gz"),
+                  "--pep", str(REFERENCE_DIR / "reference.pep.fa.gz"),
+                  "--reference-name", "GRCh38", "--release", "87",
+                  "--cache-dir", str(cache_root(genome)),
+                  "--out-effects", str(directory / f"effects{tag}.tsv"),
+                  "--out-variants", str(directory / f"variants{tag}.tsv")])
+
+
+def test_effects_are_written_in_blocks_in_accounting_order(mini_genome, tmp_path, monkeypatch,
+                                                           caplog):
+    """The streamed effects table is the one built from all annotations at once, in
+    accounting order (here the reverse of the VCF's), for any block size."""
+    kept = [MISSENSE, DELETION, OFF_CONTIG, FRAMESHIFT, MISSENSE_MT]
+    vcf, accounting = write_inputs(tmp_path, kept, filtered=[NO_GENE])
+    header, *rows = accounting.read_text().splitlines()
+    accounting.write_text("\n".join([header, *reversed(rows)]) + "\n")
+    frame = annotate.read_accounting(accounting)
+    annotations = annotate.annotate_records(annotate.read_somatic_vcf(vcf), mini_genome)
+    expected = annotate.build_effects_table(frame, annotations)
+    write_tsv(expected, tmp_path / "expected.tsv", columns=annotate.EFFECT_COLUMNS)
+    assert list(dict.fromkeys(expected["variant_id"])) \
+        == [vid(v) for v in reversed(kept) if v != OFF_CONTIG]
+    assert len(expected) > len(kept)  # several transcripts per variant
+    for tag, block_rows in (("1", 1), ("3", 3), ("big", 10_000)):
+        monkeypatch.setattr(annotate, "EFFECT_BLOCK_ROWS", block_rows)
+        args = annotate_args(mini_genome, vcf, accounting, tmp_path, tag)
+        with caplog.at_level(logging.INFO, logger="neorank.annotate"):
+            assert args.run(args) == 0
+        assert (tmp_path / f"effects{tag}.tsv").read_bytes() \
+            == (tmp_path / "expected.tsv").read_bytes()
+        assert (tmp_path / f"variants{tag}.tsv").read_bytes() \
+            == (tmp_path / "variants1.tsv").read_bytes()
+    assert not list(tmp_path.glob("*.tmp"))
+    assert "annotate: 5 of 5 variants (100%)" in caplog.messages
+    variants = read_tsv(tmp_path / "variants1.tsv", dtype=str)
+    assert list(variants["variant_id"]) == list(frame["variant_id"])
+
+
+def test_progress_lines_are_counted_not_timed(caplog):
+    assert annotate.progress_step(100_000) == 5_000
+    assert annotate.progress_step(9_386) == 1_000
+    assert annotate.progress_step(250_001) == 13_000
+    done = []
+    with caplog.at_level(logging.INFO, logger="neorank.annotate"):
+        for item in annotate.progress(range(2_500), "annotate", "variants"):
+            done.append(item)
+            if item == 999:  # the line for an item comes after its processing
+                assert not caplog.messages
+    assert done == list(range(2_500))
+    assert caplog.messages == ["annotate: 1,000 of 2,500 variants (40%)",
+                               "annotate: 2,000 of 2,500 variants (80%)",
+                               "annotate: 2,500 of 2,500 variants (100%)"]
 
 
 def test_outputs_are_byte_identical(mini_genome, tmp_path):
