@@ -30,21 +30,30 @@ equal another part of the same or another protein) are kept and marked, not
 dropped; ranking excludes them. ``nearest_self_peptide`` and
 ``nearest_self_mismatches`` give the closest same-length self peptide within
 ``--self-max-mismatches``.
+
+Memory. Variants are processed in blocks of ``--block-variants`` (default
+:data:`BLOCK_VARIANTS`): a block's peptides are cut, de-duplicated, checked
+against the proteome and appended to the output before the next block starts,
+so only one block's peptides are held whatever the sample size (a variant's
+peptides depend on its own effect rows only; the table is the same for any
+block size). Each block logs a progress line.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from neorank import reference
+from neorank.annotate import TableWriter
 from neorank.errors import InputFileError
-from neorank.io import read_tsv, write_tsv
+from neorank.io import read_tsv
 from neorank.proteome import PROTEOME_COLUMNS, ProteomeIndex
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,9 @@ PEPTIDE_COLUMNS = [
 STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
 #: Effects whose mutant has the reference length, residue for residue.
 LENGTH_PRESERVING = frozenset({"Substitution", "ComplexSubstitution"})
+#: Variants whose peptides are made, checked and written at once (bounds the memory: about
+#: 40 peptides a variant, a few kB each while a block is built).
+BLOCK_VARIANTS = 1000
 _REQUIRED = ["variant_id", "gene_name", "transcript_id", "effect", "protein_change",
              "context_start", "mutant_context", "wildtype_context", "mutation_start",
              "mutation_end"]
@@ -192,14 +204,28 @@ def read_effects(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def make_peptides(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11),
-                  flank_length: int = 15, proteome: ProteomeIndex | None = None) -> pd.DataFrame:
-    """peptides.tsv from an effects table (see the module docstring for the rules).
+def variant_blocks(effects: pd.DataFrame,
+                   block_variants: int = BLOCK_VARIANTS) -> Iterator[pd.DataFrame]:
+    """The effect rows of ``block_variants`` variants at a time, in variant order.
 
-    ``proteome``: the reference-proteome index filling ``self_match`` and the
-    nearest self peptide; without it those columns are missing (``NA``).
+    Variants come in the order of their first row in ``effects``; a variant's rows
+    keep their file order and are never split between blocks. Nothing is yielded
+    for an empty table.
     """
-    lengths = list(lengths)
+    if block_variants < 1:
+        raise InputFileError(f"bad block size {block_variants}",
+                             fix="pass a positive number of variants, e.g. --block-variants 1000")
+    codes, uniques = pd.factorize(effects["variant_id"], use_na_sentinel=False)
+    rows = np.argsort(codes, kind="stable")  # grouped by variant, file order within one
+    grouped = codes[rows]
+    for first in range(0, len(uniques), block_variants):
+        lo, hi = np.searchsorted(grouped, [first, first + block_variants], side="left")
+        yield effects.iloc[rows[lo:hi]]
+
+
+def _block_peptides(effects: pd.DataFrame, lengths: list[int], flank_length: int,
+                    proteome: ProteomeIndex | None) -> pd.DataFrame:
+    """peptides.tsv rows of the variants in ``effects`` (whole variants; see make_peptides)."""
     variant_order: dict[str, int] = {}
     candidates: list[dict[str, Any]] = []
     records = effects.sort_values("transcript_id", kind="stable").to_dict("records")
@@ -216,23 +242,86 @@ def make_peptides(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11)
             peptide["germline_context"] = [peptide["germline_context"]]
             known[peptide["mutant_peptide"]] = peptide
             candidates.append(peptide)
-    rows = sorted(candidates, key=lambda p: (variant_order[p["variant_id"]], p["length"],
-                                             p["start"], p["mutant_peptide"]))
-    for row in rows:
+    del records, produced
+    candidates.sort(key=lambda p: (variant_order[p["variant_id"]], p["length"], p["start"],
+                                   p["mutant_peptide"]))
+    for row in candidates:
         row["transcript_ids"] = ";".join(sorted(row["transcript_ids"]))
         names = sorted({str(n) for n in row["gene_names"] if isinstance(n, str) and n})
         row["gene_names"] = ";".join(names) if names else None
         labels = sorted({label for label in row["germline_context"] if label})
         row["germline_context"] = " | ".join(labels) if labels else None
-    table = pd.DataFrame(rows, columns=PEPTIDE_COLUMNS)
+    table = pd.DataFrame(candidates, columns=PEPTIDE_COLUMNS)
+    del candidates
     table["anchor_mutated"] = table["anchor_mutated"].astype(bool)
     if proteome is not None:
         checked = proteome.annotate(table["mutant_peptide"].astype(str))
         for column in PROTEOME_COLUMNS:
-            table[column] = checked[column].to_numpy()
-        log.info("proteome check: %d of %d peptides occur in the reference proteome",
-                 int(table["self_match"].sum()), len(table))
+            table[column] = checked[column].array  # nullable Int64 mismatches in every block
     return table
+
+
+def peptide_blocks(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11),
+                   flank_length: int = 15, proteome: ProteomeIndex | None = None,
+                   block_variants: int = BLOCK_VARIANTS) -> Iterator[pd.DataFrame]:
+    """peptides.tsv in consecutive blocks of ``block_variants`` variants (see make_peptides).
+
+    Their concatenation is the same table for every block size; at least one
+    (possibly empty) block is yielded. Logs one progress line per block.
+    """
+    lengths = list(lengths)
+    total = int(effects["variant_id"].nunique(dropna=False))
+    done = produced = self_matches = 0
+    for block in variant_blocks(effects, block_variants):
+        table = _block_peptides(block, lengths, flank_length, proteome)
+        done += int(block["variant_id"].nunique(dropna=False))
+        produced += len(table)
+        if proteome is not None:
+            self_matches += int(table["self_match"].sum())
+        log.info("peptides: %s of %s variants (%d%%): %s peptides%s", f"{done:,}", f"{total:,}",
+                 100 * done // total, f"{produced:,}",
+                 f", {self_matches:,} in the reference proteome" if proteome is not None else "")
+        yield table
+    if not done:
+        yield _block_peptides(effects, lengths, flank_length, proteome)
+    if proteome is not None:
+        log.info("proteome check: %d of %d peptides occur in the reference proteome",
+                 self_matches, produced)
+
+
+def make_peptides(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11),
+                  flank_length: int = 15, proteome: ProteomeIndex | None = None,
+                  block_variants: int = BLOCK_VARIANTS) -> pd.DataFrame:
+    """peptides.tsv from an effects table (see the module docstring for the rules).
+
+    ``proteome``: the reference-proteome index filling ``self_match`` and the
+    nearest self peptide; without it those columns are missing (``NA``).
+    ``block_variants``: variants processed at once (:func:`peptide_blocks`); the
+    table does not depend on it. :func:`write_peptides` writes the blocks as they
+    come instead of holding the whole table.
+    """
+    blocks = list(peptide_blocks(effects, lengths, flank_length, proteome, block_variants))
+    return blocks[0] if len(blocks) == 1 else pd.concat(blocks, ignore_index=True)
+
+
+def write_peptides(effects: pd.DataFrame, path: str | Path, lengths: Iterable[int] = (8, 9, 10, 11),
+                   flank_length: int = 15, proteome: ProteomeIndex | None = None,
+                   block_variants: int = BLOCK_VARIANTS) -> tuple[int, int]:
+    """Write peptides.tsv block by block (atomically, the bytes of ``write_tsv`` of
+    :func:`make_peptides`' table).
+
+    Returns
+    -------
+    (int, int)
+        Peptides written and variants with peptides.
+    """
+    variants = 0
+    with TableWriter(path, PEPTIDE_COLUMNS) as out:
+        for table in peptide_blocks(effects, lengths, flank_length, proteome, block_variants):
+            out.write(table)
+            variants += int(table["variant_id"].nunique())
+        out.commit()
+    return out.rows, variants
 
 
 def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
@@ -250,6 +339,10 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--self-max-mismatches", type=int, default=2,
                         help="largest mismatch count searched for the nearest self peptide "
                              "(default 2)")
+    parser.add_argument("--block-variants", type=int, default=BLOCK_VARIANTS,
+                        help="variants whose peptides are made and written at once (bounds "
+                             f"the memory; the output does not depend on it; default "
+                             f"{BLOCK_VARIANTS})")
     reference.add_reference_arguments(parser)
     parser.set_defaults(run=run)
     return parser
@@ -263,11 +356,14 @@ def run(args: argparse.Namespace) -> int:
     if args.self_max_mismatches < 0:
         raise InputFileError("--self-max-mismatches must be >= 0",
                              fix="pass e.g. --self-max-mismatches 2")
+    block_variants = getattr(args, "block_variants", BLOCK_VARIANTS)
+    if block_variants < 1:
+        raise InputFileError("--block-variants must be >= 1", fix="pass e.g. --block-variants 1000")
     effects = read_effects(args.effects)
     genome = reference.genome_from_args(args)
     proteome = ProteomeIndex.for_genome(genome, max_mismatches=args.self_max_mismatches)
-    peptides = make_peptides(effects, lengths, args.flank_length, proteome=proteome)
-    write_tsv(peptides, args.out, columns=PEPTIDE_COLUMNS)
-    log.info("peptides: %d peptides from %d variants (%d effect rows)", len(peptides),
-             peptides["variant_id"].nunique(), len(effects))
+    rows, variants = write_peptides(effects, args.out, lengths, args.flank_length,
+                                    proteome=proteome, block_variants=block_variants)
+    log.info("peptides: %d peptides from %d variants (%d effect rows)", rows, variants,
+             len(effects))
     return 0

@@ -8,6 +8,7 @@ by the oracle in ``test_annotate.py``; neorank's own contexts are not used.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -262,3 +263,68 @@ def test_proteome_columns_on_real_peptides(table, oracle):
         positions = {int(p) for p in row.mutation_positions.split(";")}
         assert row.anchor_mutated == bool(positions & {2, row.length})
         assert row.gene_names == row.gene_name
+
+
+def test_block_size_does_not_change_the_output(effects_path, mini_genome, table, tmp_path, caplog):
+    """One variant per block writes the same bytes as one block; each block logs progress."""
+    outputs = {}
+    for block_variants in (1, 2, 1000):
+        out = tmp_path / f"blocks{block_variants}.tsv"
+        args = parse(["peptides", "--effects", str(effects_path), "--out", str(out),
+                      "--block-variants", str(block_variants)], mini_genome)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="neorank.peptides"):
+            assert args.run(args) == 0
+        outputs[block_variants] = out.read_bytes()
+        if block_variants == 1:
+            lines = [m for m in caplog.messages if " of 3 variants" in m]
+    assert outputs[1] == outputs[2] == outputs[1000]
+    assert not list(tmp_path.glob("*.tmp"))
+    counts = table.groupby("variant_id", sort=False).size().cumsum()
+    selfs = table.groupby("variant_id", sort=False)["self_match"].sum().cumsum()
+    assert lines == [f"peptides: {n} of 3 variants ({100 * n // 3}%): {counts.iloc[n - 1]:,} "
+                     f"peptides, {selfs.iloc[n - 1]} in the reference proteome"
+                     for n in (1, 2, 3)]
+    with pytest.raises(InputFileError, match="--block-variants"):
+        args = parse(["peptides", "--effects", str(effects_path), "--out", str(tmp_path / "x"),
+                      "--block-variants", "0"], mini_genome)
+        args.run(args)
+
+
+def test_blocks_keep_each_variant_whole():
+    """A variant whose rows are apart in the file is one variant of one block: blocks of one
+    variant give the table of one block (order of first rows, de-duplication, self check)."""
+    from neorank.proteome import ProteomeIndex
+
+    common = dict(effect="Substitution", mutation_start=2, mutation_end=3)
+    effects = pd.DataFrame([
+        _row(variant_id="v1", transcript_id="T2", context_start=10, mutant_context="AAWCC",
+             wildtype_context="AAYCC", **common),
+        _row(variant_id="v2", transcript_id="T9", context_start=1, mutant_context="KLAKLAWW",
+             wildtype_context="KLMKLAWW", **common),
+        _row(variant_id="v1", transcript_id="T1", context_start=20, mutant_context="GAWCD",
+             wildtype_context="GAYCD", **common),
+    ])
+    proteome = ProteomeIndex(["KLMKLAWW", "GAKLAG", "GAWC"], max_mismatches=1)
+    whole = peptides.make_peptides(effects, [3, 4], flank_length=5, proteome=proteome,
+                                   block_variants=100)
+    blocks = list(peptides.peptide_blocks(effects, [3, 4], flank_length=5, proteome=proteome,
+                                          block_variants=1))
+    assert [set(b["variant_id"]) for b in blocks] == [{"v1"}, {"v2"}]
+    pd.testing.assert_frame_equal(peptides.make_peptides(effects, [3, 4], flank_length=5,
+                                                         proteome=proteome, block_variants=1),
+                                  whole)
+    assert list(dict.fromkeys(whole["variant_id"])) == ["v1", "v2"]
+    by_peptide = whole.set_index("mutant_peptide")
+    assert by_peptide.loc["AWC", "transcript_ids"] == "T1;T2"  # rows 1 and 3 de-duplicated
+    assert by_peptide.loc["GAWC", "self_match"] and by_peptide.loc["AKLA", "self_match"]
+    assert not by_peptide.loc["KLAK", "self_match"]
+    assert whole["nearest_self_mismatches"].dtype == "Int64"
+
+
+def test_empty_effects_give_a_header_only_table(tmp_path):
+    effects = pd.DataFrame(columns=peptides._REQUIRED)
+    out = tmp_path / "peptides.tsv"
+    assert peptides.write_peptides(effects, out, [8]) == (0, 0)
+    assert out.read_text() == "\t".join(peptides.PEPTIDE_COLUMNS) + "\n"
+    assert list(peptides.make_peptides(effects, [8]).columns) == peptides.PEPTIDE_COLUMNS
