@@ -7,22 +7,25 @@ protein-coding transcripts of ``resources/reference/`` (Ensembl 87, 47 genes): 8
 allele agrees with the reference). Then times, in one process:
 
 1. ``annotate.annotate_records`` (varcode effects on every overlapping transcript),
-2. ``peptides.make_peptides`` with the reference-proteome check (``self_match`` and nearest
-   self peptide, index built from scratch in a temporary cache: the cold, worst case).
+2. ``peptides.peptide_blocks`` with the reference-proteome check (``self_match`` and nearest
+   self peptide, index built from scratch in a temporary cache: the cold, worst case), in
+   blocks of ``--block-variants`` variants as ``neorank peptides`` makes them (the blocks
+   are counted, not written).
 
 Usage::
 
     .venv/bin/python scripts/benchmark_peptides.py [--variants 10000] [--seed 7]
 
 Prints one line per step and the total, wall-clock and CPU time of the process (on a
-shared machine the wall time grows with the load; the CPU time does not); the figures are
-recorded in docs/benchmarks.md.
+shared machine the wall time grows with the load; the CPU time does not), and the peak
+memory (max RSS) of the process; the figures are recorded in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--lengths", default="8,9,10,11")
+    parser.add_argument("--block-variants", type=int, default=peptides.BLOCK_VARIANTS)
     args = parser.parse_args(argv)
     lengths = peptides.parse_lengths(args.lengths)
 
@@ -114,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         effects = pd.DataFrame([row for r in records for row in annotations[r.variant_id].rows],
                                columns=annotate.EFFECT_COLUMNS)
         proteome = ProteomeIndex.for_genome(genome, cache_dir=Path(tmp) / "proteome")
-        table = peptides.make_peptides(effects, lengths, proteome=proteome)
+        count = self_matches = 0
+        for table in peptides.peptide_blocks(effects, lengths, proteome=proteome,
+                                             block_variants=args.block_variants):
+            count += len(table)
+            self_matches += int(table["self_match"].sum())
         t2, c2 = time.perf_counter(), time.process_time()
 
     statuses = pd.Series([a.status for a in annotations.values()]).value_counts()
@@ -122,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"annotate (varcode): {t1 - t0:.1f} s wall, {c1 - c0:.1f} s CPU, "
           f"{len(effects)} effect rows")
     print(f"peptides + proteome check (cold index): {t2 - t1:.1f} s wall, {c2 - c1:.1f} s CPU, "
-          f"{len(table)} peptides, {int(table['self_match'].sum())} self")
+          f"{count} peptides, {self_matches} self")
     print(f"total peptide generation: {t2 - t0:.1f} s wall, {c2 - c0:.1f} s CPU "
           "(CPU time of this process: the wall time on an otherwise idle core)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KB on Linux
+    print(f"peak memory: {peak} MB (max RSS of this process)")
     return 0
 
 
