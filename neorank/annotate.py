@@ -1094,10 +1094,13 @@ def run(args: argparse.Namespace) -> int:
     genome = reference.genome_from_args(args)
     germline = None
     if getattr(args, "germline_vcf", None):
-        from neorank.germline import GermlineIndex, read_germline_vcf
+        from neorank.germline import GermlineIndex, SomaticWindows, read_germline_vcf
 
-        germline = GermlineIndex(read_germline_vcf(args.germline_vcf, args.germline_sample))
-        log.info("germline context: %d germline SNVs from %s", len(germline), args.germline_vcf)
+        near = SomaticWindows((r.chrom, r.pos, r.pos + len(r.ref) - 1) for r in records)
+        germline = GermlineIndex(read_germline_vcf(args.germline_vcf, args.germline_sample,
+                                                   near=near))
+        log.info("germline context: %d germline SNVs near the somatic variants from %s",
+                 len(germline), args.germline_vcf)
     # effects.tsv is in accounting order: annotating in that order lets its rows be
     # written as they come (build_effects_table gives the same table from the annotations)
     with TableWriter(args.out_effects, EFFECT_COLUMNS) as effects:

@@ -14,6 +14,11 @@ separate mode, the paired VCF's normal column in paired mode) with pysam:
 records whose FILTER is ``PASS`` or ``.`` and whose normal genotype carries an
 ALT. Only SNVs are applied; germline indels and MNVs are counted and logged, not
 applied (their effect on the reading frame would need the genome sequence).
+
+Memory: a whole-genome normal carries millions of germline SNVs, but only those
+within :data:`GERMLINE_MAX_DISTANCE` of a somatic allele can be applied; given
+the somatic alleles (:class:`SomaticWindows`), :func:`read_germline_vcf` keeps
+only those while it reads.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import bisect
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +59,46 @@ def _normalise_contig(name: str) -> str:
     return name[3:] if name.lower().startswith("chr") else name
 
 
-def read_germline_vcf(path: str | os.PathLike, sample: str | None = None) -> list[GermlineVariant]:
+class SomaticWindows:
+    """The positions within ``distance`` nt of somatic alleles (contig ``chr`` prefix
+    ignored): where a germline SNV can be applied (:meth:`GermlineIndex.near`).
+
+    ``spans``: (chrom, first, last) 1-based reference span of each somatic allele.
+    """
+
+    def __init__(self, spans: Iterable[tuple[str, int, int]],
+                 distance: int = GERMLINE_MAX_DISTANCE) -> None:
+        windows: dict[str, list[tuple[int, int]]] = {}
+        for chrom, first, last in spans:
+            windows.setdefault(_normalise_contig(chrom), []).append(
+                (first - distance, last + distance))
+        self._starts: dict[str, list[int]] = {}
+        self._ends: dict[str, list[int]] = {}
+        for contig, spans_ in windows.items():
+            starts, ends = self._starts.setdefault(contig, []), self._ends.setdefault(contig, [])
+            for start, end in sorted(spans_):
+                if starts and start <= ends[-1] + 1:
+                    ends[-1] = max(ends[-1], end)
+                else:
+                    starts.append(start)
+                    ends.append(end)
+
+    def __contains__(self, site: tuple[str, int]) -> bool:
+        """Is ``(chrom, pos)`` within ``distance`` of a somatic allele?"""
+        contig = _normalise_contig(site[0])
+        starts = self._starts.get(contig)
+        if not starts:
+            return False
+        i = bisect.bisect_right(starts, site[1]) - 1
+        return i >= 0 and site[1] <= self._ends[contig][i]
+
+
+def read_germline_vcf(path: str | os.PathLike, sample: str | None = None,
+                      near: SomaticWindows | None = None) -> list[GermlineVariant]:
     """Germline SNVs of ``sample`` (default: the only sample, or one named NORMAL).
+
+    ``near``: keep only the SNVs in these windows (the others can never be applied);
+    ``None`` keeps every SNV.
 
     Raises
     ------
@@ -101,6 +145,10 @@ def read_germline_vcf(path: str | os.PathLike, sample: str | None = None) -> lis
                 pos, ref, alt = _trim(rec.pos, rec.ref.upper(), alt.upper())
                 if len(ref) != 1 or len(alt) != 1 or alt not in "ACGT" or ref not in "ACGT":
                     skipped["not an SNV"] += 1
+                    continue
+                if near is not None and (rec.chrom, pos) not in near:
+                    skipped[f"further than {GERMLINE_MAX_DISTANCE} nt from every somatic "
+                            "variant"] += 1
                     continue
                 haplotypes = tuple(g == index for g in genotype)
                 ps = call.get("PS") if "PS" in call.keys() else None

@@ -154,3 +154,32 @@ def test_annotate_cli_reads_the_germline_vcf(mini_genome, nme1, alleles, tmp_pat
     start = row["context_start"] - 1
     assert row["wildtype_context"] == own[start:start + len(row["wildtype_context"])]
     assert row["mutant_context"] == both[start:start + len(row["mutant_context"])]
+
+
+def test_only_germline_snvs_near_a_somatic_variant_are_kept():
+    """Reading with the somatic windows keeps exactly the SNVs GermlineIndex.near can return."""
+    from neorank.germline import GERMLINE_MAX_DISTANCE, SomaticWindows
+
+    everything = read_germline_vcf(DEMO / "osteosarc.normal.vcf")
+    assert len(everything) > 3
+    first, last = everything[0], everything[-1]
+    # somatic alleles 25 nt after the first SNV (contig without "chr") and over the last one
+    spans = [(first.chrom.removeprefix("chr"), first.pos + 25, first.pos + 27),
+             (last.chrom, last.pos, last.pos), ("chr22", 1, 1)]
+    kept = read_germline_vcf(DEMO / "osteosarc.normal.vcf", near=SomaticWindows(spans))
+
+    def within(v, chrom, start, end):
+        return v.chrom.removeprefix("chr") == chrom.removeprefix("chr") \
+            and start - GERMLINE_MAX_DISTANCE <= v.pos <= end + GERMLINE_MAX_DISTANCE
+
+    expected = [v for v in everything if any(within(v, *span) for span in spans)]
+    assert kept == expected and first in kept and last in kept and len(kept) < len(everything)
+    full, filtered = GermlineIndex(everything), GermlineIndex(kept)
+    for chrom, start, end in spans:
+        assert filtered.near(chrom, start, end) == full.near(chrom, start, end)
+    assert ("chr1", 10) not in SomaticWindows([])
+    windows = SomaticWindows([("chr1", 150, 152), ("1", 100, 100), ("chr1", 115, 115)],
+                             distance=10)  # 90-110 and 105-125 overlap: one window
+    assert [p for p in range(80, 175) if ("1", p) in windows] == list(range(90, 126)) \
+        + list(range(140, 163))
+    assert ("chr2", 100) not in windows
