@@ -30,6 +30,7 @@ import difflib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -39,13 +40,15 @@ import pandas as pd
 
 from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele, parse_typing
 from neorank.errors import AlleleError, ModelError
-from neorank.io import read_tsv, write_tsv
+from neorank.io import FLOAT_FORMAT, NA, read_tsv, write_tsv
 
 LOG = logging.getLogger(__name__)
 
 OFFICIAL_FETCH = "mhcflurry-downloads fetch models_class1_presentation"
 #: Peptides per network call; inputs are padded to whole batches (determinism).
 PREDICT_BATCH = 2048
+#: Peptide rows of a shard predicted and written at a time (x alleles = rows in memory).
+BLOCK_ROWS = 50_000
 PAD_PEPTIDE = "AAAAAAAAA"
 #: File in an embedded model folder listing training measurements per allele.
 TRAINING_COUNTS = "allele_training_counts.csv"
@@ -191,6 +194,13 @@ def resolve_models_dir(models: str, embedded_dir: str | os.PathLike,
 def load_predictor(models: str, embedded_dir: str | os.PathLike,
                    official_dir: str | os.PathLike | None = None) -> MhcflurryPredictor:
     """Load (once per process) the predictor named by ``models``."""
+    import torch
+
+    # One intra-op thread: with more, the order of floating-point sums in the
+    # network layers changes and the 6th significant digit of some predictions
+    # with it, so tables would depend on the machine's core count (measured on
+    # 20,000 peptides: 1 vs 2 threads differ). Parallelism comes from shards.
+    torch.set_num_threads(1)
     folder, label = resolve_models_dir(models, embedded_dir, official_dir)
     key = (str(folder.resolve()), label)
     if key in _LOADED:
@@ -322,6 +332,9 @@ def add_subcommand(subparsers) -> None:
                         help="K/N: predict only the K-th of N contiguous blocks of peptide rows "
                              "(the workflow's scatter); default 1/1, all rows")
     parser.add_argument("--out", required=True, help="predictions.tsv")
+    parser.add_argument("--block-rows", type=int, default=BLOCK_ROWS,
+                        help="peptide rows predicted and written per block; memory grows with "
+                        f"it, the table does not change (default {BLOCK_ROWS:,})")
     parser.add_argument("--out-alleles", default=None,
                         help="JSON list of the patient's alleles with their status")
     parser.set_defaults(run=run)
@@ -364,14 +377,23 @@ def count_data_rows(path: str | os.PathLike) -> int:
     return max(lines - 1, 0)
 
 
-def read_shard(path: str | os.PathLike, shard: tuple[int, int]) -> pd.DataFrame:
-    """The rows of peptides.tsv in ``shard`` (:func:`shard_rows`), parsing only those
-    rows: each prediction job holds its block, not the whole table."""
+def read_shard(path: str | os.PathLike, shard: tuple[int, int],
+               block_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The rows of peptides.tsv in ``shard`` (:func:`shard_rows`), in blocks of at
+    most ``block_rows`` rows (None: one block), parsing only those rows: a
+    prediction job holds one block of its shard, not the whole table. Yields at
+    least one (possibly empty) frame."""
     rows = shard_rows(count_data_rows(path), shard)
     start, stop = rows.start, rows.stop
-    return read_tsv(path, dtype={"wildtype_peptide": "string"},
-                    skiprows=(lambda i: 0 < i <= start) if start else None,
-                    nrows=stop - start).reset_index(drop=True)
+    kwargs = dict(dtype={"wildtype_peptide": "string"},
+                  skiprows=(lambda i: 0 < i <= start) if start else None, nrows=stop - start)
+    if block_rows is None or stop - start <= block_rows:
+        yield read_tsv(path, **kwargs).reset_index(drop=True)
+        return
+    with pd.read_csv(path, sep="\t", na_values=[NA], keep_default_na=False,
+                     chunksize=block_rows, **kwargs) as reader:
+        for block in reader:
+            yield block.reset_index(drop=True)
 
 
 def run_gather(args) -> int:
@@ -419,21 +441,41 @@ def run(args) -> int:
     typing = parse_typing(args.alleles, where=f"--alleles {args.alleles}")
     predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
     alleles = resolve_alleles(typing, predictor, where=f"--alleles {args.alleles}")
-    peptides = read_shard(args.peptides, args.shard)
     active: Predictor = predictor
     if args.cache:
         from neorank.cache import CachedPredictor, PredictionCache
 
         active = CachedPredictor(predictor, PredictionCache(args.cache,
                                                             models_checksum(predictor.models_dir)))
-    table = predict_table(peptides, alleles, active)
-    write_tsv(table, args.out)
+    block_rows = getattr(args, "block_rows", None) or BLOCK_ROWS
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    n_peptides = n_rows = 0
+    header: list[str] | None = None
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        for block in read_shard(args.peptides, args.shard, block_rows):
+            table = predict_table(block, alleles, active)
+            if header is not None and list(table.columns) != header:
+                from neorank.errors import InputFileError
+
+                raise InputFileError("prediction blocks gave different columns",
+                                     where=str(args.peptides),
+                                     fix="regenerate peptides.tsv with `neorank peptides`")
+            table.to_csv(handle, sep="\t", index=False, header=header is None,
+                         float_format=FLOAT_FORMAT, na_rep=NA, lineterminator="\n")
+            header = list(table.columns)
+            n_peptides += len(block)
+            n_rows += len(table)
+            if n_peptides and len(block) == block_rows:
+                LOG.info("predict (shard %d/%d): %d peptide rows done", *args.shard, n_peptides)
+    os.replace(tmp, out)
     if args.out_alleles:
         Path(args.out_alleles).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out_alleles).write_text(
             json.dumps([a.to_dict() for a in alleles], indent=2) + "\n")
     LOG.info("predict (shard %d/%d): %d peptides x %d alleles -> %d rows (%s%s)",
-             *args.shard, len(peptides),
-             sum(a.status != NULL_SKIPPED for a in alleles), len(table), predictor.label,
+             *args.shard, n_peptides,
+             sum(a.status != NULL_SKIPPED for a in alleles), n_rows, predictor.label,
              ", affinity-only" if predictor.affinity_only else "")
     return 0
