@@ -100,21 +100,83 @@ def review_rows(long_peptides: pd.DataFrame, peptide_design: pd.DataFrame,
     return out.reindex(columns=REVIEW_COLUMNS)
 
 
-def _write_sheet(ws, frame: pd.DataFrame) -> None:
+def _write_sheet(ws, frame: pd.DataFrame, rows: bool = True) -> None:
+    """Header row (bold), then the rows of ``frame`` unless ``rows`` is False (they
+    are then streamed by :func:`_save`)."""
     from openpyxl.styles import Font
 
     ws.append(list(frame.columns))
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    for record in frame.itertuples(index=False):
-        ws.append([_cell(v) for v in record])
+    if rows:
+        for record in frame.itertuples(index=False):
+            ws.append([_cell(v) for v in record])
     ws.freeze_panes = "A2"
+
+
+def _save(wb, target, streamed: dict[str, pd.DataFrame]) -> None:
+    """``wb.save(target)``, where the sheets named in ``streamed`` get the rows of
+    their frame (below the rows already there) while the sheet is written, one
+    row of cells at a time. The bytes are those of appending the rows first and
+    saving, without holding every cell: openpyxl keeps ~300 bytes per cell, and
+    the Binders sheet of a 100k-variant sample has ~45 million cells."""
+    from openpyxl.cell.cell import Cell
+    from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet._writer import WorksheetWriter
+    from openpyxl.worksheet.dimensions import SheetDimension
+    from openpyxl.writer.excel import ExcelWriter
+
+    class SheetWriter(WorksheetWriter):
+        def __init__(self, ws, frame: pd.DataFrame):
+            super().__init__(ws)
+            self.frame = frame
+            self.start = ws.max_row + 1 if ws._cells else 1
+
+        def write_dimensions(self):
+            # Worksheet.calculate_dimension over the cells there and to come.
+            rows = {r for r, _ in self.ws._cells}
+            columns = {c for _, c in self.ws._cells}
+            if len(self.frame) and len(self.frame.columns):
+                rows |= {self.start, self.start + len(self.frame) - 1}
+                columns |= {1, len(self.frame.columns)}
+            ref = (f"{get_column_letter(min(columns))}{min(rows)}:"
+                   f"{get_column_letter(max(columns))}{max(rows)}") if rows else "A1:A1"
+            self.xf.send(SheetDimension(ref).to_tree())
+
+        def rows(self):
+            yield from super().rows()
+            for row, record in enumerate(self.frame.itertuples(index=False), start=self.start):
+                cells = [Cell(self.ws, row=row, column=column, value=_cell(value))
+                         for column, value in enumerate(record, start=1)]
+                if cells:
+                    yield row, cells
+
+    class BookWriter(ExcelWriter):
+        def write_worksheet(self, ws):  # ExcelWriter.write_worksheet with SheetWriter
+            if ws.title not in streamed:
+                return super().write_worksheet(ws)
+            ws._drawing = SpreadsheetDrawing()
+            ws._drawing.charts = ws._charts
+            ws._drawing.images = ws._images
+            writer = SheetWriter(ws, streamed[ws.title])
+            writer.write()
+            ws._rels = writer._rels
+            self._archive.write(writer.out, ws.path[1:])
+            self.manifest.append(ws)
+            writer.cleanup()
+
+    BookWriter(wb, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
 
 
 def write_workbook(path: str | os.PathLike, sample: str, review: pd.DataFrame,
                    aggregated: pd.DataFrame, binders: pd.DataFrame,
-                   candidates_sha256: str) -> None:
-    """Write candidates.xlsx (deterministic bytes)."""
+                   candidates_sha256: str, stream: bool = True) -> None:
+    """Write candidates.xlsx (deterministic bytes).
+
+    ``stream``: write the Aggregated and Binders rows while saving (:func:`_save`);
+    False appends them to the sheets first (same bytes, every cell in memory).
+    """
     from openpyxl import Workbook
     from openpyxl.styles import PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
@@ -137,8 +199,9 @@ def write_workbook(path: str | os.PathLike, sample: str, review: pd.DataFrame,
     for row in range(2, n + 2):
         ws.cell(row=row, column=decision_col).fill = fill
         ws.cell(row=row, column=comment_col).fill = fill
+    streamed = {"Aggregated": aggregated, "Binders": binders} if stream else {}
     for name, frame in (("Aggregated", aggregated), ("Binders", binders)):
-        _write_sheet(wb.create_sheet(name), frame)
+        _write_sheet(wb.create_sheet(name), frame, rows=name not in streamed)
     about = wb.create_sheet("About")
     for line in (
         ("key", "value"),
@@ -155,7 +218,10 @@ def write_workbook(path: str | os.PathLike, sample: str, review: pd.DataFrame,
     wb.properties.created = FIXED_TIME
     wb.properties.modified = FIXED_TIME
     buffer = io.BytesIO()
-    wb.save(buffer)
+    if streamed:
+        _save(wb, buffer, streamed)
+    else:
+        wb.save(buffer)
     _write_deterministic_zip(buffer.getvalue(), Path(path))
 
 

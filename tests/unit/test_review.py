@@ -248,3 +248,27 @@ def test_known_candidate_ids_keeps_only_the_sheet_ids(workbook):
     path = tmp_path / "candidates.tsv"
     assert review.known_candidate_ids(path, {"PT-000000000002", "PT-9"}, chunk_rows=1) == {
         "PT-000000000002"}
+
+
+@pytest.mark.parametrize("n_binders", [0, 1, 5])
+def test_streamed_sheets_are_the_bytes_of_a_whole_workbook(tmp_path, n_binders):
+    long = _long_peptides()
+    review_table = review.review_rows(long, long.head(2), pd.DataFrame(
+        {"position": [1], "variant_id": ["v1"]}), _candidates(long))
+    binders = pd.DataFrame({"rank": range(1, n_binders + 1),
+                            "candidate_id": [f"PT-{i}" for i in range(n_binders)],
+                            "mutation_positions": ["5;6", "3", "4", None, "2"][:n_binders],
+                            "binder": True, "score": [0.5, None, 1e6, 0.25, -1.0][:n_binders],
+                            "anchor_mutated": [True, False, None, True, False][:n_binders],
+                            "gene_name": [EVIL, "KRAS", "", "TP53", "X"][:n_binders]})
+    aggregated = pd.DataFrame({"variant_id": ["v1", "v2"], "tumor_depth": [30, None],
+                               "evaluation": "Pending"})
+    written = []
+    for stream in (False, True):
+        out = tmp_path / f"stream{stream}.xlsx"
+        review.write_workbook(out, "PT1", review_table, aggregated, binders, "0" * 64,
+                              stream=stream)
+        written.append(out.read_bytes())
+    assert written[1] == written[0]
+    sheet = openpyxl.load_workbook(tmp_path / "streamTrue.xlsx")["Binders"]
+    assert sheet.max_row == n_binders + 1 and sheet.dimensions.endswith(str(n_binders + 1))
