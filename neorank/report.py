@@ -78,6 +78,11 @@ CANDIDATE_COLUMNS = REQUIRED_CANDIDATE_COLUMNS + [
     "mutant_percentile", "wildtype_affinity_nm", "agretopicity", "tumor_vaf", "tier", "score",
     "score_components", "mutation_positions", "wildtype_peptide", "presentation_score",
     "predictor", "pass_expression", "pass_rna_support"]
+#: Text columns among them, read as text in every block: a block must not turn them into
+#: numbers (mutation positions "9" next to "1;8") or mix types (a block of NA only).
+TEXT_COLUMNS = ("candidate_id", "variant_id", "gene_name", "protein_change", "mutant_peptide",
+                "wildtype_peptide", "mutation_positions", "allele", "tier", "score_components",
+                "predictor", "pass_expression", "pass_rna_support")
 #: Display columns filled with NA when a candidates table lacks them.
 PLACEHOLDER_COLUMNS = ("mutant_percentile", "wildtype_affinity_nm", "agretopicity", "tumor_vaf",
                        "tier", "score", "score_components")
@@ -1142,12 +1147,12 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
     _require(table_header(peptides), ["variant_id"], "peptides.tsv")
     header = table_header(candidates)
     _require(header, REQUIRED_CANDIDATE_COLUMNS, "candidates.tsv")
-    # Positions are text ("1;8"): a block of single positions must not become numbers.
+    text = dict.fromkeys(TEXT_COLUMNS, "str")
     digest = digest_candidates(
-        lambda: table_blocks(candidates, CANDIDATE_COLUMNS, chunk_rows,
-                             dtype={"mutation_positions": "str"}),
+        lambda: table_blocks(candidates, CANDIDATE_COLUMNS, chunk_rows, dtype=text),
         header, top_n, settings[1]["drilldown_max_variants"])
-    n_peptides = _peptide_counts(table_blocks(peptides, ["variant_id"], chunk_rows))
+    n_peptides = _peptide_counts(table_blocks(peptides, ["variant_id"], chunk_rows,
+                                              dtype={"variant_id": "str"}))
     return _render(sample, variants, n_peptides, digest, manifest, alleles, params, settings,
                    top_n=top_n, purity=purity, expression=expression,
                    max_variant_rows=max_variant_rows, vaccine=vaccine)
