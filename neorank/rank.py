@@ -133,11 +133,13 @@ versions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import json
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -909,15 +911,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _header(path: str | Path) -> list[str]:
+@contextlib.contextmanager
+def table_errors(path: str | Path) -> Iterator[None]:
+    """Missing or unparsable NeoRank tables as :class:`InputFileError` naming the file."""
     try:
-        return tsv_columns(path)
+        yield
     except FileNotFoundError as err:
         raise InputFileError("file not found", where=str(path),
                              fix="run the upstream stage first or fix the path") from err
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
                              fix="pass the tab-separated table written by NeoRank") from err
+
+
+def _header(path: str | Path) -> list[str]:
+    with table_errors(path):
+        return tsv_columns(path)
 
 
 def _float_keys(values: np.ndarray, descending: bool = False) -> list[str]:
@@ -1036,15 +1045,9 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
     return counts
 
 
-def _prediction_chunks(path: str | Path, chunk_rows: int):
-    try:
+def _prediction_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    with table_errors(path):
         yield from read_tsv_chunks(path, chunk_rows=chunk_rows)
-    except FileNotFoundError as err:
-        raise InputFileError("file not found", where=str(path),
-                             fix="run the upstream stage first or fix the path") from err
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
-                             fix="pass the tab-separated table written by NeoRank") from err
 
 
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -1052,14 +1055,8 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
 
     ``columns``: read only those present in the header (bounded memory for wide tables).
     """
-    try:
+    with table_errors(path):
         if columns is not None:
             header = set(tsv_columns(path))
             return read_tsv(path, usecols=[c for c in dict.fromkeys(columns) if c in header])
         return read_tsv(path)
-    except FileNotFoundError as err:
-        raise InputFileError("file not found", where=str(path),
-                             fix="run the upstream stage first or fix the path") from err
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
-                             fix="pass the tab-separated table written by NeoRank") from err

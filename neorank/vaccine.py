@@ -133,14 +133,10 @@ class TableBlocks:
         self._shapes: dict[tuple[str, ...], pd.DataFrame] = {}
 
     def _parse(self, read):
-        try:
+        from neorank.rank import table_errors
+
+        with table_errors(self.path):
             return read()
-        except FileNotFoundError as err:
-            raise InputFileError("file not found", where=str(self.path),
-                                 fix="run the upstream stage first or fix the path") from err
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(self.path),
-                                 fix="pass the tab-separated table written by NeoRank") from err
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         blocks = read_tsv_chunks(self.path, self._wanted, self.chunk_rows, **self.kwargs)
