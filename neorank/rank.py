@@ -1045,9 +1045,20 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
     return counts
 
 
+#: Text columns of predictions.tsv, read as text in every block (pandas would
+#: otherwise guess per piece and warn about mixed types; the written text is the same).
+PREDICTION_TEXT_COLUMNS = (
+    "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "mutant_peptide",
+    "wildtype_peptide", "mutation_positions", "n_flank", "c_flank", "gene_names",
+    "nearest_self_peptide", "merged_variant_ids", "in_cis", "germline_context", "allele",
+    "allele_status", "predictor")
+
+
 def _prediction_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     with table_errors(path):
-        yield from read_tsv_chunks(path, chunk_rows=chunk_rows)
+        header = set(tsv_columns(path))
+        text = {c: "str" for c in PREDICTION_TEXT_COLUMNS if c in header}
+        yield from read_tsv_chunks(path, chunk_rows=chunk_rows, dtype=text)
 
 
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
