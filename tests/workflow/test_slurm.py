@@ -98,7 +98,17 @@ def rules_run_locally(log_text: str) -> set[str]:
     return set(re.findall(r"^localrule (\w+):", log_text, flags=re.MULTILINE))
 
 
-LOCAL_RULES = {"run_config", "manifest", "report", "all"}
+def local_rules() -> set[str]:
+    """Rules marked ``localrule: True`` in the workflow (they run in the Snakemake process)."""
+    names = set()
+    for path in [ROOT / "workflow" / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
+        for block in re.split(r"(?m)^\s*rule (?=\w+:)", path.read_text())[1:]:
+            if re.search(r"^\s+localrule: True$", block.split("\nrule ", 1)[0], flags=re.MULTILINE):
+                names.add(block.split(":", 1)[0])
+    return names
+
+
+LOCAL_RULES = local_rules()
 
 
 def planned_rules(plan_text: str) -> set[str]:

@@ -16,6 +16,7 @@ rule annotate:
         "per_sample"
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=mem_by_attempt(2000),
         runtime=60,

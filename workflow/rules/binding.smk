@@ -49,6 +49,7 @@ rule gather_predictions:
         "benchmarks/gather_predictions/{sample}.tsv"
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,

@@ -12,6 +12,7 @@ rule peptides:
         "per_sample"
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=mem_by_attempt(2000),
         runtime=30,

@@ -16,6 +16,7 @@ rule preflight:
         "benchmarks/preflight/{sample}.tsv"
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=15,

@@ -19,6 +19,7 @@ if config["reference"]["source"] == "ensembl":
         retries: 3
         conda:
             "../envs/neorank.yaml"
+        threads: 1
         resources:
             mem_mb=8000,
             runtime=120,
@@ -51,6 +52,7 @@ else:
             "benchmarks/reference/index_reference.tsv"
         conda:
             "../envs/neorank.yaml"
+        threads: 1
         resources:
             mem_mb=mem_by_attempt(2000),
             runtime=60,
@@ -70,6 +72,7 @@ rule fetch_mhcflurry_models:
     retries: 3
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=60,

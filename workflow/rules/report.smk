@@ -33,9 +33,10 @@ rule rank:
         "benchmarks/rank/{sample}.tsv"
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=mem_by_attempt(2500),
+        runtime=60,
     params:
         evidence=get_rank_evidence_args,
     shell:
@@ -105,6 +106,10 @@ rule report:
     localrule: True
     conda:
         "../envs/neorank.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=30,
     params:
         purity=get_purity_arg,
     shell:

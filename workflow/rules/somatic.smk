@@ -14,6 +14,7 @@ rule somatic:
         "per_sample"
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=30,

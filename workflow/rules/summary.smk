@@ -19,6 +19,7 @@ rule summary:
     localrule: True
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,

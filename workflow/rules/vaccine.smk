@@ -73,12 +73,12 @@ rule aggregate:
         "logs/aggregate/{sample}.log",
     benchmark:
         "benchmarks/aggregate/{sample}.tsv"
-    localrule: True
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=mem_by_attempt(1500),
+        runtime=30,
     shell:
         "neorank aggregate"
         " --candidates {input.candidates:q}"
@@ -107,12 +107,12 @@ rule review_sheet:
         "logs/review_sheet/{sample}.log",
     benchmark:
         "benchmarks/review_sheet/{sample}.tsv"
-    localrule: True
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=mem_by_attempt(3000),
+        runtime=60,
     shell:
         "neorank review-sheet"
         " --sample {wildcards.sample:q}"
@@ -143,6 +143,7 @@ rule final_order:
     localrule: True
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
@@ -173,6 +174,7 @@ rule cohort:
     localrule: True
     conda:
         "../envs/neorank.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
