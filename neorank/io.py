@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -56,7 +57,17 @@ def read_tsv_chunks(path: str | os.PathLike, columns: Iterable[str] | None = Non
     reader = pd.read_csv(path, sep="\t", na_values=[NA], keep_default_na=False,
                          chunksize=chunk_rows, **kwargs)
     with reader:
-        yield from reader
+        while True:
+            # pandas guesses types per piece of a block and warns when a sparse text
+            # column (merged_variant_ids, in_cis) looks different in two pieces;
+            # callers read text columns as text or reconcile block types
+            # (vaccine.TableBlocks). Only the parsing of a block is silenced.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                block = next(reader, None)
+            if block is None:
+                return
+            yield block
 
 
 def read_tsv_filtered(path: str | os.PathLike,
