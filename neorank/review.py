@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import logging
 import math
 import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -217,32 +217,46 @@ def write_workbook(path: str | os.PathLike, sample: str, review: pd.DataFrame,
     wb.properties.creator = "NeoRank"
     wb.properties.created = FIXED_TIME
     wb.properties.modified = FIXED_TIME
-    buffer = io.BytesIO()
-    if streamed:
-        _save(wb, buffer, streamed)
-    else:
-        wb.save(buffer)
-    _write_deterministic_zip(buffer.getvalue(), Path(path))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # openpyxl writes to a file beside the target (not memory: the Binders sheet of
+    # a 100k-variant sample is ~2 GB of XML), then the zip is rewritten with fixed times.
+    raw = path.with_name(path.name + ".openpyxl.tmp")
+    try:
+        if streamed:
+            _save(wb, str(raw), streamed)
+        else:
+            wb.save(str(raw))
+        _write_deterministic_zip(raw, path)
+    finally:
+        raw.unlink(missing_ok=True)
 
 
-def _write_deterministic_zip(data: bytes, path: Path) -> None:
-    """Rewrite the xlsx zip with fixed entry and document times (openpyxl stamps the
-    current time on both)."""
+def _write_deterministic_zip(source_path: Path, path: Path) -> None:
+    """Rewrite the xlsx zip at ``source_path`` to ``path`` with fixed entry and document
+    times (openpyxl stamps the current time on both); entries are copied in 1 MiB
+    pieces, never whole (same bytes: zipfile compresses a stream as it compresses one
+    string)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(io.BytesIO(data)) as source, \
+    with zipfile.ZipFile(source_path) as source, \
             zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o600 << 16
-            data = source.read(info.filename)
             if info.filename == "docProps/core.xml":
                 # openpyxl stamps the save time as "modified" whatever the workbook says.
                 data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
                               rb"\g<1>" + FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-                              + rb"\g<2>", data)
-            target.writestr(entry, data)
+                              + rb"\g<2>", source.read(info.filename))
+                target.writestr(entry, data)
+                continue
+            # writestr() sets file_size from the data; a stream needs it up front
+            # (it decides the zip64 header as writestr would).
+            entry.file_size = info.file_size
+            with source.open(info) as src, target.open(entry, "w") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
     os.replace(tmp, path)
 
 
