@@ -629,8 +629,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="subsample the measurements (smoke tests)")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--layer-sizes", type=str, default=None, help="e.g. 64,32")
-    parser.add_argument("--finetune-epochs", type=int, default=FINETUNE["max_epochs"],
-                        help="second-stage epochs per member (0: no second stage)")
+    parser.add_argument("--finetune-epochs", type=int, default=0,
+                        help="second-stage epochs per member (default 0: no second stage, "
+                        "which rebuilds the committed models; "
+                        f"{FINETUNE['max_epochs']} is the measured experiment: member 0's "
+                        "held-out AUC 0.891 -> 0.910, about 10 min more per member)")
     parser.add_argument("--calibration-peptides", type=int, default=10000,
                         help="random peptides per length for percentile calibration")
     parser.add_argument("--n-frequent", type=int, default=N_FREQUENT_CALIBRATED)
