@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -68,27 +68,6 @@ def read_tsv_chunks(path: str | os.PathLike, columns: Iterable[str] | None = Non
             if block is None:
                 return
             yield block
-
-
-def read_tsv_filtered(path: str | os.PathLike,
-                      keep: Callable[[pd.DataFrame], object] | None = None,
-                      columns: Iterable[str] | None = None,
-                      chunk_rows: int = CHUNK_ROWS, **kwargs) -> pd.DataFrame:
-    """The rows of a NeoRank TSV for which ``keep(chunk)`` is true (a boolean mask
-    aligned with the chunk), read block by block; file order and index kept.
-
-    Without ``keep`` every row is returned (only ``columns`` are read). An empty
-    table gives an empty frame with the selected columns.
-    """
-    parts = []
-    for chunk in read_tsv_chunks(path, columns, chunk_rows, **kwargs):
-        parts.append(chunk if keep is None else chunk.loc[keep(chunk)])
-    if not parts:
-        header = tsv_columns(path)
-        wanted = header if columns is None else [c for c in dict.fromkeys(columns)
-                                                 if c in header]
-        return pd.DataFrame(columns=wanted)
-    return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
 def sha256_file(path: str | os.PathLike) -> str:
