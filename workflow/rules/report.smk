@@ -3,6 +3,8 @@ rule run_config:
         "results/run_config.json",
     log:
         "logs/run_config.log",
+    benchmark:
+        "benchmarks/run_config.tsv"
     localrule: True
     conda:
         "../envs/neorank.yaml"
@@ -59,6 +61,8 @@ rule manifest:
         "results/{sample}/manifest.json",
     log:
         "logs/manifest/{sample}.log",
+    benchmark:
+        "benchmarks/manifest/{sample}.tsv"
     localrule: True
     conda:
         "../envs/neorank.yaml"

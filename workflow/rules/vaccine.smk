@@ -140,6 +140,8 @@ rule final_order:
         ),
     log:
         "logs/final_order/{sample}.log",
+    benchmark:
+        "benchmarks/final_order/{sample}.tsv"
     localrule: True
     conda:
         "../envs/neorank.yaml"
@@ -171,6 +173,8 @@ rule cohort:
         ),
     log:
         "logs/cohort.log",
+    benchmark:
+        "benchmarks/cohort.tsv"
     localrule: True
     conda:
         "../envs/neorank.yaml"
