@@ -984,6 +984,22 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
                     evidence.get("variants_where", "variants.tsv"))
         variants = variants.loc[~variants["variant_id"].astype(str).duplicated()]
     counts: dict[str, Any] = {"rows": 0, "binders": 0, "tiers": {}, "blocks": 0}
+
+    def count(ranked: pd.DataFrame) -> None:
+        counts["rows"] += len(ranked)
+        counts["binders"] += int(ranked["binder"].sum())
+        for tier, n in ranked["tier"].value_counts().items():
+            counts["tiers"][tier] = counts["tiers"].get(tier, 0) + int(n)
+
+    def rank_whole() -> dict[str, Any]:
+        """The whole table at once (empty tables, repeats across blocks)."""
+        frame = rank_candidates(read_table(predictions_path), variants, sample, params,
+                                predictions_where=where, **evidence)
+        write_tsv(frame, out)
+        counts.update(rows=0, binders=0, tiers={}, blocks=1 if len(frame) else 0)
+        count(frame)
+        return counts
+
     hashes = []
     columns: list[str] | None = None
     with tempfile.TemporaryDirectory(prefix=".rank-", dir=out.parent) as tmp:
@@ -1008,10 +1024,7 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
                 for key_index, line in zip(order, body.splitlines(keepends=True), strict=True):
                     handle.write(f"{keys[key_index]}\t{line}")
             blocks.append(path)
-            counts["rows"] += len(ranked)
-            counts["binders"] += int(ranked["binder"].sum())
-            for tier, n in ranked["tier"].value_counts().items():
-                counts["tiers"][tier] = counts["tiers"].get(tier, 0) + int(n)
+            count(ranked)
         counts["blocks"] = len(blocks)
         if len(blocks) > 1:
             keys_all = np.concatenate(hashes)
@@ -1020,17 +1033,9 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
                 # duplicates, reports conflicts) - rare, and only for damaged inputs.
                 LOG.warning("%s: repeated (variant, peptide, allele) rows across blocks; "
                             "ranking the whole table in memory", where)
-                frame = rank_candidates(read_table(predictions_path), variants, sample, params,
-                                        predictions_where=where, **evidence)
-                write_tsv(frame, out)
-                tiers = frame["tier"].value_counts()
-                return {"rows": len(frame), "binders": int(frame["binder"].sum()),
-                        "tiers": {t: int(n) for t, n in tiers.items()}, "blocks": 1}
+                return rank_whole()
         if columns is None:  # empty predictions.tsv: header only
-            frame = rank_candidates(read_table(predictions_path), variants, sample, params,
-                                    predictions_where=where, **evidence)
-            write_tsv(frame, out)
-            return {"rows": 0, "binders": 0, "tiers": {}, "blocks": 0}
+            return rank_whole()
         partial = out.with_name(out.name + ".tmp")
         with open(partial, "w", encoding="utf-8", newline="\n") as handle:
             handle.write("\t".join(columns) + "\n")
