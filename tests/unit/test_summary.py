@@ -137,16 +137,22 @@ def test_verdict_levels(tmp_path):
         assert run_summary(paths, folder).loc[0, "verdict"] == expected
 
 
-def test_missing_column_names_the_file(tmp_path, capsys):
+@pytest.mark.parametrize("table, missing", [("variants", "status"),
+                                            ("candidates", "gene_name")])
+def test_missing_column_names_the_file(tmp_path, capsys, table, missing):
     paths = write_inputs(tmp_path, 5)
-    write_tsv(pd.DataFrame({"variant_id": ["v1"]}), paths["variants"])  # no status column
+    if table == "variants":
+        write_tsv(pd.DataFrame({"variant_id": ["v1"]}), paths["variants"])  # no status column
+    else:
+        _, _, candidates = make_tables(5)
+        write_tsv(candidates.drop(columns="gene_name"), paths["candidates"])
     with pytest.raises(SystemExit) as err:
         cli.main(["summary", "--sample", "S1", "--variants", str(paths["variants"]),
                   "--peptides", str(paths["peptides"]), "--candidates", str(paths["candidates"]),
                   "--alleles-json", str(paths["alleles"]), "--out", str(tmp_path / "s.tsv")])
     assert err.value.code == 2
     message = capsys.readouterr().err
-    assert str(paths["variants"]) in message and "status" in message
+    assert str(paths[table]) in message and missing in message
 
 
 def test_summary_lines_formats_and_skips_missing(tmp_path):
@@ -186,16 +192,3 @@ def test_small_blocks_give_the_same_summary(tmp_path, n_pass):
         written.append((tmp_path / f"s{chunk_rows}.tsv").read_bytes())
     assert written[1] == written[0] and written[2] == written[0]
     assert b"\t36\t6\t" in written[0]  # predictions from the row count, binders kept
-
-
-def test_missing_candidates_column_names_the_file(tmp_path, capsys):
-    paths = write_inputs(tmp_path, 5)
-    _, _, candidates = make_tables(5)
-    write_tsv(candidates.drop(columns="gene_name"), paths["candidates"])
-    with pytest.raises(SystemExit) as err:
-        cli.main(["summary", "--sample", "S1", "--variants", str(paths["variants"]),
-                  "--peptides", str(paths["peptides"]), "--candidates", str(paths["candidates"]),
-                  "--alleles-json", str(paths["alleles"]), "--out", str(tmp_path / "s.tsv")])
-    assert err.value.code == 2
-    message = capsys.readouterr().err
-    assert str(paths["candidates"]) in message and "gene_name" in message
