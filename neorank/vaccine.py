@@ -56,7 +56,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from neorank.errors import InputFileError, NeoRankError
@@ -354,38 +353,50 @@ def design_long_peptide(effect: dict[str, Any], best_peptide: str,
                        str(effect["transcript_id"]), mutation, sorted(inside), flags)
 
 
-def _effect_for(effects: pd.DataFrame, variant_id: str, transcripts: str,
+def _effect_for(effects: list[dict[str, Any]], variant_id: str, transcripts: str,
                 peptide: str) -> dict[str, Any]:
-    rows = effects.loc[effects["variant_id"] == variant_id]
+    """The effect row whose mutant context holds ``peptide``.
+
+    ``effects`` are the variant's rows of effects.tsv (as records), in any order.
+    """
     wanted = set(str(transcripts).split(";")) if isinstance(transcripts, str) else set()
-    rows = rows.sort_values("transcript_id", kind="mergesort")
+    rows = sorted((r for r in effects if r["variant_id"] == variant_id),
+                  key=lambda r: str(r["transcript_id"]))
     for restrict in (True, False):  # the peptide's own transcripts first, then any
-        for _, row in rows.iterrows():
+        for row in rows:
             if restrict and wanted and row["transcript_id"] not in wanted:
                 continue
             if peptide in str(row["mutant_context"]):
-                return row.to_dict()
+                return row
     raise InputFileError(
         f"no effect of {variant_id} has a mutant context containing {peptide}",
         where="effects.tsv", fix="pass the effects.tsv of the same run as candidates.tsv")
+
+
+def _records_by_variant(table: pd.DataFrame, columns: list[str] | None = None
+                        ) -> dict[str, list[dict[str, Any]]]:
+    """Rows of ``table`` as records, grouped by variant_id, in table order."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    frame = table if columns is None else table[columns]
+    for record in frame.to_dict("records"):
+        grouped.setdefault(record["variant_id"], []).append(record)
+    return grouped
 
 
 def design_peptides(selected: pd.DataFrame, pool: pd.DataFrame, effects: pd.DataFrame,
                     length: int) -> pd.DataFrame:
     """One long peptide per selected variant, in selection order."""
     rows = []
-    # Row positions per variant, in table order: one pass instead of a scan of the
-    # pool and of the effects per variant (quadratic at 100k variants).
-    none = np.array([], dtype=int)
-    pool_rows = pool.groupby("variant_id", sort=False).indices
-    effect_rows = effects.groupby("variant_id", sort=False).indices
+    # The pool and the effects grouped by variant once (a scan per variant is
+    # quadratic at 100k variants; a pandas lookup per variant costs ~1 ms each).
+    pool_rows = _records_by_variant(pool, ["variant_id", "mutant_peptide", "allele"])
+    effect_rows = _records_by_variant(effects)
     for order, cand in enumerate(selected.to_dict("records"), start=1):
         vid = cand["variant_id"]
-        effect = _effect_for(effects.iloc[effect_rows.get(vid, none)], vid,
+        effect = _effect_for(effect_rows.get(vid, []), vid,
                              cand.get("transcript_ids"), cand["mutant_peptide"])
-        binders = pool.iloc[pool_rows.get(vid, none)][["mutant_peptide", "allele"]]
-        pairs = sorted(set(zip(binders["mutant_peptide"].astype(str),
-                               binders["allele"].astype(str), strict=True)))
+        pairs = sorted({(str(r["mutant_peptide"]), str(r["allele"]))
+                        for r in pool_rows.get(vid, [])})
         long = design_long_peptide(effect, str(cand["mutant_peptide"]), pairs, length)
         flags = long.manufacturability
         rows.append({

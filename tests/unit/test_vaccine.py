@@ -315,10 +315,10 @@ def test_real_junction_binder_is_found_and_avoided_with_embedded_models():
 
 
 def test_effect_lookup_prefers_the_peptides_transcripts():
-    effects = pd.DataFrame([
+    effects = [
         {**_effect(), "variant_id": "v1", "transcript_id": "ENST2"},
         {**_effect(), "variant_id": "v1", "transcript_id": "ENST1"},
-    ])
+    ]
     assert vaccine._effect_for(effects, "v1", "ENST2", "KLVVVGAVG")["transcript_id"] == "ENST2"
     # No transcript listed (or none known): the first by transcript id that has the peptide.
     assert vaccine._effect_for(effects, "v1", "ENST9", "KLVVVGAVG")["transcript_id"] == "ENST1"
