@@ -30,7 +30,8 @@ import difflib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -148,6 +149,123 @@ class MhcflurryPredictor:
                        "presentation_percentile", "processing_score"]]
 
 
+# ------------------------------------------------------------------ allele names
+#: Precomputed mhcgnomes normalisations of a model folder's allele names.
+ALLELE_NAMES = "allele_names.json"
+
+
+def _name_table_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {"mhcflurry": version("mhcflurry"), "mhcgnomes": version("mhcgnomes")}
+
+
+def _allele_sequences_file(folder: Path) -> Path:
+    affinity = folder / "affinity_predictor" if (folder / "affinity_predictor").is_dir() else folder
+    return affinity / "allele_sequences.csv"
+
+
+def write_allele_name_table(folder: str | os.PathLike, extra: Iterable[str] = ()) -> Path:
+    """Write ``allele_names.json``: every allele name of ``folder`` normalised both ways.
+
+    Loading an MHCflurry model folder normalises each of its pseudosequence
+    names with mhcgnomes (about 36,000 parser calls for 18,000 names: ~7 s of
+    every prediction job, more than predicting a small shard). The table holds
+    the answers ``mhcflurry.common.normalize_allele_name(name,
+    raise_on_error=False, use_allele_aliases=...)`` gives for each name and each
+    result, with and without aliases, for the mhcflurry and mhcgnomes versions
+    that computed them; :func:`allele_name_table` ignores it under other versions
+    or another ``allele_sequences.csv``.
+    """
+    from mhcflurry.common import normalize_allele_name
+
+    from neorank.io import sha256_file
+
+    folder = Path(folder)
+    sequences = _allele_sequences_file(folder)
+    names = set(pd.read_csv(sequences, index_col=0).index.astype(str)) | set(extra)
+    table: dict[str, dict[str, str | None]] = {"plain": {}, "aliases": {}}
+    pending = sorted(names)
+    while pending:  # the results are looked up too (MHCflurry re-normalises them)
+        new: set[str] = set()
+        for name in pending:
+            for mode, aliases in (("plain", False), ("aliases", True)):
+                if name not in table[mode]:
+                    result = normalize_allele_name(name, raise_on_error=False,
+                                                   use_allele_aliases=aliases)
+                    table[mode][name] = result
+                    if result is not None and result not in names:
+                        new.add(result)
+        names |= new
+        pending = sorted(new)
+    out = folder / ALLELE_NAMES
+    document = {**_name_table_versions(), "allele_sequences_sha256": sha256_file(sequences),
+                "plain": dict(sorted(table["plain"].items())),
+                "aliases": dict(sorted(table["aliases"].items()))}
+    out.write_text(json.dumps(document, indent=0, sort_keys=True) + "\n")
+    return out
+
+
+def allele_name_table(folder: str | os.PathLike) -> dict[str, dict[str, str | None]] | None:
+    """The folder's ``allele_names.json`` if it is valid for this environment, else None."""
+    from neorank.io import sha256_file
+
+    folder = Path(folder)
+    path = folder / ALLELE_NAMES
+    sequences = _allele_sequences_file(folder)
+    if not path.is_file() or not sequences.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    expected = {**_name_table_versions(), "allele_sequences_sha256": sha256_file(sequences)}
+    if any(document.get(k) != v for k, v in expected.items()):
+        LOG.info("%s was made with other versions or names; normalising names anew", path)
+        return None
+    return {"plain": document["plain"], "aliases": document["aliases"]}
+
+
+def normalizer(table: dict[str, dict[str, str | None]] | None):
+    """``normalize_allele_name`` answering from ``table`` where it can (same results)."""
+    from mhcflurry.common import normalize_allele_name
+
+    if not table:
+        return normalize_allele_name
+
+    def normalize(raw_name, forbidden_substrings=("MIC", "HFE"), raise_on_error=True,
+                  default_value=None, use_allele_aliases=True):
+        known = table["aliases" if use_allele_aliases else "plain"]
+        if (not raise_on_error and default_value is None
+                and tuple(forbidden_substrings) == ("MIC", "HFE") and raw_name in known):
+            return known[raw_name]
+        return normalize_allele_name(raw_name, forbidden_substrings=forbidden_substrings,
+                                     raise_on_error=raise_on_error, default_value=default_value,
+                                     use_allele_aliases=use_allele_aliases)
+
+    return normalize
+
+
+@contextmanager
+def _precomputed_allele_names(folder: Path):
+    """While loading ``folder``, MHCflurry's name normalisation reads the folder's table."""
+    try:
+        from mhcflurry.affinity import persistence
+    except ImportError:  # another mhcflurry layout: load as usual
+        yield
+        return
+    table = allele_name_table(folder)
+    original = getattr(persistence, "normalize_allele_name", None)
+    if table is None or original is None:
+        yield
+        return
+    persistence.normalize_allele_name = normalizer(table)
+    try:
+        yield
+    finally:
+        persistence.normalize_allele_name = original
+
+
 # ------------------------------------------------------------------ model loading
 _LOADED: dict[tuple[str, str], MhcflurryPredictor] = {}
 
@@ -211,11 +329,12 @@ def load_predictor(models: str, embedded_dir: str | os.PathLike,
     LOG.info("loading MHCflurry %s models from %s", label, folder)
     presentation = None
     try:
-        if (folder / "affinity_predictor").is_dir():
-            presentation = Class1PresentationPredictor.load(str(folder))
-            affinity = presentation.affinity_predictor
-        else:
-            affinity = Class1AffinityPredictor.load(str(folder))
+        with _precomputed_allele_names(folder):
+            if (folder / "affinity_predictor").is_dir():
+                presentation = Class1PresentationPredictor.load(str(folder))
+                affinity = presentation.affinity_predictor
+            else:
+                affinity = Class1AffinityPredictor.load(str(folder))
     except Exception as err:  # corrupt or incompatible model folder
         raise ModelError(f"cannot load MHCflurry models ({type(err).__name__}: {err})",
                          where=str(folder),

@@ -1009,7 +1009,12 @@ def model_alleles(models: str, embedded_dir: str, official_dir: str | None) -> _
     """
     import pandas as pd
 
-    from neorank.binding import TRAINING_COUNTS, resolve_models_dir
+    from neorank.binding import (
+        TRAINING_COUNTS,
+        allele_name_table,
+        normalizer,
+        resolve_models_dir,
+    )
 
     folder, label = resolve_models_dir(models, embedded_dir, official_dir)
     affinity = folder / "affinity_predictor" if (folder / "affinity_predictor").is_dir() else folder
@@ -1022,11 +1027,7 @@ def model_alleles(models: str, embedded_dir: str, official_dir: str | None) -> _
         frame = pd.read_csv(manifest)
         if "allele" in frame:
             raw |= {a for a in frame["allele"].dropna().astype(str) if "*" in a}
-    try:
-        from mhcflurry.common import normalize_allele_name
-    except ImportError:  # pragma: no cover - mhcflurry is a dependency
-        def normalize_allele_name(name: str, raise_on_error: bool = False) -> str | None:
-            return name
+    normalize_allele_name = normalizer(allele_name_table(folder))
     known = {normalize_allele_name(a, raise_on_error=False) or a for a in raw}
     trained = None
     counts = folder / TRAINING_COUNTS

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neorank.binding import write_allele_name_table
 from neorank.io import sha256_file
 
 LOG = logging.getLogger("build_models")
@@ -442,6 +443,8 @@ def assemble(work: Path, out: Path, n_models: int, n_frequent: int, calib_peptid
     for network in predictor.class1_pan_allele_models:
         network.clear_allele_representations()
     predictor.save(str(out))
+    # Every prediction job would otherwise re-normalise ~18,000 allele names at load.
+    write_allele_name_table(out)
     for name in ("heldout.csv.gz", "heldout_dropped.csv.gz", "dropped_counts.csv"):
         shutil.copyfile(work / name, out / name)
     calib.to_csv(out / "calibrated_alleles.csv", index=False)

@@ -194,3 +194,66 @@ def test_tables_do_not_depend_on_the_thread_count(tmp_path):
                        env=dict(os.environ, OMP_NUM_THREADS=threads), capture_output=True)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def _load_state(folder, precomputed: bool):
+    import contextlib
+
+    from mhcflurry import Class1AffinityPredictor
+
+    from neorank.binding import _precomputed_allele_names
+
+    ctx = _precomputed_allele_names(folder) if precomputed else contextlib.nullcontext()
+    with ctx:
+        predictor = Class1AffinityPredictor.load(str(folder))
+    return (predictor.allele_to_sequence, predictor.allele_to_canonical,
+            sorted(predictor.allele_to_percent_rank_transform))
+
+
+def test_committed_allele_name_table_is_valid_here():
+    from neorank.binding import allele_name_table
+
+    # Without it every prediction job spends seconds re-normalising 18,000 names.
+    assert allele_name_table(EMBEDDED) is not None
+
+
+def test_precomputed_allele_names_load_the_same_predictor(tmp_path):
+    import json
+    import shutil
+
+    from neorank.binding import (
+        ALLELE_NAMES,
+        allele_name_table,
+        normalizer,
+        write_allele_name_table,
+    )
+
+    folder = tmp_path / "models"
+    shutil.copytree(EMBEDDED, folder)
+    (folder / ALLELE_NAMES).unlink()
+    assert allele_name_table(folder) is None
+    write_allele_name_table(folder)
+    table = allele_name_table(folder)
+    assert table is not None and len(table["plain"]) >= 18000
+    assert _load_state(folder, True) == _load_state(folder, False)
+
+    from mhcflurry.common import normalize_allele_name
+
+    fast = normalizer(table)
+    for name in ["HLA-A0201", "A*02:01", "HLA-B*44:01", "Mamu-A1*007:01", "HLA-A*99:99",
+                 "not an allele"]:
+        for aliases in (False, True):
+            assert fast(name, raise_on_error=False, use_allele_aliases=aliases) == \
+                normalize_allele_name(name, raise_on_error=False, use_allele_aliases=aliases)
+    with pytest.raises(Exception):  # noqa: B017 - the table never hides mhcflurry's own error
+        fast("not an allele")
+
+    # A table made by other mhcgnomes versions, or for other names, is ignored.
+    document = json.loads((folder / ALLELE_NAMES).read_text())
+    (folder / ALLELE_NAMES).write_text(json.dumps({**document, "mhcgnomes": "0.0.1"}))
+    assert allele_name_table(folder) is None
+    (folder / ALLELE_NAMES).write_text(json.dumps(document))
+    assert allele_name_table(folder) is not None
+    with open(folder / "allele_sequences.csv", "a") as handle:
+        handle.write("HLA-A*02:01,YFAMYGEKVAHTHVDTLYVRYHYYTWAVLAYTWY\n")
+    assert allele_name_table(folder) is None
