@@ -748,31 +748,44 @@ def _drilldown(candidates: pd.DataFrame, n_rows: int, n_variants: int, allele_na
     order = [e["allele"] for e in alleles if e.get("allele") and e.get("status") != "null_skipped"]
     order += sorted(a for a in allele_names if a not in order)
     ic50 = pd.to_numeric(candidates["mutant_affinity_nm"], errors="coerce")
-    frame = candidates.assign(_ic50=ic50)
-    variant_ids = list(dict.fromkeys(frame["variant_id"]))
+    frame = candidates.assign(_ic50=ic50, _binder=binder_mask(candidates))
+    # Rows grouped by variant once, as records (pandas lookups per variant, peptide
+    # and allele cost ~10 s for the default 300 variants).
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for record in frame.to_dict("records"):
+        groups.setdefault(record["variant_id"], []).append(record)
     blocks = []
-    for vid in variant_ids[:max_variants]:
-        group = frame.loc[frame["variant_id"] == vid]
-        first = group.iloc[0]
-        n_binders = int(binder_mask(group).sum())
-        best_per_peptide = group.groupby("mutant_peptide", sort=False)["_ic50"].min()
-        kept = best_per_peptide[best_per_peptide < inclusion_nm].sort_values(kind="mergesort")
-        omitted = len(best_per_peptide) - min(len(kept), max_peptides)
-        kept = kept.head(max_peptides)
-        lookup = group.set_index(["mutant_peptide", "allele"])
-        binder_keys = set(zip(group.loc[binder_mask(group), "mutant_peptide"],
-                              group.loc[binder_mask(group), "allele"], strict=True))
+    for vid in list(groups)[:max_variants]:
+        group = groups[vid]
+        first = group[0]
+        n_binders = sum(bool(r["_binder"]) for r in group)
+        # Per peptide, in first-appearance order: its first row, its first row per
+        # allele, and its best (lowest) IC50 over the alleles.
+        info_of: dict[Any, dict[str, Any]] = {}
+        cell_of: dict[tuple[Any, Any], dict[str, Any]] = {}
+        best_of: dict[Any, float] = {}
+        binder_keys = {(r["mutant_peptide"], r["allele"]) for r in group if r["_binder"]}
+        for r in group:
+            peptide = r["mutant_peptide"]
+            info_of.setdefault(peptide, r)
+            cell_of.setdefault((peptide, r["allele"]), r)
+            value = r["_ic50"]
+            if not pd.isna(value) and (pd.isna(best_of.get(peptide, np.nan))
+                                       or value < best_of[peptide]):
+                best_of[peptide] = value
+            best_of.setdefault(peptide, np.nan)
+        kept_all = sorted((p for p in best_of if best_of[p] < inclusion_nm),
+                          key=lambda p: best_of[p])  # stable: first appearance breaks ties
+        omitted = len(best_of) - min(len(kept_all), max_peptides)
         rows = []
-        for peptide in kept.index:
-            info = lookup.loc[peptide].iloc[0] if isinstance(lookup.loc[peptide], pd.DataFrame) \
-                else lookup.loc[peptide]
+        for peptide in kept_all[:max_peptides]:
+            info = info_of[peptide]
             cells = []
             for allele in order:
-                if (peptide, allele) in lookup.index:
-                    value = lookup.loc[(peptide, allele), "_ic50"]
-                    value = value.iloc[0] if isinstance(value, pd.Series) else value
+                cell = cell_of.get((peptide, allele))
+                if cell is not None:
                     cls = "n hit" if (peptide, allele) in binder_keys else "n"
-                    cells.append(f"<td class=\"{cls}\">{_fmt(value, '.0f')}</td>")
+                    cells.append(f"<td class=\"{cls}\">{_fmt(cell['_ic50'], '.0f')}</td>")
                 else:
                     cells.append("<td class=\"n\">&mdash;</td>")
             rows.append(
