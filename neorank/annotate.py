@@ -48,7 +48,7 @@ import pandas as pd
 
 from neorank import reference
 from neorank.errors import InputFileError, ReferenceError_
-from neorank.io import FLOAT_FORMAT, NA, read_tsv, write_tsv
+from neorank.io import read_tsv, write_rows, write_tsv
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyensembl
@@ -114,9 +114,7 @@ class TableWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append the rows of ``frame`` (its columns reindexed to the table's)."""
-        frame.reindex(columns=self.columns).to_csv(
-            self._handle, sep="\t", index=False, header=self._header, float_format=FLOAT_FORMAT,
-            na_rep=NA, lineterminator="\n")
+        write_rows(self._handle, frame.reindex(columns=self.columns), header=self._header)
         self._header = False
         self.rows += len(frame)
 

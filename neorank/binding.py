@@ -41,7 +41,7 @@ import pandas as pd
 
 from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele, parse_typing
 from neorank.errors import AlleleError, ModelError
-from neorank.io import FLOAT_FORMAT, NA, read_tsv, write_tsv
+from neorank.io import NA, read_tsv, write_rows, write_tsv
 
 LOG = logging.getLogger(__name__)
 
@@ -581,8 +581,7 @@ def run(args) -> int:
                 raise InputFileError("prediction blocks gave different columns",
                                      where=str(args.peptides),
                                      fix="regenerate peptides.tsv with `neorank peptides`")
-            table.to_csv(handle, sep="\t", index=False, header=header is None,
-                         float_format=FLOAT_FORMAT, na_rep=NA, lineterminator="\n")
+            write_rows(handle, table, header=header is None)
             header = list(table.columns)
             n_peptides += len(block)
             n_rows += len(table)

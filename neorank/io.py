@@ -6,10 +6,12 @@ no index, so the same inputs give byte-identical files.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import warnings
 from collections.abc import Iterable, Iterator
+from io import StringIO
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +22,46 @@ NA = "NA"
 CHUNK_ROWS = 250_000
 
 
+#: Rows converted to text at a time by :func:`write_rows`.
+WRITE_ROWS = 50_000
+
+
+def _cells(column: pd.Series) -> list:
+    """One column's cells as ``csv.writer`` should print them (missing -> ``NA``)."""
+    missing = column.isna().to_numpy()
+    values = column.tolist()
+    if column.dtype.kind == "f":
+        return [NA if m else FLOAT_FORMAT % v for v, m in zip(values, missing, strict=True)]
+    if not missing.any():
+        return values
+    return [NA if m else v for v, m in zip(values, missing, strict=True)]
+
+
+def write_rows(handle, frame: pd.DataFrame, header: bool = True) -> None:
+    """Write ``frame`` to an open text ``handle`` in NeoRank's TSV format.
+
+    The same bytes as ``frame.to_csv(handle, sep="\\t", index=False,
+    float_format=FLOAT_FORMAT, na_rep=NA, lineterminator="\\n")`` (a test compares
+    them), about 1.5-2x faster: pandas checks and formats every float cell
+    through several Python calls, which made writing, not ranking, most of
+    ``neorank rank``'s time at 10,000 variants.
+    """
+    writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+    if header:
+        writer.writerow([str(c) for c in frame.columns])
+    for start in range(0, len(frame), WRITE_ROWS):
+        block = frame.iloc[start:start + WRITE_ROWS]
+        writer.writerows(zip(*(_cells(block.iloc[:, i]) for i in range(block.shape[1])),
+                             strict=True))
+
+
+def tsv_text(frame: pd.DataFrame, header: bool = True) -> str:
+    """:func:`write_rows` into a string."""
+    buffer = StringIO()
+    write_rows(buffer, frame, header)
+    return buffer.getvalue()
+
+
 def write_tsv(frame: pd.DataFrame, path: str | os.PathLike, columns: Iterable[str] | None = None) -> None:
     """Write ``frame`` as TSV atomically (temp file then rename)."""
     path = Path(path)
@@ -27,8 +69,8 @@ def write_tsv(frame: pd.DataFrame, path: str | os.PathLike, columns: Iterable[st
     if columns is not None:
         frame = frame.reindex(columns=list(columns))
     tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep=NA,
-                 lineterminator="\n")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        write_rows(handle, frame)
     os.replace(tmp, path)
 
 

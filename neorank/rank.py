@@ -149,11 +149,10 @@ import pandas as pd
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import (
     CHUNK_ROWS,
-    FLOAT_FORMAT,
-    NA,
     read_tsv,
     read_tsv_chunks,
     tsv_columns,
+    tsv_text,
     write_tsv,
 )
 
@@ -1016,9 +1015,7 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
                 ranked[["variant_id", "mutant_peptide", "allele"]], index=False).to_numpy())
             keys = sort_keys(ranked, ranking["exclude_self_matches"])
             order = sorted(range(len(keys)), key=keys.__getitem__)
-            body = ranked.iloc[order].drop(columns="rank").to_csv(
-                sep="\t", index=False, header=False, float_format=FLOAT_FORMAT, na_rep=NA,
-                lineterminator="\n")
+            body = tsv_text(ranked.iloc[order].drop(columns="rank"), header=False)
             path = Path(tmp) / f"block{len(blocks):05d}.tsv"
             with open(path, "w", encoding="utf-8", newline="\n") as handle:
                 for key_index, line in zip(order, body.splitlines(keepends=True), strict=True):
