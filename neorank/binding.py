@@ -30,7 +30,7 @@ import difflib
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,12 +160,16 @@ def _name_table_versions() -> dict[str, str]:
     return {"mhcflurry": version("mhcflurry"), "mhcgnomes": version("mhcgnomes")}
 
 
+def affinity_dir(folder: Path) -> Path:
+    """The affinity predictor's folder: ``affinity_predictor/`` of a presentation folder."""
+    return folder / "affinity_predictor" if (folder / "affinity_predictor").is_dir() else folder
+
+
 def _allele_sequences_file(folder: Path) -> Path:
-    affinity = folder / "affinity_predictor" if (folder / "affinity_predictor").is_dir() else folder
-    return affinity / "allele_sequences.csv"
+    return affinity_dir(folder) / "allele_sequences.csv"
 
 
-def write_allele_name_table(folder: str | os.PathLike, extra: Iterable[str] = ()) -> Path:
+def write_allele_name_table(folder: str | os.PathLike) -> Path:
     """Write ``allele_names.json``: every allele name of ``folder`` normalised both ways.
 
     Loading an MHCflurry model folder normalises each of its pseudosequence
@@ -183,7 +187,7 @@ def write_allele_name_table(folder: str | os.PathLike, extra: Iterable[str] = ()
 
     folder = Path(folder)
     sequences = _allele_sequences_file(folder)
-    names = set(pd.read_csv(sequences, index_col=0).index.astype(str)) | set(extra)
+    names = set(pd.read_csv(sequences, index_col=0).index.astype(str))
     table: dict[str, dict[str, str | None]] = {"plain": {}, "aliases": {}}
     pending = sorted(names)
     while pending:  # the results are looked up too (MHCflurry re-normalises them)

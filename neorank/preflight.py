@@ -1011,13 +1011,14 @@ def model_alleles(models: str, embedded_dir: str, official_dir: str | None) -> _
 
     from neorank.binding import (
         TRAINING_COUNTS,
+        affinity_dir,
         allele_name_table,
         normalizer,
         resolve_models_dir,
     )
 
     folder, label = resolve_models_dir(models, embedded_dir, official_dir)
-    affinity = folder / "affinity_predictor" if (folder / "affinity_predictor").is_dir() else folder
+    affinity = affinity_dir(folder)
     raw: set[str] = set()
     for table in sorted(affinity.glob("pseudosequences*.csv")) + [affinity / "allele_sequences.csv"]:
         if table.exists():

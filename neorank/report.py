@@ -769,11 +769,9 @@ def _drilldown(candidates: pd.DataFrame, n_rows: int, n_variants: int, allele_na
             peptide = r["mutant_peptide"]
             info_of.setdefault(peptide, r)
             cell_of.setdefault((peptide, r["allele"]), r)
-            value = r["_ic50"]
-            if not pd.isna(value) and (pd.isna(best_of.get(peptide, np.nan))
-                                       or value < best_of[peptide]):
-                best_of[peptide] = value
-            best_of.setdefault(peptide, np.nan)
+            best = best_of.setdefault(peptide, np.nan)
+            if r["_ic50"] < best or (pd.isna(best) and not pd.isna(r["_ic50"])):
+                best_of[peptide] = r["_ic50"]
         kept_all = sorted((p for p in best_of if best_of[p] < inclusion_nm),
                           key=lambda p: best_of[p])  # stable: first appearance breaks ties
         omitted = len(best_of) - min(len(kept_all), max_peptides)
