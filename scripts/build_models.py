@@ -228,9 +228,9 @@ def resolve_conflicts(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     - ``superseded_by_quantitative``: a qualitative row of an (allele, peptide)
       pair that also has a quantitative IC50. The IC50 measures the same thing
-      more precisely; keeping both puts opposite labels on one pair (in this data
-      mostly one source's qualitative positives whose own IC50 for the pair is
-      above 5,000 nM).
+      more precisely; where the two disagree, keeping both puts opposite labels on
+      one pair (in this data 4,189 of the 16,200 raw qualitative rows with an IC50
+      disagree with it at 500 nM, 2,468 of them from one IEDB submission).
     - ``contradictory_qualitative``: a pair with only qualitative rows that say
       both "binds" (``<``) and "does not bind" (``>``).
     """
