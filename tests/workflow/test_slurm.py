@@ -51,7 +51,7 @@ def slurm_cluster():
         pytest.skip(reason)
 
 
-def snakemake_slurm(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+def snakemake_slurm(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     cmd = [
         str(BIN / "snakemake"),
