@@ -22,6 +22,8 @@ Stages (each skipped when its output already exists, so a killed run resumes):
              next member.
 4. assemble  merge the members into one ``Class1AffinityPredictor``, calibrate
              percentile ranks for the documented allele list, save it.
+   ``--recalibrate`` redoes only the percentile calibration of an assembled
+             folder (same weights), e.g. after the allele list changed.
 5. evaluate  held-out AUC (binder < 500 nM) and Spearman correlation, overall
              and per allele, written to ``heldout_metrics.csv`` and
              ``MODEL_CARD.md``; sha256 checksums to ``SHA256SUMS``.
@@ -38,6 +40,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import zipfile
 from pathlib import Path
@@ -61,6 +64,17 @@ SOURCES = {
         "wheel": "mhcmatch-1.20.2-py3-none-any.whl",
         "member": "mhcmatch/data/mhci_pseudo.fa",
     },
+    # HLA allele frequencies of four US populations (transplant-registry
+    # frequencies supplemented with 1000 Genomes alleles; the package's README),
+    # used only to choose which alleles get percentile ranks. Source archive: the
+    # package ships no wheel.
+    "hla-genotyper": {
+        "version": "0.4.2b1",
+        "wheel": "hla-genotyper-0.4.2b1.tar.gz",
+        "member": "hla-genotyper-0.4.2b1/hla/data/ethnic_priors.txt",
+        "sdist": True,
+        "sha256": "e743094364eaf9e35ed3869cc3e7f39a1a2f998db3d4a2fa473a4bd451a7fcea",
+    },
 }
 
 # Alleles the demo and tests use (the osteosarcoma case's typing, the classic
@@ -70,12 +84,18 @@ REQUIRED_ALLELES = [
     "HLA-B*07:02", "HLA-B*08:01", "HLA-B*27:05", "HLA-B*44:02",
     "HLA-C*01:02", "HLA-C*07:01",
 ]
-# Percentile calibration covers REQUIRED_ALLELES plus the most frequent
-# HLA-A/B/C alleles by number of measurements in the training set (a proxy for
-# population frequency used by the field: the alleles with the most binding
-# data are the common ones). The list actually calibrated is written to
-# calibrated_alleles.csv with each allele's measurement count.
-N_FREQUENT_CALIBRATED = 60
+# Percentile calibration covers REQUIRED_ALLELES, the N_FREQUENT_CALIBRATED
+# HLA-A/B/C alleles with the highest mean population frequency in hla-genotyper's
+# ethnic_priors.txt (four US populations), and the N_MEASURED_CALIBRATED alleles
+# with the most training measurements (the best-characterised ones). The list
+# actually calibrated is written to calibrated_alleles.csv with each allele's
+# frequency, measurement count and reason.
+N_FREQUENT_CALIBRATED = 100
+N_MEASURED_CALIBRATED = 60
+#: Populations of ethnic_priors.txt averaged for the frequency ranking (its UNK
+#: rows are a uniform prior, not a frequency). African American, Asian/Pacific
+#: Islander, European, Hispanic.
+FREQUENCY_POPULATIONS = ("AFA", "API", "EUR", "HIS")
 #: Held-out AUC each headline allele should reach (issue target).
 HEADLINE_TARGET = 0.88
 
@@ -140,25 +160,52 @@ def member_architecture(base: dict, i: int) -> dict:
 
 
 # --------------------------------------------------------------------------- fetch
-def fetch(cache: Path) -> dict[str, Path]:
+#: hla-genotyper's setup.py is Python 2 (``execfile``); pip runs it to read the
+#: archive's metadata before saving it. This shim, put on PYTHONPATH for that
+#: one ``pip download`` (without build isolation, which would drop it), gives
+#: setup.py the builtin it needs. Nothing of the package is built or installed.
+EXECFILE_SHIM = """import builtins, sys
+def execfile(path, globals=None, locals=None):
+    frame_globals = sys._getframe(1).f_globals if globals is None else globals
+    with open(path) as handle:
+        code = compile(handle.read(), path, "exec")
+    exec(code, frame_globals, frame_globals if locals is None else locals)
+builtins.execfile = execfile
+"""
+
+
+def fetch(cache: Path, names: list[str] | None = None) -> dict[str, Path]:
     cache.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, source in SOURCES.items():
-        wheel = cache / source["wheel"]
-        if not wheel.exists():
+    for name in names or list(SOURCES):
+        source = SOURCES[name]
+        archive = cache / source["wheel"]
+        if not archive.exists():
             LOG.info("downloading %s==%s into %s", name, source["version"], cache)
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                 "-d", str(cache), f"{name}=={source['version']}"],
-                check=True,
-            )
-        paths[name] = wheel
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                   "-d", str(cache), f"{name}=={source['version']}"]
+            env = None
+            if source.get("sdist"):
+                shim = cache / "py2-setup-shim"
+                shim.mkdir(exist_ok=True)
+                (shim / "sitecustomize.py").write_text(EXECFILE_SHIM)
+                cmd[5:5] = ["--no-binary", ":all:", "--no-build-isolation"]
+                env = {**os.environ, "PYTHONPATH": str(shim.resolve())}
+            subprocess.run(cmd, check=True, env=env)
+        expected = source.get("sha256")
+        if expected and sha256_file(archive) != expected:
+            raise SystemExit(f"{archive}: sha256 {sha256_file(archive)} differs from the "
+                             f"recorded {expected}; delete it and run again")
+        paths[name] = archive
     return paths
 
 
-def read_member(wheel: Path, member: str) -> bytes:
-    with zipfile.ZipFile(wheel) as archive:
-        return archive.read(member)
+def read_member(archive: Path, member: str) -> bytes:
+    if archive.name.endswith(".tar.gz"):
+        with tarfile.open(archive) as tar:
+            return tar.extractfile(member).read()
+    with zipfile.ZipFile(archive) as wheel:
+        return wheel.read(member)
 
 
 # ------------------------------------------------------------------------- prepare
@@ -261,10 +308,14 @@ def split_heldout(data: pd.DataFrame, fraction: float, seed: int) -> pd.Series:
     return key.isin(set(held.allele + ":" + held.peptide))
 
 
+def is_archive(path: Path) -> bool:
+    return path.name.endswith((".whl", ".tar.gz"))
+
+
 def source_bytes(name: str, wheels: dict[str, Path]) -> bytes:
-    """A source file's bytes: from its wheel, or from a local file given instead."""
+    """A source file's bytes: from its package archive, or from a local file given instead."""
     path = wheels[name]
-    if path.suffix == ".whl":
+    if is_archive(path):
         return read_member(path, SOURCES[name]["member"])
     return path.read_bytes()
 
@@ -402,32 +453,64 @@ def finetune(work: Path, n_models: int, seed: int, params: dict) -> None:
 
 
 # ------------------------------------------------------------------------ assemble
-def calibration_alleles(work: Path, n_frequent: int) -> pd.DataFrame:
-    train_df = pd.read_csv(work / "train.csv")
-    counts = train_df.allele.value_counts()
-    hla = counts[counts.index.str.match(r"HLA-[ABC]\*")]
-    frequent = list(hla.index[:n_frequent])
-    known = set(pd.read_csv(work / "allele_sequences.csv").allele)
-    alleles = [a for a in dict.fromkeys(REQUIRED_ALLELES + frequent) if a in known]
+def population_frequencies(text: str) -> pd.Series:
+    """Mean HLA-A/B/C allele frequency over FREQUENCY_POPULATIONS, highest first.
+
+    ``text`` is hla-genotyper's ``ethnic_priors.txt``: tab-separated population,
+    locus, allele, frequency (and sometimes a note). An allele absent from a
+    population counts as frequency 0 there. Ties are broken by allele name.
+    """
+    from mhcflurry.common import normalize_allele_name
+
+    rows = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 4 and fields[0] in FREQUENCY_POPULATIONS and fields[1] in "ABC":
+            name = normalize_allele_name(fields[2], raise_on_error=False)
+            if name:
+                rows.append((fields[0], name, float(fields[3])))
+    table = pd.DataFrame(rows, columns=["population", "allele", "frequency"])
+    wide = table.pivot_table(index="allele", columns="population", values="frequency",
+                             aggfunc="sum", fill_value=0.0)
+    mean = wide.reindex(columns=list(FREQUENCY_POPULATIONS), fill_value=0.0).mean(axis=1)
+    order = sorted(mean.index, key=lambda a: (-mean[a], a))
+    return mean[order].rename("population_frequency")
+
+
+def calibration_alleles(counts: pd.Series, frequencies: pd.Series, known: set[str],
+                        n_frequent: int, n_measured: int) -> pd.DataFrame:
+    """Alleles to calibrate: demo/tests, the most frequent, the most measured.
+
+    ``counts``: training measurements per allele; ``frequencies``: mean population
+    frequency per allele, highest first; ``known``: alleles with a pseudosequence.
+    """
+    counts = counts.sort_values(ascending=False, kind="stable")
+    frequent = [a for a in frequencies.index if a in known][:n_frequent]
+    measured = [a for a in counts.index if a in known and a[:6] in
+                ("HLA-A*", "HLA-B*", "HLA-C*")][:n_measured]
+    alleles = [a for a in dict.fromkeys(REQUIRED_ALLELES + frequent + measured) if a in known]
+
+    def reason(allele: str) -> str:
+        tags = [tag for tag, group in (("demo/tests", REQUIRED_ALLELES), ("frequent", frequent),
+                                       ("most_measured", measured)) if allele in group]
+        return "+".join(tags)
+
     return pd.DataFrame({
         "allele": alleles,
+        "population_frequency": [round(float(frequencies.get(a, 0.0)), 5) for a in alleles],
         "training_measurements": [int(counts.get(a, 0)) for a in alleles],
-        "reason": ["demo/tests" if a in REQUIRED_ALLELES else "frequent" for a in alleles],
+        "reason": [reason(a) for a in alleles],
     })
 
 
-def assemble(work: Path, out: Path, n_models: int, n_frequent: int, calib_peptides: int,
-             seed: int, finetune_params: dict | None) -> None:
-    from mhcflurry import Class1AffinityPredictor
+def calibrate(predictor, calib: pd.DataFrame, calib_peptides: int, seed: int) -> None:
+    """Percentile ranks for ``calib.allele`` on seeded uniform random 8-15-mers.
+
+    The peptides depend only on the seed and the count, and each allele's ranks
+    only on its own predictions, so adding alleles leaves the others' unchanged.
+    """
     from mhcflurry.common import random_peptides
 
-    if (out / "manifest.csv").exists():
-        return
-    tuned = finetune_params is not None
-    members = [Class1AffinityPredictor.load(str(member_dir(work, i, tuned)), optimization_level=0)
-               for i in range(n_models)]
-    predictor = Class1AffinityPredictor.merge(members)
-    calib = calibration_alleles(work, n_frequent)
     np.random.seed(seed)
     peptides = []
     for length in range(8, 16):
@@ -437,6 +520,35 @@ def assemble(work: Path, out: Path, n_models: int, n_frequent: int, calib_peptid
     started = time.time()
     predictor.calibrate_percentile_ranks(peptides=peptides, alleles=list(calib.allele))
     LOG.info("calibration took %.1f min", (time.time() - started) / 60)
+
+
+def recalibrate(out: Path, calib: pd.DataFrame, calib_peptides: int, seed: int) -> None:
+    """Redo the percentile calibration of an assembled folder; weights untouched."""
+    from mhcflurry import Class1AffinityPredictor
+
+    predictor = Class1AffinityPredictor.load(str(out))
+    predictor.allele_to_percent_rank_transform = {}
+    calibrate(predictor, calib, calib_peptides, seed)
+    # Metadata only (manifest, percent ranks, allele sequences): the weight files
+    # are left as they are, byte for byte.
+    predictor.save(str(out), model_names_to_write=[])
+    calib.to_csv(out / "calibrated_alleles.csv", index=False)
+    info = json.loads((out / "build_info.json").read_text())
+    info["calibration_peptides_per_length"] = calib_peptides
+    (out / "build_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def assemble(work: Path, out: Path, n_models: int, calib: pd.DataFrame, calib_peptides: int,
+             seed: int, finetune_params: dict | None) -> None:
+    from mhcflurry import Class1AffinityPredictor
+
+    if (out / "manifest.csv").exists():
+        return
+    tuned = finetune_params is not None
+    members = [Class1AffinityPredictor.load(str(member_dir(work, i, tuned)), optimization_level=0)
+               for i in range(n_models)]
+    predictor = Class1AffinityPredictor.merge(members)
+    calibrate(predictor, calib, calib_peptides, seed)
     # The allele embedding (every pseudosequence, BLOSUM-encoded) is rebuilt from
     # allele_sequences.csv at load time; storing it in each member's weights and
     # config JSON would make the folder ~450 MB instead of ~13 MB.
@@ -553,6 +665,14 @@ def finetune_text(params: dict | None) -> str:
             "same early-stopping rule); the first stage stops on a noisy validation loss.\n")
 
 
+def frequency_coverage(calib: pd.DataFrame) -> str:
+    """How much of each locus' allele frequency the calibrated alleles hold."""
+    shares = [f"HLA-{locus} {calib.population_frequency[calib.allele.str.startswith(f'HLA-{locus}*')].sum():.0%}"
+              for locus in "ABC"]
+    return ("Together the calibrated alleles hold " + ", ".join(shares)
+            + " of each locus' mean allele frequency")
+
+
 def write_model_card(out: Path, table: pd.DataFrame, wheels: dict[str, Path]) -> None:
     import mhcflurry
     import torch
@@ -586,7 +706,7 @@ def write_model_card(out: Path, table: pd.DataFrame, wheels: dict[str, Path]) ->
                if (out / "dropped_counts.csv").exists() else {})
 
     sources = "\n".join(
-        f"| `{name}=={s['version']}` | `{s['member'] if wheels[name].suffix == '.whl' else wheels[name]}` "
+        f"| `{name}=={s['version']}` | `{s['member'] if is_archive(wheels[name]) else wheels[name]}` "
         f"| `{sha256_file(wheels[name])}` |"
         for name, s in SOURCES.items())
     card = f"""# NeoRank embedded MHCflurry models (DEMO-GRADE)
@@ -602,7 +722,7 @@ the alleles listed in `calibrated_alleles.csv`. For real patients use
 
 ## Provenance
 
-| package (wheel) | path inside it | wheel sha256 |
+| package (archive) | path inside it | archive sha256 |
 |---|---|---|
 {sources}
 
@@ -678,16 +798,30 @@ measurements), so its predictions are weaker and mostly extrapolated from HLA-A/
 
 {fmt(hla_c) if len(hla_c) else "No HLA-C allele has 50 or more held-out measurements."}
 
-Every allele with >= 50 held-out measurements is in `heldout_metrics.csv`.
+## Every allele with >= 50 held-out measurements
+
+The same columns for all {len(table) - 1} alleles (also in `heldout_metrics.csv`);
+{int((table.iloc[1:].auc_500nM >= HEADLINE_TARGET).sum())} of them reach AUC {HEADLINE_TARGET}.
+An AUC of `nan` means the allele's held-out rows are all binders or all non-binders.
+
+{fmt(table.iloc[1:])}
 
 ## Percentile ranks
 
 Calibrated with `calibrate_percentile_ranks` on
 {info['calibration_peptides_per_length']} uniform random peptides per length (8-15)
-for the {len(calib)} alleles in `calibrated_alleles.csv`: the alleles the demo and
-tests use plus the {N_FREQUENT_CALIBRATED} HLA-A/B/C alleles with the most training
-measurements (a proxy for population frequency). Other alleles get affinities
-but no percentile.
+for the {len(calib)} alleles in `calibrated_alleles.csv` (each with its reason):
+the alleles the demo and tests use ({int(calib.reason.str.contains('demo').sum())}), the
+{N_FREQUENT_CALIBRATED} HLA-A/B/C alleles with the highest mean population
+frequency ({', '.join(FREQUENCY_POPULATIONS)}: US African American, Asian/Pacific
+Islander, European and Hispanic populations, from `{SOURCES['hla-genotyper']['member'].split('/', 1)[1]}`
+of `hla-genotyper=={SOURCES['hla-genotyper']['version']}`, transplant-registry
+frequencies supplemented with 1000 Genomes alleles; each allele's mean is in the
+`population_frequency` column) and the {N_MEASURED_CALIBRATED} HLA-A/B/C alleles with
+the most training measurements. {frequency_coverage(calib)}. Many frequent HLA-C
+alleles have few or no training measurements (`training_measurements` column): their
+affinities and percentiles are extrapolated from related alleles. Other alleles get
+affinities but no percentile.
 
 ## Checksums
 
@@ -716,13 +850,21 @@ def main(argv: list[str] | None = None) -> int:
                         "held-out AUC 0.891 -> 0.910, about 10 min more per member)")
     parser.add_argument("--calibration-peptides", type=int, default=10000,
                         help="random peptides per length for percentile calibration")
-    parser.add_argument("--n-frequent", type=int, default=N_FREQUENT_CALIBRATED)
+    parser.add_argument("--n-frequent", type=int, default=N_FREQUENT_CALIBRATED,
+                        help="calibrate the N HLA-A/B/C alleles of highest population frequency")
+    parser.add_argument("--n-measured", type=int, default=N_MEASURED_CALIBRATED,
+                        help="... and the N HLA-A/B/C alleles with the most training measurements")
+    parser.add_argument("--recalibrate", action="store_true",
+                        help="redo only the percentile calibration (and the card and checksums) "
+                        "of the assembled --out folder, with the current allele list")
     parser.add_argument("--min-heldout", type=int, default=50)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--measurements", type=Path, default=None,
                         help="use this curated_training_data.csv instead of the mhcnuggets wheel")
     parser.add_argument("--pseudosequences", type=Path, default=None,
                         help="use this mhci_pseudo.fa instead of the mhcmatch wheel")
+    parser.add_argument("--frequencies", type=Path, default=None,
+                        help="use this ethnic_priors.txt instead of the hla-genotyper archive")
     args = parser.parse_args(argv)
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -746,7 +888,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.measurements and args.pseudosequences:
         wheels = {"mhcnuggets": args.measurements, "mhcmatch": args.pseudosequences}
     else:
-        wheels = fetch(args.cache)
+        wheels = fetch(args.cache, ["mhcnuggets", "mhcmatch"])
+    wheels["hla-genotyper"] = args.frequencies or fetch(args.cache, ["hla-genotyper"])["hla-genotyper"]
+    frequencies = population_frequencies(source_bytes("hla-genotyper", wheels).decode())
+    if args.recalibrate:
+        calib = calibration_alleles(
+            pd.read_csv(args.out / "allele_training_counts.csv", index_col=0).training_measurements,
+            frequencies, set(pd.read_csv(args.out / "allele_sequences.csv").allele),
+            args.n_frequent, args.n_measured)
+        recalibrate(args.out, calib, args.calibration_peptides, args.seed)
+        table = evaluate(args.out, wheels, args.min_heldout)
+        LOG.info("held-out overall: %s", table.iloc[0].to_dict())
+        return 0
     prepare(args.work, args.out, wheels, args.seed, args.max_rows)
     train(args.work, args.n_models, args.seed, architecture)
     finetune_params = None
@@ -762,7 +915,11 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copyfile(args.work / name, args.out / name)
         if not (args.out / "allele_names.json").exists():
             write_allele_name_table(args.out)
-    assemble(args.work, args.out, args.n_models, args.n_frequent, args.calibration_peptides,
+    calib = calibration_alleles(
+        pd.read_csv(args.work / "train.csv").allele.value_counts(), frequencies,
+        set(pd.read_csv(args.work / "allele_sequences.csv").allele), args.n_frequent,
+        args.n_measured)
+    assemble(args.work, args.out, args.n_models, calib, args.calibration_peptides,
              args.seed, finetune_params)
     table = evaluate(args.out, wheels, args.min_heldout)
     LOG.info("held-out overall: %s", table.iloc[0].to_dict())

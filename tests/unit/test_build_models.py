@@ -23,6 +23,7 @@ def test_build_models_smoke(tmp_path):
            "--out", str(out), "--work", str(work),
            "--measurements", str(DATA / "measurements_subset.csv"),
            "--pseudosequences", str(DATA / "pseudo_subset.fa"),
+           "--frequencies", str(DATA / "ethnic_priors_subset.txt"),
            "--n-models", "1", "--max-epochs", "1", "--layer-sizes", "8",
            "--calibration-peptides", "30", "--n-frequent", "1", "--min-heldout", "5",
            "--threads", "1"]
@@ -49,7 +50,12 @@ def test_build_models_smoke(tmp_path):
     metrics = pd.read_csv(out / "heldout_metrics.csv")
     assert {"auc_500nM", "auc_with_dropped_labels", "auc_quantitative"} <= set(metrics.columns)
     assert (out / "MODEL_CARD.md").read_text().startswith("# NeoRank embedded MHCflurry")
-    assert "HLA-A*02:01" in set(pd.read_csv(out / "calibrated_alleles.csv").allele)
+    calibrated = pd.read_csv(out / "calibrated_alleles.csv").set_index("allele")
+    assert "HLA-A*02:01" in calibrated.index
+    # --n-frequent 1: the fixture's most frequent allele with a pseudosequence
+    # (A*02:01, mean of the four populations' frequencies) is the frequent one.
+    assert calibrated.loc["HLA-A*02:01", "reason"] == "demo/tests+frequent+most_measured"
+    assert calibrated.loc["HLA-A*02:01", "population_frequency"] == pytest.approx(0.17731, abs=1e-5)
     sums = (out / "SHA256SUMS").read_text()
     assert "manifest.csv" in sums and "heldout.csv.gz" in sums
 
@@ -86,3 +92,49 @@ def test_resolve_conflicts_keeps_the_better_measurement():
     assert list(zip(dropped.peptide, dropped.reason, strict=True)) == [
         ("AAIGLAWIP", "superseded_by_quantitative"), ("AAIGLAWIP", "superseded_by_quantitative"),
         ("ADIGEWAFW", "contradictory_qualitative"), ("ADIGEWAFW", "contradictory_qualitative")]
+
+
+def test_population_frequencies_rank_by_mean_over_four_populations():
+    module = _build_models_module()
+    text = (DATA / "ethnic_priors_subset.txt").read_text()
+    freq = module.population_frequencies(text)
+    # Only HLA-A/B/C rows of AFA, API, EUR and HIS count; DRB1 and the uniform
+    # UNK prior do not. An allele missing from a population counts 0 there
+    # (B*39:24 appears in AFA only, with a note column).
+    assert list(freq.index) == ["HLA-A*02:01", "HLA-C*07:01", "HLA-A*01:01", "HLA-B*08:01",
+                                "HLA-B*39:24"]
+    assert freq["HLA-A*02:01"] == pytest.approx((0.29604 + 0.12458 + 0.09458 + 0.19403) / 4)
+    assert freq["HLA-B*39:24"] == pytest.approx(0.001 / 4)
+
+
+def test_calibration_alleles_union_with_reasons():
+    module = _build_models_module()
+    freq = pd.Series({"HLA-C*07:02": 0.12, "HLA-A*02:01": 0.10, "HLA-A*99:99": 0.05,
+                      "HLA-B*35:01": 0.04})
+    counts = pd.Series({"HLA-A*02:01": 900, "HLA-A*02:19": 500, "H-2-Kb": 5000,
+                        "HLA-B*35:01": 10})
+    known = set(module.REQUIRED_ALLELES) | {"HLA-C*07:02", "HLA-A*02:19", "HLA-B*35:01", "H-2-Kb"}
+    table = module.calibration_alleles(counts, freq, known, n_frequent=2, n_measured=2)
+    reasons = dict(zip(table.allele, table.reason, strict=True))
+    # demo/tests first, then frequent (A*99:99 has no pseudosequence and is
+    # skipped, so the two frequent ones are C*07:02 and A*02:01), then the two
+    # most-measured HLA alleles (the mouse allele is not HLA).
+    assert list(table.allele) == module.REQUIRED_ALLELES + ["HLA-C*07:02", "HLA-A*02:19"]
+    assert reasons["HLA-A*02:01"] == "demo/tests+frequent+most_measured"
+    assert reasons["HLA-C*07:02"] == "frequent"
+    assert reasons["HLA-A*02:19"] == "most_measured"
+    assert "HLA-B*35:01" not in reasons
+    assert table.set_index("allele").loc["HLA-C*07:02", "training_measurements"] == 0
+
+
+def test_committed_calibration_covers_frequent_alleles():
+    """The committed folder calibrates at least the 50 most frequent HLA-A/B/C alleles."""
+    calibrated = pd.read_csv(ROOT / "resources" / "mhcflurry" / "embedded"
+                             / "calibrated_alleles.csv")
+    frequent = calibrated[calibrated.reason.str.contains("frequent")]
+    assert len(frequent) >= 50
+    assert {"HLA-C*07:02", "HLA-C*04:01", "HLA-A*02:01", "HLA-B*35:01"} <= set(frequent.allele)
+    import json
+    ranks = json.loads((ROOT / "resources" / "mhcflurry" / "embedded"
+                        / "percent_ranks.json").read_text())
+    assert set(calibrated.allele) <= set(ranks["transforms"])
