@@ -193,9 +193,9 @@ def fetch(cache: Path, names: list[str] | None = None) -> dict[str, Path]:
                 env = {**os.environ, "PYTHONPATH": str(shim.resolve())}
             subprocess.run(cmd, check=True, env=env)
         expected = source.get("sha256")
-        if expected and sha256_file(archive) != expected:
-            raise SystemExit(f"{archive}: sha256 {sha256_file(archive)} differs from the "
-                             f"recorded {expected}; delete it and run again")
+        if expected and (actual := sha256_file(archive)) != expected:
+            raise SystemExit(f"{archive}: sha256 {actual} differs from the recorded "
+                             f"{expected}; delete it and run again")
         paths[name] = archive
     return paths
 
@@ -465,7 +465,7 @@ def population_frequencies(text: str) -> pd.Series:
     rows = []
     for line in text.splitlines():
         fields = line.split("\t")
-        if len(fields) >= 4 and fields[0] in FREQUENCY_POPULATIONS and fields[1] in "ABC":
+        if len(fields) >= 4 and fields[0] in FREQUENCY_POPULATIONS and fields[1] in ("A", "B", "C"):
             name = normalize_allele_name(fields[2], raise_on_error=False)
             if name:
                 rows.append((fields[0], name, float(fields[3])))
@@ -891,11 +891,14 @@ def main(argv: list[str] | None = None) -> int:
         wheels = fetch(args.cache, ["mhcnuggets", "mhcmatch"])
     wheels["hla-genotyper"] = args.frequencies or fetch(args.cache, ["hla-genotyper"])["hla-genotyper"]
     frequencies = population_frequencies(source_bytes("hla-genotyper", wheels).decode())
+
+    def planned_calibration(counts: pd.Series, folder: Path) -> pd.DataFrame:
+        known = set(pd.read_csv(folder / "allele_sequences.csv").allele)
+        return calibration_alleles(counts, frequencies, known, args.n_frequent, args.n_measured)
+
     if args.recalibrate:
-        calib = calibration_alleles(
-            pd.read_csv(args.out / "allele_training_counts.csv", index_col=0).training_measurements,
-            frequencies, set(pd.read_csv(args.out / "allele_sequences.csv").allele),
-            args.n_frequent, args.n_measured)
+        calib = planned_calibration(pd.read_csv(args.out / "allele_training_counts.csv",
+                                                index_col=0).training_measurements, args.out)
         recalibrate(args.out, calib, args.calibration_peptides, args.seed)
         table = evaluate(args.out, wheels, args.min_heldout)
         LOG.info("held-out overall: %s", table.iloc[0].to_dict())
@@ -915,10 +918,8 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copyfile(args.work / name, args.out / name)
         if not (args.out / "allele_names.json").exists():
             write_allele_name_table(args.out)
-    calib = calibration_alleles(
-        pd.read_csv(args.work / "train.csv").allele.value_counts(), frequencies,
-        set(pd.read_csv(args.work / "allele_sequences.csv").allele), args.n_frequent,
-        args.n_measured)
+    calib = planned_calibration(pd.read_csv(args.work / "train.csv").allele.value_counts(),
+                                args.work)
     assemble(args.work, args.out, args.n_models, calib, args.calibration_peptides,
              args.seed, finetune_params)
     table = evaluate(args.out, wheels, args.min_heldout)
