@@ -38,12 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neorank.config import DEFAULT_INCLUSION_NM
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, write_tsv
 
 LOG = logging.getLogger(__name__)
-
-DEFAULT_INCLUSION_NM = 5000.0
 
 #: Columns copied from the best row when candidates.tsv has them (NA otherwise).
 OPTIONAL_COLUMNS = ["tier", "clonality", "ccf", "gene_tpm", "transcript_tpm", "rna_vaf",
@@ -260,7 +259,7 @@ def aggregate_file(path: str | os.PathLike, alleles: list[str] | None = None,
     """:func:`aggregate` of the candidates.tsv at ``path``, read in blocks of
     ``chunk_rows`` rows (only :data:`READ_COLUMNS`); the same table as reading it
     whole, in memory that follows the variants and binders, not the table."""
-    from neorank.vaccine import TableBlocks
+    from neorank.tables import TableBlocks
 
     blocks = TableBlocks(path, READ_COLUMNS, chunk_rows)
     state = _Aggregation(blocks.columns, alleles, inclusion_nm, where=str(path))
@@ -284,8 +283,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank aggregate`` (candidates.tsv read in blocks of ``chunk_rows``
     rows); returns 0."""
-    from neorank.rank import load_params
-    from neorank.vaccine import expressed_alleles
+    from neorank.config import load_params
+    from neorank.tables import expressed_alleles
 
     params = load_params(getattr(args, "params", None))
     inclusion = (params.get("report") or {}).get("aggregate_inclusion_nm", DEFAULT_INCLUSION_NM)

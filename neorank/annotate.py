@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,7 +47,8 @@ import pandas as pd
 
 from neorank import reference
 from neorank.errors import InputFileError, ReferenceError_
-from neorank.io import read_tsv, write_rows, write_tsv
+from neorank.io import read_tsv, write_tsv
+from neorank.tables import TableWriter
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyensembl
@@ -96,41 +96,6 @@ def progress(items: Sequence[Any], label: str, unit: str, step: int | None = Non
         if done % step == 0 or done == total:
             logger.info("%s: %s of %s %s (%d%%)", label, f"{done:,}", f"{total:,}", unit,
                         100 * done // total)
-
-
-class TableWriter:
-    """A TSV written block by block with the bytes :func:`neorank.io.write_tsv` gives the
-    whole table, atomically: blocks go to ``<path>.tmp``, renamed by :meth:`commit`
-    (a writer left without commit removes its temporary file)."""
-
-    def __init__(self, path: str | Path, columns: Iterable[str]) -> None:
-        self.path = Path(path)
-        self.columns = list(columns)
-        self.rows = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(self.path.name + ".tmp")
-        self._handle = open(self._tmp, "w", encoding="utf-8", newline="")
-        self._header = True
-
-    def write(self, frame: pd.DataFrame) -> None:
-        """Append the rows of ``frame`` (its columns reindexed to the table's)."""
-        write_rows(self._handle, frame.reindex(columns=self.columns), header=self._header)
-        self._header = False
-        self.rows += len(frame)
-
-    def commit(self) -> None:
-        """Close the file and move it into place (a header-only table if nothing was written)."""
-        if self._header:
-            self.write(pd.DataFrame(columns=self.columns))
-        self._handle.close()
-        os.replace(self._tmp, self.path)
-
-    def __enter__(self) -> TableWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._handle.close()
-        self._tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -146,8 +146,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``neorank cohort``; returns 0."""
-    from neorank.rank import read_table
-    from neorank.report import _write_text, load_json
+    from neorank.tables import load_json, read_table, write_text
 
     n = len(args.samples)
     for name in ("eligibility", "aggregated", "vaccine_peptides"):
@@ -167,6 +166,6 @@ def run(args: argparse.Namespace) -> int:
         aggregated = read_table(agg_path)
         tables[sample] = aggregated
         rows.append(sample_row(sample, eligibility, aggregated, read_table(vac_path)))
-    _write_text(args.out, render_cohort(rows, tables))
+    write_text(args.out, render_cohort(rows, tables))
     LOG.info("cohort: %d samples -> %s", n, args.out)
     return 0

@@ -56,13 +56,13 @@ Criteria and defaults (params JSON section ``eligibility``)
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from neorank.config import eligibility_params
 from neorank.errors import InputFileError, NeoRankError
 
 #: Verdicts from worst to best.
@@ -70,24 +70,6 @@ VERDICTS = ("not supported", "borderline", "eligible")
 ALLELE_STATUSES = ("supported", "extrapolated", "null_skipped")
 PROTEIN_CHANGING_STATUSES = ("protein_changing", "no_peptides")
 CODING_STATUSES = ("protein_changing", "no_peptides", "silent")
-
-DEFAULT_ELIGIBILITY: dict[str, float] = {
-    "min_protein_changing_eligible": 5,
-    "min_protein_changing_borderline": 1,
-    "min_binder_variants_eligible": 5,
-    "min_binder_variants_borderline": 1,
-    "min_genes_eligible": 3,
-    "min_genes_borderline": 1,
-    "min_supported_alleles": 1,
-    "min_purity": 0.2,
-    "target_size_mb": 30.0,
-    "tmb_high_per_mb": 10.0,
-}
-_INTEGER_KEYS = {
-    "min_protein_changing_eligible", "min_protein_changing_borderline",
-    "min_binder_variants_eligible", "min_binder_variants_borderline",
-    "min_genes_eligible", "min_genes_borderline", "min_supported_alleles",
-}
 
 DISCLAIMERS = [
     "Research use only: this verdict summarises computational predictions and is not a "
@@ -155,63 +137,6 @@ class Eligibility:
 
 
 # --------------------------------------------------------------------------- params
-
-
-def eligibility_params(raw: dict[str, Any] | None = None, where: str = "params") -> dict[str, Any]:
-    """Merge the ``eligibility`` section of the params JSON over the defaults.
-
-    Parameters
-    ----------
-    raw
-        The whole params JSON object (only ``eligibility`` is read).
-    where
-        Name of the source, for error messages.
-
-    Returns
-    -------
-    dict
-        Every key of :data:`DEFAULT_ELIGIBILITY`, validated.
-
-    Raises
-    ------
-    NeoRankError
-        Unknown key, wrong type, or a borderline threshold above its eligible one.
-    """
-    given = (raw or {}).get("eligibility") or {}
-    if not isinstance(given, dict):
-        raise NeoRankError("section 'eligibility' must be an object", where=where,
-                           fix="write eligibility as a JSON object")
-    unknown = sorted(set(given) - set(DEFAULT_ELIGIBILITY))
-    if unknown:
-        raise NeoRankError(f"unknown eligibility key(s): {', '.join(unknown)}", where=where,
-                           fix=f"use only {', '.join(sorted(DEFAULT_ELIGIBILITY))}")
-    params = copy.deepcopy(DEFAULT_ELIGIBILITY)
-    params.update(given)
-    for key, value in params.items():
-        numeric = (isinstance(value, (int, float)) and not isinstance(value, bool)
-                   and math.isfinite(value) and value >= 0)
-        if key in _INTEGER_KEYS:
-            numeric = numeric and float(value).is_integer()
-        if key == "target_size_mb":
-            numeric = numeric and value > 0
-        if key == "min_purity":
-            numeric = numeric and value <= 1
-        if not numeric:
-            kind = "a whole number >= 0" if key in _INTEGER_KEYS else "a number >= 0"
-            if key == "target_size_mb":
-                kind = "a number > 0 (megabases)"
-            if key == "min_purity":
-                kind = "a fraction between 0 and 1"
-            raise NeoRankError(f"eligibility.{key} = {value!r} is not {kind}", where=where,
-                               fix=f"set eligibility.{key} to {kind}")
-        params[key] = int(value) if key in _INTEGER_KEYS else float(value)
-    for stem in ("min_protein_changing", "min_binder_variants", "min_genes"):
-        if params[f"{stem}_borderline"] > params[f"{stem}_eligible"]:
-            raise NeoRankError(
-                f"eligibility.{stem}_borderline ({params[f'{stem}_borderline']}) is above "
-                f"{stem}_eligible ({params[f'{stem}_eligible']})",
-                where=where, fix="the borderline threshold must not exceed the eligible one")
-    return params
 
 
 # --------------------------------------------------------------------------- criteria

@@ -103,7 +103,7 @@ def read_tsv_chunks(path: str | os.PathLike, columns: Iterable[str] | None = Non
             # pandas guesses types per piece of a block and warns when a sparse text
             # column (merged_variant_ids, in_cis) looks different in two pieces;
             # callers read text columns as text or reconcile block types
-            # (vaccine.TableBlocks). Only the parsing of a block is silenced.
+            # (tables.TableBlocks). Only the parsing of a block is silenced.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", pd.errors.DtypeWarning)
                 block = next(reader, None)

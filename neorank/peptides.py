@@ -51,10 +51,10 @@ import numpy as np
 import pandas as pd
 
 from neorank import reference
-from neorank.annotate import TableWriter
 from neorank.errors import InputFileError
 from neorank.io import read_tsv
 from neorank.proteome import PROTEOME_COLUMNS, ProteomeIndex
+from neorank.tables import TableWriter
 
 log = logging.getLogger(__name__)
 

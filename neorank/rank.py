@@ -133,10 +133,8 @@ versions.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import hashlib
-import json
 import logging
 import math
 from collections.abc import Iterator
@@ -146,20 +144,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neorank.config import COMPONENTS, DEFAULT_PARAMS, load_params, ranking_params
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import (
     CHUNK_ROWS,
-    read_tsv,
     read_tsv_chunks,
     tsv_columns,
     tsv_text,
     write_tsv,
 )
+from neorank.tables import read_table, table_errors
 
 LOG = logging.getLogger(__name__)
-
-#: Score components in their fixed order (also the order in ``score_components``).
-COMPONENTS = ("binding", "vaf", "dissimilarity", "presentation", "expression")
 
 #: Criteria in their fixed column order (``pass_<criterion>``).
 CRITERIA = ("binding", "presentation", "agretopicity", "clonality", "expression",
@@ -174,27 +170,6 @@ TIER_FAMILIES = (
     ("Subclonal", ("clonality",)),
 )
 TIERS = ("Pass", "WeakBinder", "SelfSimilar", "LowExpression", "Subclonal", "Poor")
-
-#: Defaults of the params JSON sections used by ranking (same as the config schema).
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "binding": {"max_affinity_nm": 500.0, "max_percentile": 2.0},
-    "ranking": {
-        "weights": {"binding": 1.0, "vaf": 0.5, "dissimilarity": 0.25, "presentation": 0.5,
-                    "expression": 0.25},
-        "affinity_midpoint_nm": 350.0,
-        "affinity_width_nm": 150.0,
-        "affinity_cutoff_nm": 5000.0,
-        "expression_half_tpm": 10.0,
-        "min_expression_tpm": 1.0,
-        "min_rna_alt_reads": 2,
-        "max_presentation_percentile": 2.0,
-        "max_agretopicity": 0.5,
-        "clonal_vaf_fraction": 0.5,
-        "clonal_min_ccf": 0.8,
-        "normal_copy_number": 2.0,
-        "exclude_self_matches": True,
-    },
-}
 
 PREDICTION_COLUMNS = [
     "variant_id",
@@ -226,145 +201,6 @@ SCORE_DECIMALS = 6
 
 
 # --------------------------------------------------------------------------- params
-
-
-def load_params(path: str | Path | None) -> dict[str, Any]:
-    """Read the params JSON written by the workflow (``{}`` when ``path`` is None).
-
-    Parameters
-    ----------
-    path
-        JSON file with config sections (``binding``, ``ranking``,
-        ``eligibility``, ``report`` ...). Unknown sections are ignored.
-
-    Returns
-    -------
-    dict
-        The parsed JSON object.
-
-    Raises
-    ------
-    InputFileError
-        The file is missing, is not JSON, or is not a JSON object.
-    """
-    if path is None:
-        return {}
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputFileError(f"cannot read the params file ({err.strerror})", where=str(path),
-                             fix="pass the JSON file the workflow writes (--params)") from err
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputFileError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
-                             where=str(path), fix="write the params as a JSON object") from err
-    if not isinstance(data, dict):
-        raise InputFileError("the params JSON must be an object", where=str(path),
-                             fix='write e.g. {"binding": {...}, "ranking": {...}}')
-    return data
-
-
-def _number(value: Any, key: str, where: str, *, minimum: float | None = None,
-            exclusive: bool = False, maximum: float | None = None,
-            allow_none: bool = False) -> float | None:
-    """Validate one numeric parameter."""
-    if value is None and allow_none:
-        return None
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and minimum is not None:
-        ok = value > minimum if exclusive else value >= minimum
-    if ok and maximum is not None:
-        ok = value <= maximum
-    if not ok:
-        bound = []
-        if minimum is not None:
-            bound.append(f"{'>' if exclusive else '>='} {minimum:g}")
-        if maximum is not None:
-            bound.append(f"<= {maximum:g}")
-        raise NeoRankError(f"{key} = {value!r} is not a number {' and '.join(bound)}".rstrip(),
-                           where=where, fix=f"set {key} to a number {' and '.join(bound)}".rstrip())
-    return float(value)
-
-
-def ranking_params(raw: dict[str, Any] | None = None, where: str = "params") -> dict[str, Any]:
-    """Merge the ``binding`` and ``ranking`` sections over the defaults and validate them.
-
-    Parameters
-    ----------
-    raw
-        The params JSON object (other sections are ignored).
-    where
-        Name of the source, for error messages.
-
-    Returns
-    -------
-    dict
-        ``{"binding": {...}, "ranking": {...}}`` with every key filled.
-
-    Raises
-    ------
-    NeoRankError
-        A value is out of range, a weight is unknown, or the binding weight is 0.
-    """
-    raw = raw or {}
-    params = copy.deepcopy(DEFAULT_PARAMS)
-    for section in ("binding", "ranking"):
-        given = raw.get(section) or {}
-        if not isinstance(given, dict):
-            raise NeoRankError(f"section {section!r} must be an object", where=where,
-                               fix=f"write {section} as a JSON object")
-        for key, value in given.items():
-            if key not in params[section]:
-                LOG.debug("ignoring %s.%s (not a ranking parameter)", section, key)
-                continue
-            if key == "weights":
-                if not isinstance(value, dict):
-                    raise NeoRankError("ranking.weights must be an object", where=where,
-                                       fix="e.g. {\"binding\": 1.0, \"vaf\": 0.5, \"dissimilarity\": 0.25}")
-                unknown = sorted(set(value) - set(COMPONENTS))
-                if unknown:
-                    raise NeoRankError(f"unknown score component(s) in ranking.weights: {', '.join(unknown)}",
-                                       where=where, fix=f"use only {', '.join(COMPONENTS)}")
-                params[section]["weights"].update(value)
-            else:
-                params[section][key] = value
-    binding, ranking = params["binding"], params["ranking"]
-    binding["max_affinity_nm"] = _number(binding["max_affinity_nm"], "binding.max_affinity_nm",
-                                         where, minimum=0, exclusive=True, allow_none=True)
-    binding["max_percentile"] = _number(binding["max_percentile"], "binding.max_percentile",
-                                        where, minimum=0, maximum=100, allow_none=True)
-    if binding["max_affinity_nm"] is None and binding["max_percentile"] is None:
-        raise NeoRankError("binding.max_affinity_nm and binding.max_percentile are both null",
-                           where=where, fix="set at least one binder threshold")
-    ranking["affinity_midpoint_nm"] = _number(ranking["affinity_midpoint_nm"],
-                                              "ranking.affinity_midpoint_nm", where, minimum=0)
-    for key in ("affinity_width_nm", "affinity_cutoff_nm", "expression_half_tpm",
-                "normal_copy_number"):
-        ranking[key] = _number(ranking[key], f"ranking.{key}", where, minimum=0, exclusive=True)
-    for key in ("min_expression_tpm", "max_agretopicity", "clonal_min_ccf"):
-        ranking[key] = _number(ranking[key], f"ranking.{key}", where, minimum=0)
-    for key in ("max_presentation_percentile", "clonal_vaf_fraction"):
-        ranking[key] = _number(ranking[key], f"ranking.{key}", where, minimum=0,
-                               maximum=100 if key.startswith("max") else 1)
-    reads = ranking["min_rna_alt_reads"]
-    if not (isinstance(reads, int) and not isinstance(reads, bool) and reads >= 0) and not (
-            isinstance(reads, float) and reads.is_integer() and reads >= 0):
-        raise NeoRankError(f"ranking.min_rna_alt_reads = {reads!r} is not a whole number >= 0",
-                           where=where, fix="set ranking.min_rna_alt_reads to e.g. 2")
-    ranking["min_rna_alt_reads"] = int(reads)
-    if not isinstance(ranking["exclude_self_matches"], bool):
-        raise NeoRankError(f"ranking.exclude_self_matches = {ranking['exclude_self_matches']!r} "
-                           "is not true/false", where=where,
-                           fix="set ranking.exclude_self_matches to true or false")
-    for name in COMPONENTS:
-        ranking["weights"][name] = _number(ranking["weights"][name], f"ranking.weights.{name}",
-                                           where, minimum=0)
-    if ranking["weights"]["binding"] <= 0:
-        raise NeoRankError("ranking.weights.binding must be > 0 (binding is the mandatory component)",
-                           where=where, fix="give binding a positive weight, e.g. 1.0")
-    return params
 
 
 # --------------------------------------------------------------------------- scoring
@@ -910,19 +746,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def table_errors(path: str | Path) -> Iterator[None]:
-    """Missing or unparsable NeoRank tables as :class:`InputFileError` naming the file."""
-    try:
-        yield
-    except FileNotFoundError as err:
-        raise InputFileError("file not found", where=str(path),
-                             fix="run the upstream stage first or fix the path") from err
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
-                             fix="pass the tab-separated table written by NeoRank") from err
-
-
 def _header(path: str | Path) -> list[str]:
     with table_errors(path):
         return tsv_columns(path)
@@ -1063,13 +886,3 @@ def _prediction_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFra
         yield from read_tsv_chunks(path, chunk_rows=chunk_rows, dtype=text)
 
 
-def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """:func:`neorank.io.read_tsv` with missing/unparsable files as :class:`InputFileError`.
-
-    ``columns``: read only those present in the header (bounded memory for wide tables).
-    """
-    with table_errors(path):
-        if columns is not None:
-            header = set(tsv_columns(path))
-            return read_tsv(path, usecols=[c for c in dict.fromkeys(columns) if c in header])
-        return read_tsv(path)

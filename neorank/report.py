@@ -33,16 +33,21 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from neorank import __version__
+from neorank.config import (
+    DEFAULT_MAX_VARIANT_ROWS,
+    DEFAULT_TOP_N,
+    REPORT_DEFAULTS,
+    load_params,
+    ranking_params,
+)
 from neorank.eligibility import (
-    ALLELE_STATUSES,
     DISCLAIMERS,
     PROTEIN_CHANGING_STATUSES,
     Eligibility,
@@ -51,8 +56,15 @@ from neorank.eligibility import (
     eligibility_params,
 )
 from neorank.errors import InputFileError, NeoRankError
-from neorank.io import CHUNK_ROWS, read_tsv_chunks, tsv_columns
-from neorank.rank import load_params, ranking_params, read_table
+from neorank.io import CHUNK_ROWS
+from neorank.tables import (
+    load_alleles,
+    load_json,
+    read_table,
+    table_blocks,
+    table_header,
+    write_text,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -60,15 +72,7 @@ HEADER_DISCLAIMER = (
     "This report summarises computational predictions for research. It is not a clinical "
     "recommendation, diagnosis or treatment decision, and it has not been validated for "
     "clinical use.")
-DEFAULT_TOP_N = 50
-DEFAULT_MAX_VARIANT_ROWS = 5000
 CHART_GENES = 20
-#: Defaults of the ``report`` config section used here (same as the config schema).
-REPORT_DEFAULTS: dict[str, Any] = {
-    "drilldown_max_variants": 300,
-    "drilldown_max_peptides": 25,
-    "aggregate_inclusion_nm": 5000.0,
-}
 STATUS_ORDER = ("filtered", "outside_reference", "non_coding", "silent", "no_peptides",
                 "protein_changing")
 REQUIRED_CANDIDATE_COLUMNS = ["rank", "candidate_id", "binder", "variant_id", "gene_name",
@@ -278,36 +282,6 @@ def _css_class(text: str) -> str:
 # --------------------------------------------------------------------------- inputs
 
 
-def load_json(path: str | os.PathLike, what: str) -> Any:
-    """Read a JSON file, turning problems into :class:`InputFileError`."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise InputFileError(f"cannot read the {what} ({err.strerror})", where=str(path),
-                             fix=f"run the stage that writes the {what} first") from err
-    except json.JSONDecodeError as err:
-        raise InputFileError(f"not valid JSON: {err.msg} at line {err.lineno}", where=str(path),
-                             fix=f"regenerate the {what}") from err
-
-
-def load_alleles(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read alleles.json: a list of ``{input, allele, status}`` objects."""
-    data = load_json(path, "alleles.json")
-    if not isinstance(data, list):
-        raise InputFileError("alleles.json must be a JSON list", where=str(path),
-                             fix='write [{"input": ..., "allele": ..., "status": ...}, ...]')
-    for index, entry in enumerate(data, start=1):
-        if (not isinstance(entry, dict) or not isinstance(entry.get("input"), str)
-                or entry.get("status") not in ALLELE_STATUSES
-                or not (entry.get("allele") is None or isinstance(entry.get("allele"), str))):
-            raise InputFileError(
-                f"entry {index} is not {{input, allele, status}} with status one of "
-                f"{', '.join(ALLELE_STATUSES)}: {entry!r}",
-                where=str(path), fix="regenerate alleles.json with the predict stage")
-    return data
-
-
 def _require(frame: pd.DataFrame | list[str], columns: list[str], where: str) -> None:
     """``frame``: a table or its header."""
     header = frame.columns if isinstance(frame, pd.DataFrame) else frame
@@ -315,36 +289,6 @@ def _require(frame: pd.DataFrame | list[str], columns: list[str], where: str) ->
     if missing:
         raise InputFileError(f"missing column(s) {', '.join(missing)}", where=where,
                              fix="pass the NeoRank table (see docs/tables.md)")
-
-
-def _unreadable(path: str | os.PathLike, err: Exception) -> InputFileError:
-    """The error :func:`neorank.rank.read_table` gives for the same problem."""
-    if isinstance(err, FileNotFoundError):
-        return InputFileError("file not found", where=str(path),
-                              fix="run the upstream stage first or fix the path")
-    return InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
-                          fix="pass the tab-separated table written by NeoRank")
-
-
-_READ_ERRORS = (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError,
-                UnicodeDecodeError)
-
-
-def table_header(path: str | os.PathLike) -> list[str]:
-    """The header of a TSV, with read problems as :class:`InputFileError`."""
-    try:
-        return tsv_columns(path)
-    except _READ_ERRORS as err:
-        raise _unreadable(path, err) from err
-
-
-def table_blocks(path: str | os.PathLike, columns: list[str] | None = None,
-                 chunk_rows: int = CHUNK_ROWS, **kwargs) -> Iterator[pd.DataFrame]:
-    """:func:`neorank.io.read_tsv_chunks` with read problems as :class:`InputFileError`."""
-    try:
-        yield from read_tsv_chunks(path, columns, chunk_rows, **kwargs)
-    except _READ_ERRORS as err:
-        raise _unreadable(path, err) from err
 
 
 # --------------------------------------------------------------------------- sections
@@ -1301,18 +1245,11 @@ def run(args: argparse.Namespace) -> int:
         chunk_rows=getattr(args, "chunk_rows", None) or CHUNK_ROWS, top_n=top_n, purity=purity,
         expression=getattr(args, "expression", None) or None, max_variant_rows=max_rows,
         vaccine=vaccine)
-    _write_text(args.out, page)
+    write_text(args.out, page)
     if getattr(args, "eligibility_json", None):
-        _write_text(args.eligibility_json,
+        write_text(args.eligibility_json,
                     json.dumps(result.to_dict(), sort_keys=True, indent=2) + "\n")
     LOG.info("%s: verdict %s -> %s", sample, result.verdict, args.out)
     return 0
 
 
-def _write_text(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

@@ -343,7 +343,7 @@ def known_candidate_ids(path: str | os.PathLike, wanted: set[str],
                         chunk_rows: int = CHUNK_ROWS) -> set[str]:
     """The ids of ``wanted`` that are a ``candidate_id`` of the candidates.tsv at
     ``path`` (read in blocks, only that column: memory follows ``wanted``)."""
-    from neorank.vaccine import TableBlocks
+    from neorank.tables import TableBlocks
 
     blocks = TableBlocks(path, ["candidate_id"], chunk_rows)
     if "candidate_id" not in blocks.columns:
@@ -441,7 +441,7 @@ def read_candidates(path: str | os.PathLike,
     (every column, for the Binders sheet) and the first row of each variant in file
     order (``variant_id`` and ``tumor_vaf``, for :func:`review_rows`). Memory follows
     the binders and variants, not the table."""
-    from neorank.vaccine import TableBlocks
+    from neorank.tables import TableBlocks
 
     blocks = TableBlocks(path, chunk_rows=chunk_rows)
     if "binder" not in blocks.columns:
@@ -461,7 +461,7 @@ def read_candidates(path: str | os.PathLike,
 
 def run_sheet(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank review-sheet`` (candidates.tsv read in blocks of ``chunk_rows`` rows)."""
-    from neorank.rank import read_table
+    from neorank.tables import read_table
 
     binders, firsts = read_candidates(args.candidates, chunk_rows)
     review = review_rows(read_table(args.long_peptides), read_table(args.vaccine_peptides),
@@ -475,7 +475,7 @@ def run_sheet(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
 def run_final(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank final-order`` (candidates.tsv read in blocks of ``chunk_rows`` rows,
     only the candidate ids the sheet names are kept)."""
-    from neorank.rank import read_table
+    from neorank.tables import read_table
 
     about, review = read_review(args.review)
     if about.get("sample") != str(args.sample):

@@ -189,11 +189,12 @@ def score_table(rows: pd.DataFrame, predictor: Any, params: dict[str, Any] | Non
     predictor
         A :class:`neorank.binding.Predictor` (e.g. from ``load_predictor``).
     params
-        Output of :func:`neorank.rank.ranking_params` (defaults when None).
+        Output of :func:`neorank.config.ranking_params` (defaults when None).
     """
     from neorank.alleles import PatientAllele
     from neorank.binding import resolve_alleles
-    from neorank.rank import assess_criteria, ranking_params, score_rows
+    from neorank.config import ranking_params
+    from neorank.rank import assess_criteria, score_rows
 
     params = params or ranking_params({})
     binding = params["binding"]
@@ -279,7 +280,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``neorank score``; returns 0."""
     from neorank.binding import load_predictor, models_checksum
-    from neorank.rank import load_params, ranking_params
+    from neorank.config import load_params, ranking_params
 
     params = ranking_params(load_params(args.params), where=str(args.params or "defaults"))
     table = read_input(args.input)

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from neorank.eligibility import assess, binder_mask, eligibility_params
+from neorank.config import eligibility_params
+from neorank.eligibility import assess, binder_mask
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
 
@@ -55,8 +56,8 @@ def _read(path: str | os.PathLike, columns: list[str], what: str) -> pd.DataFram
 def _blocks(path: str | os.PathLike, columns: list[str], what: str, chunk_rows: int,
             optional: tuple[str, ...] = ()):
     """``columns`` (and ``optional`` ones when present) of a large table as text,
-    read in blocks (:class:`neorank.vaccine.TableBlocks`)."""
-    from neorank.vaccine import TableBlocks
+    read in blocks (:class:`neorank.tables.TableBlocks`)."""
+    from neorank.tables import TableBlocks
 
     if not Path(path).is_file():
         raise InputFileError("file not found", where=str(path),
@@ -183,8 +184,8 @@ def add_subcommand(subparsers) -> None:
 def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank summary``: peptides.tsv and candidates.tsv are read in blocks of
     ``chunk_rows`` rows, keeping a row count and the binder rows."""
-    from neorank.rank import load_params
-    from neorank.report import load_alleles
+    from neorank.config import load_params
+    from neorank.tables import load_alleles
 
     variants = _read(args.variants, ["variant_id", "status"], "variants.tsv")
     peptides = count_rows(args.peptides, "variant_id", "peptides.tsv", chunk_rows)

@@ -51,30 +51,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from neorank.errors import InputFileError, NeoRankError
-from neorank.io import CHUNK_ROWS, read_tsv, read_tsv_chunks, tsv_columns, write_tsv
+from neorank.config import STANDARD_AMINO_ACIDS, vaccine_params
+from neorank.errors import InputFileError
+from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
+from neorank.tables import TableBlocks, expressed_alleles
 
 LOG = logging.getLogger(__name__)
-
-STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
-
-DEFAULTS: dict[str, Any] = {
-    "peptide_count": 20,
-    "mrna_count": 34,
-    "max_per_gene": 1,
-    "pass_only": False,
-    "long_peptide_length": 25,
-    "linkers": ["", "GPGPG", "AAY"],
-    "junction_lengths": [8, 9, 10, 11],
-    "junction_max_affinity_nm": 500.0,
-}
 
 MANUFACTURABILITY_COLUMNS = ["n_cysteines", "max_gravy_7mer", "nterm_qec", "cterm_cp",
                              "np_bonds", "manufacturability_flags", "manufacturable"]
@@ -99,108 +88,7 @@ JUNCTION_COLUMNS = [
 # --------------------------------------------------------------------------- reading candidates.tsv
 
 
-class TableBlocks:
-    """A large NeoRank table (candidates.tsv) read in blocks of ``chunk_rows`` rows.
-
-    Iterating yields the blocks in file order (only ``columns`` when given; names
-    absent from the header are skipped, see :attr:`columns`), so peak memory is
-    one block plus what the caller keeps of each. :attr:`rows` counts the rows
-    read. A missing or unparsable file is an :class:`InputFileError` when the
-    object is made. ``kwargs`` go to :func:`neorank.io.read_tsv_chunks`.
-
-    :meth:`concat` puts the kept parts of the blocks back together with the
-    column types a whole-table read gives them. pandas infers a type per block,
-    so a text column reads as numbers in a block whose values all look numeric
-    (``mutation_positions`` ``5`` while other blocks have ``5;6``) and as float in
-    a block where it is all ``NA``: a column that is text in any block is text
-    (numbers back to their text), others take pandas' common type (int and float
-    give float, bool and missing give object), as in a whole-table read.
-    """
-
-    def __init__(self, path: str | os.PathLike, columns: Iterable[str] | None = None,
-                 chunk_rows: int = CHUNK_ROWS, **kwargs: Any) -> None:
-        self.path = path
-        self.chunk_rows = chunk_rows
-        self.kwargs = kwargs
-        header = self._parse(lambda: tsv_columns(path))
-        wanted = None if columns is None else list(dict.fromkeys(columns))
-        #: Columns read, in file order.
-        self.columns = header if wanted is None else [c for c in header if c in wanted]
-        self._wanted = wanted
-        self.rows = 0
-        # One empty slice per distinct set of block types: what concat reconciles.
-        self._shapes: dict[tuple[str, ...], pd.DataFrame] = {}
-
-    def _parse(self, read):
-        from neorank.rank import table_errors
-
-        with table_errors(self.path):
-            return read()
-
-    def __iter__(self) -> Iterator[pd.DataFrame]:
-        blocks = read_tsv_chunks(self.path, self._wanted, self.chunk_rows, **self.kwargs)
-        while True:
-            block = self._parse(lambda: next(blocks, None))
-            if block is None:
-                return
-            self._shapes.setdefault(tuple(str(t) for t in block.dtypes), block.iloc[:0])
-            self.rows += len(block)
-            yield block
-
-    def concat(self, parts: list[pd.DataFrame],
-               columns: list[str] | None = None) -> pd.DataFrame:
-        """``parts`` (row subsets of the blocks, in file order, all with the same
-        columns) as one frame typed like a whole-table read (see the class
-        docstring); file row numbers are kept as the index. ``columns``: those of
-        the result when there is no part (default: every column read)."""
-        shapes = list(self._shapes.values())
-        if not shapes:  # not read yet: the types of an empty read
-            shapes = [self._parse(lambda: read_tsv(self.path, nrows=0, usecols=self.columns,
-                                                   **self.kwargs))]
-        if parts:
-            columns = list(parts[0].columns)
-        elif columns is None:
-            columns = list(shapes[0].columns)
-        frames = [*(s[columns] for s in shapes), *parts]
-        text = [c for c in columns
-                if any(pd.api.types.is_string_dtype(s[c].dtype) for s in shapes)]
-        for i, frame in enumerate(frames):
-            numeric = [c for c in text if pd.api.types.is_numeric_dtype(frame[c].dtype)
-                       and not pd.api.types.is_bool_dtype(frame[c].dtype)]
-            if numeric:
-                frames[i] = frame.astype({c: "str" for c in numeric})
-        return pd.concat(frames) if len(frames) > 1 else frames[0]
-
-
 # --------------------------------------------------------------------------- params
-
-
-def vaccine_params(raw: dict[str, Any] | None = None, where: str = "params") -> dict[str, Any]:
-    """The ``vaccine`` section of the params JSON with defaults filled and values checked."""
-    section = dict(DEFAULTS)
-    section.update((raw or {}).get("vaccine") or {})
-    for key in ("peptide_count", "mrna_count", "max_per_gene", "long_peptide_length"):
-        value = section[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise NeoRankError(f"vaccine.{key} is {value!r}, not a whole number >= 1",
-                               where=where, fix=f"set vaccine.{key} to e.g. {DEFAULTS[key]}")
-    lengths = section["junction_lengths"]
-    if not lengths or any(isinstance(n, bool) or not isinstance(n, int) or not 8 <= n <= 15
-                          for n in lengths):
-        raise NeoRankError(f"vaccine.junction_lengths is {lengths!r}", where=where,
-                           fix="give peptide lengths between 8 and 15, e.g. [8, 9, 10, 11]")
-    linkers = section["linkers"]
-    if not linkers or any(not isinstance(x, str) or set(x) - STANDARD_AMINO_ACIDS
-                          for x in linkers):
-        raise NeoRankError(f"vaccine.linkers is {linkers!r}", where=where,
-                           fix='give amino-acid strings, "" for no linker, e.g. ["", "GPGPG"]')
-    threshold = section["junction_max_affinity_nm"]
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
-        raise NeoRankError(f"vaccine.junction_max_affinity_nm is {threshold!r}", where=where,
-                           fix="use a positive IC50 in nM, e.g. 500")
-    section["junction_max_affinity_nm"] = float(threshold)
-    section["pass_only"] = bool(section["pass_only"])
-    return section
 
 
 # --------------------------------------------------------------------------- selection
@@ -555,13 +443,6 @@ def design_mrna(segments: pd.DataFrame, alleles: list[str], predictor: Any,
 # --------------------------------------------------------------------------- CLI
 
 
-def expressed_alleles(path: str | Path) -> list[str]:
-    """Expressed alleles from alleles.json (null alleles skipped), in typing order."""
-    from neorank.report import load_alleles
-
-    return [e["allele"] for e in load_alleles(path) if e["status"] != "null_skipped"]
-
-
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """Register ``neorank vaccine``."""
     parser = subparsers.add_parser(
@@ -589,7 +470,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, predictor: Any = None, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank vaccine``; ``predictor`` may be injected (tests); candidates.tsv
     is read in blocks of ``chunk_rows`` rows."""
-    from neorank.rank import load_params
+    from neorank.config import load_params
 
     params = vaccine_params(load_params(getattr(args, "params", None)), where="vaccine params")
     pool = read_pool(args.candidates, params["pass_only"], chunk_rows)

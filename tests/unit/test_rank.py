@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from neorank import rank
+from neorank import config, rank
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import read_tsv, write_tsv
 
@@ -63,7 +63,7 @@ def _sha_id(vid: str, peptide: str, allele: str) -> str:
 
 def _rank(rows: list[dict], params: dict | None = None) -> pd.DataFrame:
     return rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE,
-                                rank.ranking_params(params or {}))
+                                config.ranking_params(params or {}))
 
 
 def _row(frame: pd.DataFrame, peptide: str, allele: str = "HLA-A*02:01") -> pd.Series:
@@ -231,7 +231,7 @@ def test_conflicting_duplicates_rejected_exact_duplicates_dropped():
 ])
 def test_bad_params(params, message):
     with pytest.raises(NeoRankError, match=message):
-        rank.ranking_params(params)
+        config.ranking_params(params)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -348,7 +348,7 @@ def _tiered(rows, *, purity=None, expression=None, rna=None, self_match=None, pa
     if self_match is not None:
         predictions["self_match"] = self_match
     return rank.rank_candidates(predictions, _variants(), SAMPLE,
-                                rank.ranking_params(params or {}), purity=purity,
+                                config.ranking_params(params or {}), purity=purity,
                                 expression=expression, rna_counts=rna,
                                 copy_number=copy_number)
 
@@ -556,7 +556,7 @@ def _many_rows() -> list[dict]:
 def test_blocks_merge_to_the_same_bytes_as_one_table(tmp_path):
     rows = _many_rows()
     _write_inputs(tmp_path, rows)
-    params = rank.ranking_params(json.loads((tmp_path / "params.json").read_text()))
+    params = config.ranking_params(json.loads((tmp_path / "params.json").read_text()))
     whole = rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE, params)
     write_tsv(whole, tmp_path / "whole.tsv")
     assert whole["binder"].any() and not whole["binder"].all()
@@ -574,7 +574,7 @@ def test_blocks_merge_to_the_same_bytes_as_one_table(tmp_path):
 def test_repeats_across_blocks_are_handled_as_in_one_table(tmp_path):
     rows = _many_rows()[:20]
     _write_inputs(tmp_path, rows + [rows[3]])  # an exact repeat, in another block
-    params = rank.ranking_params({})
+    params = config.ranking_params({})
     rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params,
                    tmp_path / "out.tsv", chunk_rows=5)
     expected = rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE, params)

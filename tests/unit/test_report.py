@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
+from neorank import config, rank, report
 from neorank import manifest as mf
-from neorank import rank, report
 from neorank.errors import InputFileError, ModelError
 from neorank.io import read_tsv, write_tsv
 
@@ -90,7 +90,7 @@ def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
             presentation_percentile=None, predictor=PREDICTOR))
     variants_df = pd.DataFrame(variants)
     candidates = rank.rank_candidates(pd.DataFrame(predictions), variants_df, "PT1",
-                                      rank.ranking_params(PARAMS))
+                                      config.ranking_params(PARAMS))
     return variants_df, pd.DataFrame(peptides), candidates
 
 
@@ -447,7 +447,8 @@ def test_untiered_table_is_judged_on_binders_like_eligibility(tmp_path):
     """A candidates table without a tier column (ranked elsewhere) counts binders, as
     ``eligibility.assess`` does for it; the report's display placeholders must not
     turn it into a tiered table with no Pass rows."""
-    from neorank.eligibility import assess, eligibility_params
+    from neorank.config import eligibility_params
+    from neorank.eligibility import assess
 
     args = _write_inputs(tmp_path, sample="PT1")
     frame = pd.read_csv(args.candidates, sep="\t", keep_default_na=False, na_values=["NA"])

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from neorank import rank, score
+from neorank import config, rank, score
 from neorank.errors import InputFileError
 from neorank.io import read_tsv
 
@@ -124,7 +124,7 @@ def test_run_with_embedded_models(tmp_path):
     assert out.loc[1, "binder"] and out.loc[1, "tier"] == "Pass"
     assert out.loc[0, "tier"] == "WeakBinder"
     # Same ranking code as `neorank rank`: the score is the logistic of the affinity.
-    params = rank.ranking_params({})["ranking"]
+    params = config.ranking_params({})["ranking"]
     assert out.loc[1, "score"] == pytest.approx(
         rank.logistic_affinity([out.loc[1, "affinity_nm"]], params["affinity_midpoint_nm"],
                                params["affinity_width_nm"], params["affinity_cutoff_nm"])[0],

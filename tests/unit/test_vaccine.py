@@ -14,7 +14,7 @@ import json
 import pandas as pd
 import pytest
 
-from neorank import vaccine
+from neorank import config, tables, vaccine
 from neorank.errors import NeoRankError
 from neorank.io import read_tsv, write_tsv
 from neorank.manufacturability import assess
@@ -185,7 +185,7 @@ def _segments(*sequences):
                          "long_peptide": list(sequences)})
 
 
-PARAMS = vaccine.vaccine_params({})
+PARAMS = config.vaccine_params({})
 
 
 def test_mrna_order_avoids_a_binding_junction():
@@ -230,9 +230,9 @@ def test_params_validation():
     assert PARAMS["peptide_count"] == 20 and PARAMS["mrna_count"] == 34
     assert PARAMS["long_peptide_length"] == 25
     with pytest.raises(NeoRankError, match="linkers"):
-        vaccine.vaccine_params({"vaccine": {"linkers": ["GPG1"]}})
+        config.vaccine_params({"vaccine": {"linkers": ["GPG1"]}})
     with pytest.raises(NeoRankError, match="peptide_count"):
-        vaccine.vaccine_params({"vaccine": {"peptide_count": 0}})
+        config.vaccine_params({"vaccine": {"peptide_count": 0}})
 
 
 # --------------------------------------------------------------------------- CLI
@@ -372,17 +372,17 @@ def test_table_blocks_keep_the_types_of_a_whole_read(tmp_path):
     whole = read_tsv(path)
     assert str(whole["mutation_positions"].dtype) == "str"
     for chunk_rows in (1, 2, 3, 10):
-        blocks = vaccine.TableBlocks(path, chunk_rows=chunk_rows)
+        blocks = tables.TableBlocks(path, chunk_rows=chunk_rows)
         parts = list(blocks)
         assert blocks.rows == 5 and len(parts) == -(-5 // chunk_rows)
         pd.testing.assert_frame_equal(blocks.concat(parts), whole)
         kept = blocks.concat([b.loc[b["score"] < 1] for b in parts])
         pd.testing.assert_frame_equal(kept, whole.loc[whole["score"] < 1])
         assert kept.loc[0, "mutation_positions"] == "5"
-    columns = vaccine.TableBlocks(path, ["binder", "candidate_id", "absent"], chunk_rows=2)
+    columns = tables.TableBlocks(path, ["binder", "candidate_id", "absent"], chunk_rows=2)
     assert columns.columns == ["candidate_id", "binder"]
     pd.testing.assert_frame_equal(columns.concat(list(columns)),
                                   whole[["candidate_id", "binder"]])
     assert list(columns.concat([]).columns) == ["candidate_id", "binder"]
     with pytest.raises(vaccine.InputFileError, match="file not found"):
-        vaccine.TableBlocks(tmp_path / "absent.tsv")
+        tables.TableBlocks(tmp_path / "absent.tsv")
