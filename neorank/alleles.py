@@ -138,7 +138,7 @@ def parse_typing(spec: str, where: str = "hla_alleles",
     """Read and normalise a typing; duplicates (homozygous) are kept once.
 
     Null alleles come back with status :data:`NULL_SKIPPED`; the others with
-    :data:`SUPPORTED` until :func:`neorank.binding.resolve_alleles` checks them
+    :data:`SUPPORTED` until :func:`neorank.models.resolve_alleles` checks them
     against the predictor.
     """
     raws = read_typing(spec, base_dir=base_dir)

@@ -6,7 +6,7 @@ Snakemake jobs on one machine or a shared file system that supports locking;
 each job reads the pairs it needs and writes what it had to predict in one
 transaction. A rerun of the same cohort therefore predicts nothing new.
 
-:class:`CachedPredictor` wraps any :class:`neorank.binding.Predictor`.
+:class:`CachedPredictor` wraps any :class:`neorank.models.Predictor`.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class PredictionCache:
 
 
 class CachedPredictor:
-    """A :class:`~neorank.binding.Predictor` that consults a cache first."""
+    """A :class:`~neorank.models.Predictor` that consults a cache first."""
 
     def __init__(self, predictor, cache: PredictionCache) -> None:
         self.predictor = predictor

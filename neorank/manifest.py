@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from neorank.errors import InputFileError, ModelError, NeoRankError
-from neorank.io import sha256_file
+from neorank.models import models_sha256
 
 LOG = logging.getLogger(__name__)
 
@@ -54,42 +54,6 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 def config_sha256(config: Any) -> str:
     """sha256 of the canonical JSON of ``config`` (``json.dumps(config, sort_keys=True)``)."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def models_sha256(models_dir: str | os.PathLike) -> tuple[str, str]:
-    """Checksum of a models folder.
-
-    Parameters
-    ----------
-    models_dir
-        Folder of a saved MHCflurry predictor.
-
-    Returns
-    -------
-    tuple of str
-        ``(sha256, how)``: sha256 of ``SHA256SUMS`` (``how = "SHA256SUMS"``) if
-        the folder has one, else sha256 of the sorted ``"<sha256>  <path>\\n"``
-        listing of every file (``how = "file listing"``).
-
-    Raises
-    ------
-    ModelError
-        The folder is missing or has no files.
-    """
-    root = Path(models_dir)
-    if not root.is_dir():
-        raise ModelError("models folder not found", where=str(root),
-                         fix="pass the folder the predict stage loaded (--models-dir)")
-    sums = root / "SHA256SUMS"
-    if sums.is_file():
-        return sha256_file(sums), "SHA256SUMS"
-    files = sorted((p for p in root.rglob("*") if p.is_file()),
-                   key=lambda p: p.relative_to(root).as_posix())
-    if not files:
-        raise ModelError("models folder is empty", where=str(root),
-                         fix="install or build the models first")
-    listing = "".join(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files)
-    return hashlib.sha256(listing.encode("utf-8")).hexdigest(), "file listing"
 
 
 def _resolve_models_dir(models_dir: str, label: str) -> Path:

@@ -46,7 +46,7 @@ What is checked (see also ``tests/data/bad_inputs/README.md``):
 * the HLA typing (:func:`neorank.alleles.normalize` for every allele; class
   II, unparseable, one-field names and an empty list are errors; null
   alleles warnings; names the MHCflurry models do not know are errors with
-  close matches, via :func:`neorank.binding.resolve_alleles`);
+  close matches, via :func:`neorank.models.resolve_alleles`);
 * purity in [0, 1];
 * the expression table: readable, its format (Salmon ``quant.sf``, Kallisto
   ``abundance.tsv``, RSEM ``*.results``, a plain gene table), and whether its
@@ -1005,11 +1005,11 @@ def model_alleles(models: str, embedded_dir: str, official_dir: str | None) -> _
     Raises
     ------
     neorank.errors.ModelError
-        The folder is missing (see :func:`neorank.binding.resolve_models_dir`).
+        The folder is missing (see :func:`neorank.models.resolve_models_dir`).
     """
     import pandas as pd
 
-    from neorank.binding import (
+    from neorank.models import (
         TRAINING_COUNTS,
         affinity_dir,
         allele_name_table,
@@ -1089,7 +1089,7 @@ def check_hla(spec: str, report: Report, *, models: str | None, embedded_dir: st
         report.info("hla", f"allele names not checked against the MHCflurry models "
                     f"({type(err).__name__}: {err})")
         return
-    from neorank.binding import resolve_alleles
+    from neorank.models import resolve_alleles
 
     statuses = []
     for allele in expressed:

@@ -187,13 +187,13 @@ def score_table(rows: pd.DataFrame, predictor: Any, params: dict[str, Any] | Non
     rows
         Output of :func:`expand_rows`.
     predictor
-        A :class:`neorank.binding.Predictor` (e.g. from ``load_predictor``).
+        A :class:`neorank.models.Predictor` (e.g. from ``load_predictor``).
     params
         Output of :func:`neorank.config.ranking_params` (defaults when None).
     """
     from neorank.alleles import PatientAllele
-    from neorank.binding import resolve_alleles
     from neorank.config import ranking_params
+    from neorank.models import resolve_alleles
     from neorank.rank import assess_criteria, score_rows
 
     params = params or ranking_params({})
@@ -279,8 +279,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``neorank score``; returns 0."""
-    from neorank.binding import load_predictor, models_checksum
     from neorank.config import load_params, ranking_params
+    from neorank.models import load_predictor, models_checksum
 
     params = ranking_params(load_params(args.params), where=str(args.params or "defaults"))
     table = read_input(args.input)

@@ -483,12 +483,12 @@ def run(args: argparse.Namespace, predictor: Any = None, chunk_rows: int = CHUNK
     peptides = designed.head(params["peptide_count"])
     mrna_segments = designed.head(params["mrna_count"])
     if predictor is None and len(mrna_segments) > 1:
-        from neorank.binding import load_predictor
+        from neorank.models import load_predictor
 
         predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
         if getattr(args, "cache", None):
-            from neorank.binding import models_checksum
             from neorank.cache import CachedPredictor, PredictionCache
+            from neorank.models import models_checksum
 
             predictor = CachedPredictor(predictor, PredictionCache(
                 args.cache, models_checksum(predictor.models_dir)))

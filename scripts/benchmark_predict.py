@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from mhcflurry import Class1AffinityPredictor
 
-    from neorank.binding import MhcflurryPredictor
+    from neorank.models import MhcflurryPredictor
 
     print(f"cores={os.cpu_count()} torch_threads={torch.get_num_threads()}", flush=True)
     n_peptides = args.pairs // len(ALLELES)

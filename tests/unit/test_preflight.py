@@ -9,8 +9,8 @@ import pytest
 
 from neorank import preflight, samplesheet
 from neorank.alleles import SUPPORTED, PatientAllele
-from neorank.binding import resolve_alleles
 from neorank.errors import AlleleError, SampleSheetError
+from neorank.models import resolve_alleles
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "data" / "bad_inputs"

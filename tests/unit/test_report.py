@@ -15,6 +15,7 @@ import pytest
 
 from neorank import config, rank, report
 from neorank import manifest as mf
+from neorank import models as nm
 from neorank.errors import InputFileError, ModelError
 from neorank.io import read_tsv, write_tsv
 
@@ -308,12 +309,12 @@ def test_models_hash_without_sha256sums_is_sorted_file_listing(tmp_path):
     for rel in ("sub/manifest.csv", "weights.npz"):
         lines.append(f"{hashlib.sha256((models / rel).read_bytes()).hexdigest()}  {rel}\n")
     expected = hashlib.sha256("".join(lines).encode()).hexdigest()
-    assert mf.models_sha256(models) == (expected, "file listing")
+    assert nm.models_sha256(models) == (expected, "file listing")
 
 
 def test_missing_models_dir_and_version_fallback(tmp_path, monkeypatch):
     with pytest.raises(ModelError):
-        mf.models_sha256(tmp_path / "absent")
+        nm.models_sha256(tmp_path / "absent")
     assert mf.package_versions(("surely-not-a-real-distribution-xyz",)) == {
         "surely-not-a-real-distribution-xyz": "not installed"}
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")

@@ -293,7 +293,7 @@ def test_real_junction_binder_is_found_and_avoided_with_embedded_models():
     """GILGFVFTL (influenza M1) binds HLA-A*02:01 strongly; a joint that recreates it."""
     from pathlib import Path
 
-    from neorank.binding import load_predictor
+    from neorank.models import load_predictor
 
     predictor = load_predictor("embedded", Path(__file__).resolve().parents[2] / "resources"
                                / "mhcflurry" / "embedded")

@@ -62,7 +62,7 @@ def test_long_peptides_carry_the_mutation_and_best_peptide(run, sample):
 
 def test_mrna_junctional_binders_are_all_reported(run):
     """Predict every junction of the chosen order again and compare with the table."""
-    from neorank.binding import load_predictor
+    from neorank.models import load_predictor
     from neorank.vaccine import junction_peptides
 
     sample = "osteosarc-paired"

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele, parse_typing
-from neorank.binding import load_predictor, predict_table, resolve_alleles, resolve_models_dir
 from neorank.errors import AlleleError, ModelError
+from neorank.models import load_predictor, resolve_alleles, resolve_models_dir
+from neorank.predict import predict_table
 
 ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED = ROOT / "resources" / "mhcflurry" / "embedded"
@@ -201,7 +202,7 @@ def _load_state(folder, precomputed: bool):
 
     from mhcflurry import Class1AffinityPredictor
 
-    from neorank.binding import _precomputed_allele_names
+    from neorank.models import _precomputed_allele_names
 
     ctx = _precomputed_allele_names(folder) if precomputed else contextlib.nullcontext()
     with ctx:
@@ -211,7 +212,7 @@ def _load_state(folder, precomputed: bool):
 
 
 def test_committed_allele_name_table_is_valid_here():
-    from neorank.binding import allele_name_table
+    from neorank.models import allele_name_table
 
     # Without it every prediction job spends seconds re-normalising 18,000 names.
     assert allele_name_table(EMBEDDED) is not None
@@ -221,12 +222,7 @@ def test_precomputed_allele_names_load_the_same_predictor(tmp_path):
     import json
     import shutil
 
-    from neorank.binding import (
-        ALLELE_NAMES,
-        allele_name_table,
-        normalizer,
-        write_allele_name_table,
-    )
+    from neorank.models import ALLELE_NAMES, allele_name_table, normalizer, write_allele_name_table
 
     folder = tmp_path / "models"
     shutil.copytree(EMBEDDED, folder)

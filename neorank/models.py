@@ -1,8 +1,10 @@
-"""MHC class I binding (and, with official models, presentation) with MHCflurry.
+"""MHCflurry models: choosing, loading and checking them, and the predictor protocol.
 
-The predictor is loaded **once per process** and every job predicts all of its
-peptides x alleles in batched calls (MHCflurry's cartesian pan-allele path when
-the ensemble is merged, otherwise one batched call per allele).
+A layer below the stages that predict (``predict``, ``score``, ``vaccine``) and
+the one that checks inputs (``preflight``). The predictor is loaded **once per
+process** and predicts all peptides x alleles in batched calls (MHCflurry's
+cartesian pan-allele path when the ensemble is merged, otherwise one batched
+call per allele).
 
 ``mhcflurry.models`` in the config selects the models:
 
@@ -21,16 +23,16 @@ a folder
     ``Class1PresentationPredictor`` (a folder with ``affinity_predictor/``).
 
 The predictor is injectable: any object implementing :class:`Predictor`
-works with :func:`predict_table` (tests use this).
+works with :func:`neorank.predict.predict_table` (tests use this).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,27 +41,18 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele, parse_typing
+from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele
 from neorank.errors import AlleleError, ModelError
-from neorank.io import NA, read_tsv, write_rows, write_tsv
+from neorank.io import sha256_file
 
 LOG = logging.getLogger(__name__)
 
 OFFICIAL_FETCH = "mhcflurry-downloads fetch models_class1_presentation"
 #: Peptides per network call; inputs are padded to whole batches (determinism).
 PREDICT_BATCH = 2048
-#: Peptide rows of a shard predicted and written at a time (x alleles = rows in memory).
-BLOCK_ROWS = 50_000
 PAD_PEPTIDE = "AAAAAAAAA"
 #: File in an embedded model folder listing training measurements per allele.
 TRAINING_COUNTS = "allele_training_counts.csv"
-
-PREDICTION_COLUMNS = [
-    "allele", "allele_status", "mutant_affinity_nm", "mutant_percentile",
-    "wildtype_affinity_nm", "wildtype_percentile", "presentation_score",
-    "presentation_percentile", "processing_score", "predictor",
-]
-
 
 class Predictor(Protocol):
     """What the binding stage needs from a predictor."""
@@ -183,8 +176,6 @@ def write_allele_name_table(folder: str | os.PathLike) -> Path:
     """
     from mhcflurry.common import normalize_allele_name
 
-    from neorank.io import sha256_file
-
     folder = Path(folder)
     sequences = _allele_sequences_file(folder)
     names = set(pd.read_csv(sequences, index_col=0).index.astype(str))
@@ -212,8 +203,6 @@ def write_allele_name_table(folder: str | os.PathLike) -> Path:
 
 def allele_name_table(folder: str | os.PathLike) -> dict[str, dict[str, str | None]] | None:
     """The folder's ``allele_names.json`` if it is valid for this environment, else None."""
-    from neorank.io import sha256_file
-
     folder = Path(folder)
     path = folder / ALLELE_NAMES
     sequences = _allele_sequences_file(folder)
@@ -276,8 +265,6 @@ _LOADED: dict[tuple[str, str], MhcflurryPredictor] = {}
 
 def models_checksum(models_dir: str | os.PathLike) -> str:
     """sha256 identifying a model folder (the same value manifest.json records)."""
-    from neorank.manifest import models_sha256
-
     return models_sha256(models_dir)[0]
 
 
@@ -392,212 +379,39 @@ def resolve_alleles(typing: list[PatientAllele], predictor: Predictor,
 
 
 # ------------------------------------------------------------------ prediction
-def predict_table(peptides: pd.DataFrame, alleles: list[PatientAllele],
-                  predictor: Predictor) -> pd.DataFrame:
-    """Predict every peptide row x expressed allele (mutant and wildtype peptides).
 
-    Unique peptide sequences are predicted once, in one batched call over all
-    alleles; rows come back in peptides order, alleles in typing order.
+
+def models_sha256(models_dir: str | os.PathLike) -> tuple[str, str]:
+    """Checksum of a models folder.
+
+    Parameters
+    ----------
+    models_dir
+        Folder of a saved MHCflurry predictor.
+
+    Returns
+    -------
+    tuple of str
+        ``(sha256, how)``: sha256 of ``SHA256SUMS`` (``how = "SHA256SUMS"``) if
+        the folder has one, else sha256 of the sorted ``"<sha256>  <path>\\n"``
+        listing of every file (``how = "file listing"``).
+
+    Raises
+    ------
+    ModelError
+        The folder is missing or has no files.
     """
-    expressed = [a for a in alleles if a.status != NULL_SKIPPED]
-    allele_names = [a.allele for a in expressed]
-    status = {a.allele: a.status for a in expressed}
-    mutant = peptides["mutant_peptide"].astype(str)
-    wildtype = peptides["wildtype_peptide"].dropna().astype(str)
-    unique = sorted(set(mutant) | set(wildtype))
-    LOG.info("predicting %d unique peptides x %d alleles", len(unique), len(allele_names))
-    aff = predictor.affinity(unique, allele_names).set_index(["peptide", "allele"])
-
-    out = peptides.loc[peptides.index.repeat(len(allele_names))].reset_index(drop=True)
-    out["allele"] = allele_names * len(peptides)
-    out["allele_status"] = out["allele"].map(status)
-    mt_key = pd.MultiIndex.from_arrays([out["mutant_peptide"], out["allele"]])
-    out["mutant_affinity_nm"] = aff["affinity_nm"].reindex(mt_key).to_numpy()
-    out["mutant_percentile"] = aff["percentile"].reindex(mt_key).to_numpy()
-    wt_key = pd.MultiIndex.from_arrays([out["wildtype_peptide"].fillna(""), out["allele"]])
-    out["wildtype_affinity_nm"] = aff["affinity_nm"].reindex(wt_key).to_numpy()
-    out["wildtype_percentile"] = aff["percentile"].reindex(wt_key).to_numpy()
-
-    for column in ("presentation_score", "presentation_percentile", "processing_score"):
-        out[column] = np.nan
-    if not predictor.affinity_only and len(peptides):
-        pres = predictor.presentation(
-            list(peptides["mutant_peptide"]), list(peptides["n_flank"].fillna("")),
-            list(peptides["c_flank"].fillna("")), allele_names)
-        pres = pres.drop_duplicates(["peptide", "n_flank", "c_flank"]).set_index(
-            ["peptide", "n_flank", "c_flank"])
-        key = pd.MultiIndex.from_arrays([out["mutant_peptide"], out["n_flank"].fillna(""),
-                                         out["c_flank"].fillna("")])
-        for column in ("presentation_score", "presentation_percentile", "processing_score"):
-            out[column] = pres[column].reindex(key).to_numpy()
-    out["predictor"] = predictor.label
-    return out
-
-
-# ------------------------------------------------------------------ CLI
-def add_subcommand(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "predict", help="MHCflurry binding for all peptides x the patient's alleles",
-        description=__doc__.split("\n\n")[0])
-    parser.add_argument("--peptides", required=True, help="peptides.tsv from `neorank peptides`")
-    parser.add_argument("--alleles", required=True,
-                        help="inline list (HLA-A*02:01,B*08:01) or a typing file "
-                             "(plain list, OptiType TSV, HLA-HD result)")
-    parser.add_argument("--models", default="embedded", help="embedded | official | <folder>")
-    parser.add_argument("--embedded-dir", default="resources/mhcflurry/embedded")
-    parser.add_argument("--official-dir", default=None,
-                        help="folder of models_class1_presentation (default: MHCflurry's "
-                             "download location)")
-    parser.add_argument("--cache", default=None,
-                        help="SQLite prediction cache shared across samples and reruns "
-                             "(keyed on peptide, allele and model checksum)")
-    parser.add_argument("--shard", default="1/1", type=parse_shard,
-                        help="K/N: predict only the K-th of N contiguous blocks of peptide rows "
-                             "(the workflow's scatter); default 1/1, all rows")
-    parser.add_argument("--out", required=True, help="predictions.tsv")
-    parser.add_argument("--block-rows", type=int, default=BLOCK_ROWS,
-                        help="peptide rows predicted and written per block; memory grows with "
-                        f"it, the table does not change (default {BLOCK_ROWS:,})")
-    parser.add_argument("--out-alleles", default=None,
-                        help="JSON list of the patient's alleles with their status")
-    parser.set_defaults(run=run)
-
-    gather = subparsers.add_parser(
-        "gather", help="concatenate predict shards (in shard order) into predictions.tsv")
-    gather.add_argument("--shards", nargs="+", required=True, help="shard TSVs, in order")
-    gather.add_argument("--alleles", nargs="+", required=True,
-                        help="the shards' alleles JSON files (must agree)")
-    gather.add_argument("--out", required=True)
-    gather.add_argument("--out-alleles", required=True)
-    gather.set_defaults(run=run_gather)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` -> ``(K, N)`` with 1 <= K <= N."""
-    import argparse
-
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected K/N, e.g. 2/4") from None
-    if not 1 <= k <= n:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: need 1 <= K <= N")
-    return k, n
-
-
-def shard_rows(n_rows: int, shard: tuple[int, int]) -> slice:
-    """The K-th of N contiguous, near-equal blocks of ``n_rows`` rows."""
-    k, n = shard
-    return slice((k - 1) * n_rows // n, k * n_rows // n)
-
-
-def count_data_rows(path: str | os.PathLike) -> int:
-    """Data lines of a TSV (lines after the header), counted without parsing."""
-    lines = 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            lines += block.count(b"\n")
-    return max(lines - 1, 0)
-
-
-def read_shard(path: str | os.PathLike, shard: tuple[int, int],
-               block_rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """The rows of peptides.tsv in ``shard`` (:func:`shard_rows`), in blocks of at
-    most ``block_rows`` rows (None: one block), parsing only those rows: a
-    prediction job holds one block of its shard, not the whole table. Yields at
-    least one (possibly empty) frame."""
-    rows = shard_rows(count_data_rows(path), shard)
-    start, stop = rows.start, rows.stop
-    kwargs = dict(dtype={"wildtype_peptide": "string"},
-                  skiprows=(lambda i: 0 < i <= start) if start else None, nrows=stop - start)
-    if block_rows is None or stop - start <= block_rows:
-        yield read_tsv(path, **kwargs).reset_index(drop=True)
-        return
-    with pd.read_csv(path, sep="\t", na_values=[NA], keep_default_na=False,
-                     chunksize=block_rows, **kwargs) as reader:
-        for block in reader:
-            yield block.reset_index(drop=True)
-
-
-def run_gather(args) -> int:
-    from neorank.errors import InputFileError
-
-    texts = [Path(p).read_text() for p in args.alleles]
-    if any(t != texts[0] for t in texts[1:]):
-        raise InputFileError("shards disagree on the patient's alleles", where=args.alleles[0],
-                             fix="re-run the predict shards of this sample")
-    rows = _concatenate_shards(args.shards, args.out)
-    Path(args.out_alleles).write_text(texts[0])
-    LOG.info("gather: %d shards -> %d prediction rows", len(args.shards), rows)
-    return 0
-
-
-def _concatenate_shards(shards: list[str], out: str) -> int:
-    """Concatenate shard TSVs as text (header once, rows in shard order), streaming;
-    the rows are written exactly as predicted. Shards whose headers differ (only
-    possible for an empty shard) are combined by column name through pandas."""
-    headers = []
-    for path in shards:
-        with open(path, encoding="utf-8", newline="\n") as handle:
-            headers.append(handle.readline())
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    if any(h != headers[0] for h in headers[1:]):
-        frames = [read_tsv(p, dtype=str) for p in shards]
-        table = pd.concat(frames, ignore_index=True)
-        write_tsv(table, out)
-        return len(table)
-    rows = 0
-    tmp = Path(out).with_name(Path(out).name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as sink:
-        sink.write(headers[0])
-        for path in shards:
-            with open(path, encoding="utf-8", newline="\n") as handle:
-                handle.readline()
-                for line in handle:
-                    sink.write(line)
-                    rows += 1
-    os.replace(tmp, out)
-    return rows
-
-
-def run(args) -> int:
-    typing = parse_typing(args.alleles, where=f"--alleles {args.alleles}")
-    predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
-    alleles = resolve_alleles(typing, predictor, where=f"--alleles {args.alleles}")
-    active: Predictor = predictor
-    if args.cache:
-        from neorank.cache import CachedPredictor, PredictionCache
-
-        active = CachedPredictor(predictor, PredictionCache(args.cache,
-                                                            models_checksum(predictor.models_dir)))
-    block_rows = getattr(args, "block_rows", None) or BLOCK_ROWS
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    n_peptides = n_rows = 0
-    header: list[str] | None = None
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        for block in read_shard(args.peptides, args.shard, block_rows):
-            table = predict_table(block, alleles, active)
-            if header is not None and list(table.columns) != header:
-                from neorank.errors import InputFileError
-
-                raise InputFileError("prediction blocks gave different columns",
-                                     where=str(args.peptides),
-                                     fix="regenerate peptides.tsv with `neorank peptides`")
-            write_rows(handle, table, header=header is None)
-            header = list(table.columns)
-            n_peptides += len(block)
-            n_rows += len(table)
-            if n_peptides and len(block) == block_rows:
-                LOG.info("predict (shard %d/%d): %d peptide rows done", *args.shard, n_peptides)
-    os.replace(tmp, out)
-    if args.out_alleles:
-        Path(args.out_alleles).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out_alleles).write_text(
-            json.dumps([a.to_dict() for a in alleles], indent=2) + "\n")
-    LOG.info("predict (shard %d/%d): %d peptides x %d alleles -> %d rows (%s%s)",
-             *args.shard, n_peptides,
-             sum(a.status != NULL_SKIPPED for a in alleles), n_rows, predictor.label,
-             ", affinity-only" if predictor.affinity_only else "")
-    return 0
+    root = Path(models_dir)
+    if not root.is_dir():
+        raise ModelError("models folder not found", where=str(root),
+                         fix="pass the folder the predict stage loaded (--models-dir)")
+    sums = root / "SHA256SUMS"
+    if sums.is_file():
+        return sha256_file(sums), "SHA256SUMS"
+    files = sorted((p for p in root.rglob("*") if p.is_file()),
+                   key=lambda p: p.relative_to(root).as_posix())
+    if not files:
+        raise ModelError("models folder is empty", where=str(root),
+                         fix="install or build the models first")
+    listing = "".join(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files)
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest(), "file listing"
