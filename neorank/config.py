@@ -10,15 +10,169 @@ fill defaults and reject values that cannot work.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import difflib
 import json
 import logging
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from neorank.errors import InputFileError, NeoRankError
 
 LOG = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------- sections
+# One frozen dataclass per config section: the defaults live here and only here.
+# workflow/schemas/config.schema.yaml mirrors them (a test checks the schema's
+# defaults, config/config.yaml and these agree).
+
+
+@dataclass(frozen=True)
+class Reference:
+    source: str = "local"
+    name: str = "GRCh38-ensembl87-osteosarc-subset"
+    release: int = 87
+    species: str = "human"
+    #: Empty: the embedded subset shipped with NeoRank (neorank.resources).
+    gtf: str = ""
+    cdna: str = ""
+    pep: str = ""
+    ensembl_server: str = ""
+    cache_dir: str = "resources/cache/reference"
+
+
+@dataclass(frozen=True)
+class Somatic:
+    require_pass: bool = True
+    pass_filters: tuple[str, ...] = ("PASS",)
+    min_tumor_depth: int = 10
+    min_tumor_alt_reads: int = 3
+    min_tumor_vaf: float = 0.05
+    min_normal_depth: int = 5
+    max_normal_vaf: float = 0.02
+
+
+@dataclass(frozen=True)
+class Annotate:
+    transcripts: str = "all"
+    context: int = 40
+    germline_context: bool = True
+
+
+@dataclass(frozen=True)
+class Peptides:
+    lengths: tuple[int, ...] = (8, 9, 10, 11)
+    flank_length: int = 15
+    self_max_mismatches: int = 2
+
+
+@dataclass(frozen=True)
+class Mhcflurry:
+    models: str = "embedded"
+    #: Empty: the embedded models shipped with NeoRank (neorank.resources).
+    embedded_dir: str = ""
+    official_dir: str = ""
+    shards: int = 2
+    cache: str = "resources/cache/predictions.sqlite"
+
+
+@dataclass(frozen=True)
+class Binding:
+    max_affinity_nm: float | None = 500.0
+    max_percentile: float | None = 2.0
+
+
+@dataclass(frozen=True)
+class Weights:
+    binding: float = 1.0
+    vaf: float = 0.5
+    dissimilarity: float = 0.25
+    presentation: float = 0.5
+    expression: float = 0.25
+
+
+@dataclass(frozen=True)
+class Ranking:
+    weights: Weights = field(default_factory=Weights)
+    affinity_midpoint_nm: float = 350.0
+    affinity_width_nm: float = 150.0
+    affinity_cutoff_nm: float = 5000.0
+    expression_half_tpm: float = 10.0
+    min_expression_tpm: float = 1.0
+    min_rna_alt_reads: int = 2
+    max_presentation_percentile: float = 2.0
+    max_agretopicity: float = 0.5
+    clonal_vaf_fraction: float = 0.5
+    clonal_min_ccf: float = 0.8
+    normal_copy_number: float = 2.0
+    exclude_self_matches: bool = True
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    min_protein_changing_eligible: int = 5
+    min_protein_changing_borderline: int = 1
+    min_binder_variants_eligible: int = 5
+    min_binder_variants_borderline: int = 1
+    min_genes_eligible: int = 3
+    min_genes_borderline: int = 1
+    min_supported_alleles: int = 1
+    min_purity: float = 0.2
+    target_size_mb: float = 30.0
+    tmb_high_per_mb: float = 10.0
+
+
+@dataclass(frozen=True)
+class Report:
+    top_n: int = 50
+    drilldown_max_variants: int = 300
+    drilldown_max_peptides: int = 25
+    aggregate_inclusion_nm: float = 5000.0
+    review_dir: str = "review"
+
+
+@dataclass(frozen=True)
+class Vaccine:
+    peptide_count: int = 20
+    mrna_count: int = 34
+    max_per_gene: int = 1
+    pass_only: bool = False
+    long_peptide_length: int = 25
+    linkers: tuple[str, ...] = ("", "GPGPG", "AAY")
+    junction_lengths: tuple[int, ...] = (8, 9, 10, 11)
+    junction_max_affinity_nm: float = 500.0
+
+
+#: Config section name -> its dataclass, in config.yaml order.
+SECTIONS: dict[str, type] = {
+    "reference": Reference, "somatic": Somatic, "annotate": Annotate, "peptides": Peptides,
+    "mhcflurry": Mhcflurry, "binding": Binding, "ranking": Ranking,
+    "eligibility": Eligibility, "report": Report, "vaccine": Vaccine,
+}
+#: Top-level keys that are not sections.
+TOP_LEVEL = {"samples": "config/samples.tsv"}
+
+
+def section_defaults(name: str) -> dict[str, Any]:
+    """A section's defaults as plain JSON-style values (tuples as lists)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(SECTIONS[name]()))
+
+
+def defaults() -> dict[str, Any]:
+    """The whole config's defaults (what an empty config file means)."""
+    return {**TOP_LEVEL, **{name: section_defaults(name) for name in SECTIONS}}
 
 
 #: Score components in their fixed order (also the order in ``score_components``).
@@ -27,62 +181,122 @@ COMPONENTS = ("binding", "vaf", "dissimilarity", "presentation", "expression")
 
 #: Defaults of the params JSON sections used by ranking (same as the config schema).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "binding": {"max_affinity_nm": 500.0, "max_percentile": 2.0},
-    "ranking": {
-        "weights": {"binding": 1.0, "vaf": 0.5, "dissimilarity": 0.25, "presentation": 0.5,
-                    "expression": 0.25},
-        "affinity_midpoint_nm": 350.0,
-        "affinity_width_nm": 150.0,
-        "affinity_cutoff_nm": 5000.0,
-        "expression_half_tpm": 10.0,
-        "min_expression_tpm": 1.0,
-        "min_rna_alt_reads": 2,
-        "max_presentation_percentile": 2.0,
-        "max_agretopicity": 0.5,
-        "clonal_vaf_fraction": 0.5,
-        "clonal_min_ccf": 0.8,
-        "normal_copy_number": 2.0,
-        "exclude_self_matches": True,
-    },
+    "binding": section_defaults("binding"),
+    "ranking": section_defaults("ranking"),
 }
 
 
-def load_params(path: str | Path | None) -> dict[str, Any]:
-    """Read the params JSON written by the workflow (``{}`` when ``path`` is None).
+def load_params(path: str | Path | list[str | Path] | None) -> dict[str, Any]:
+    """Read params: the workflow's per-section JSON files or a YAML config file.
 
     Parameters
     ----------
     path
-        JSON file with config sections (``binding``, ``ranking``,
-        ``eligibility``, ``report`` ...). Unknown sections are ignored.
+        One file or several (merged in order, a later file's sections win):
+        JSON objects such as ``results/config/ranking.json`` or
+        ``results/run_config.json``, or a YAML config such as
+        ``config/config.yaml`` (``.yaml``/``.yml``). ``None`` or ``[]``: ``{}``
+        (every stage then uses the defaults of :data:`SECTIONS`).
 
     Returns
     -------
     dict
-        The parsed JSON object.
+        Section name -> section object (sections not given are absent).
 
     Raises
     ------
     InputFileError
-        The file is missing, is not JSON, or is not a JSON object.
+        A file is missing, is not JSON/YAML, or is not an object; the message
+        names the file and, for syntax errors, the line.
     """
     if path is None:
         return {}
+    if isinstance(path, (list, tuple)):
+        merged: dict[str, Any] = {}
+        for one in path:
+            merged.update(load_params(one))
+        return merged
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as err:
         raise InputFileError(f"cannot read the params file ({err.strerror})", where=str(path),
-                             fix="pass the JSON file the workflow writes (--params)") from err
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputFileError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
-                             where=str(path), fix="write the params as a JSON object") from err
+                             fix="pass a params JSON the workflow writes or a YAML config "
+                             "(--params)") from err
+    if path.suffix.lower() in (".yaml", ".yml"):
+        data = load_yaml_text(text, str(path))
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputFileError(
+                f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
+                where=str(path), fix="write the params as a JSON object, or pass the YAML "
+                "config (a .yaml file)") from err
     if not isinstance(data, dict):
-        raise InputFileError("the params JSON must be an object", where=str(path),
+        raise InputFileError("the params file must hold an object (sections by name)",
+                             where=str(path),
                              fix='write e.g. {"binding": {...}, "ranking": {...}}')
     return data
+
+
+def load_yaml_text(text: str, where: str) -> Any:
+    """Parse YAML; a syntax error names the file, line and column."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputFileError(f"not valid YAML{at}: {problem}", where=where,
+                             fix="fix the YAML syntax there (indentation, a missing ':' "
+                             "or an unclosed quote or bracket)") from err
+
+
+def check_config(config: dict[str, Any], where: str = "config") -> None:
+    """Reject what the JSON schema cannot say well, before any job runs.
+
+    Unknown keys (at the top level, in any section and in ``ranking.weights``)
+    are named with the closest known key; then every section that stages
+    validate is checked as the stage would (cross-field checks included: both
+    binder thresholds null, a zero binding weight, a borderline eligibility
+    threshold above its eligible one, ...). All problems are reported at once.
+
+    Raises
+    ------
+    NeoRankError
+        One or more problems, each naming the key and the fix.
+    """
+    problems: list[str] = []
+
+    def unknown(keys: Any, known: list[str], prefix: str) -> None:
+        for key in sorted(str(k) for k in keys):
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            problems.append(f"unknown key '{prefix}{key}'{hint} (known: {', '.join(known)})")
+
+    unknown(config, [*TOP_LEVEL, *SECTIONS], "")
+    for name, cls in SECTIONS.items():
+        section = config.get(name)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            problems.append(f"'{name}' must be a mapping of keys, not {section!r}")
+            continue
+        unknown(section, [f.name for f in dataclasses.fields(cls)], f"{name}.")
+        if name == "ranking" and isinstance(section.get("weights"), dict):
+            unknown(section["weights"], list(COMPONENTS), "ranking.weights.")
+    for check in (ranking_params, eligibility_params, vaccine_params):
+        try:
+            check(config, where=where)
+        except NeoRankError as err:
+            problems.append(f"{err.problem} ({err.fix})" if err.fix else err.problem)
+    if problems:
+        raise NeoRankError("\n".join(["invalid configuration:", *(f"  - {p}" for p in problems)]),
+                           where=where,
+                           fix="correct the keys named above (config/README.md lists every key)")
 
 
 def _number(value: Any, key: str, where: str, *, minimum: float | None = None,
@@ -186,18 +400,7 @@ def ranking_params(raw: dict[str, Any] | None = None, where: str = "params") -> 
     return params
 
 
-DEFAULT_ELIGIBILITY: dict[str, float] = {
-    "min_protein_changing_eligible": 5,
-    "min_protein_changing_borderline": 1,
-    "min_binder_variants_eligible": 5,
-    "min_binder_variants_borderline": 1,
-    "min_genes_eligible": 3,
-    "min_genes_borderline": 1,
-    "min_supported_alleles": 1,
-    "min_purity": 0.2,
-    "target_size_mb": 30.0,
-    "tmb_high_per_mb": 10.0,
-}
+DEFAULT_ELIGIBILITY: dict[str, Any] = section_defaults("eligibility")
 
 
 _INTEGER_KEYS = {
@@ -267,16 +470,7 @@ def eligibility_params(raw: dict[str, Any] | None = None, where: str = "params")
 STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
 
 
-VACCINE_DEFAULTS: dict[str, Any] = {
-    "peptide_count": 20,
-    "mrna_count": 34,
-    "max_per_gene": 1,
-    "pass_only": False,
-    "long_peptide_length": 25,
-    "linkers": ["", "GPGPG", "AAY"],
-    "junction_lengths": [8, 9, 10, 11],
-    "junction_max_affinity_nm": 500.0,
-}
+VACCINE_DEFAULTS: dict[str, Any] = section_defaults("vaccine")
 
 
 def vaccine_params(raw: dict[str, Any] | None = None, where: str = "params") -> dict[str, Any]:
@@ -307,7 +501,7 @@ def vaccine_params(raw: dict[str, Any] | None = None, where: str = "params") -> 
     return section
 
 
-DEFAULT_TOP_N = 50
+DEFAULT_TOP_N = Report.top_n
 
 
 DEFAULT_MAX_VARIANT_ROWS = 5000
@@ -315,10 +509,8 @@ DEFAULT_MAX_VARIANT_ROWS = 5000
 
 #: Defaults of the ``report`` config section used here (same as the config schema).
 REPORT_DEFAULTS: dict[str, Any] = {
-    "drilldown_max_variants": 300,
-    "drilldown_max_peptides": 25,
-    "aggregate_inclusion_nm": 5000.0,
-}
+    key: value for key, value in section_defaults("report").items()
+    if key in ("drilldown_max_variants", "drilldown_max_peptides", "aggregate_inclusion_nm")}
 
 
-DEFAULT_INCLUSION_NM = 5000.0
+DEFAULT_INCLUSION_NM = Report.aggregate_inclusion_nm

@@ -44,6 +44,7 @@ import pandas as pd
 from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele
 from neorank.errors import AlleleError, ModelError
 from neorank.io import sha256_file
+from neorank.resources import embedded_models_dir
 
 LOG = logging.getLogger(__name__)
 
@@ -272,11 +273,14 @@ def resolve_models_dir(models: str, embedded_dir: str | os.PathLike,
                        official_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
     """Map the ``mhcflurry.models`` config value to ``(folder, label)``."""
     if models == "embedded":
-        folder = Path(embedded_dir)
+        # Empty: the models shipped with NeoRank (found relative to the package).
+        folder = Path(embedded_dir) if embedded_dir else embedded_models_dir()
         if not (folder / "manifest.csv").exists():
-            raise ModelError("the embedded MHCflurry models are missing", where=str(folder),
-                             fix="restore resources/mhcflurry/embedded from git, or rebuild "
-                                 "them with `python scripts/build_models.py`")
+            raise ModelError("no MHCflurry models folder here (manifest.csv is missing)",
+                             where=str(folder),
+                             fix="leave mhcflurry.embedded_dir (--embedded-dir) empty to use the "
+                                 "models shipped with NeoRank, or give a folder written by "
+                                 "`python scripts/build_models.py`")
         return folder, "embedded"
     if models == "official":
         if official_dir:

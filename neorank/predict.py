@@ -90,7 +90,8 @@ def add_subcommand(subparsers) -> None:
                         help="inline list (HLA-A*02:01,B*08:01) or a typing file "
                              "(plain list, OptiType TSV, HLA-HD result)")
     parser.add_argument("--models", default="embedded", help="embedded | official | <folder>")
-    parser.add_argument("--embedded-dir", default="resources/mhcflurry/embedded")
+    parser.add_argument("--embedded-dir", default="",
+                        help="embedded models folder (default: the models shipped with NeoRank)")
     parser.add_argument("--official-dir", default=None,
                         help="folder of models_class1_presentation (default: MHCflurry's "
                              "download location)")

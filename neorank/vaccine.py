@@ -455,7 +455,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--alleles-json", required=True, help="alleles.json")
     parser.add_argument("--params", help="params JSON (vaccine section)")
     parser.add_argument("--models", default="embedded", help="embedded | official | <folder>")
-    parser.add_argument("--embedded-dir", default="resources/mhcflurry/embedded")
+    parser.add_argument("--embedded-dir", default="",
+                        help="embedded models folder (default: the models shipped with NeoRank)")
     parser.add_argument("--official-dir", default=None)
     parser.add_argument("--cache", default=None,
                         help="SQLite prediction cache (as `neorank predict --cache`)")

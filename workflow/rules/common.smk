@@ -8,21 +8,11 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml")
+from neorank.config import check_config
+from neorank.resources import shipped
 
-SAMPLE_COLUMNS = [
-    "sample",
-    "hla_alleles",
-    "paired_vcf",
-    "tumor_sample",
-    "normal_sample",
-    "tumor_vcf",
-    "normal_vcf",
-    "purity",
-    "expression",
-    "rna_bam",
-    "copy_number",
-]
+check_config(config, where=", ".join(map(str, workflow.configfiles)) or "config")
+validate(config, schema="../schemas/config.schema.yaml")
 
 
 def load_samples(path):
@@ -36,14 +26,39 @@ def load_samples(path):
 
 samples = load_samples(config["samples"])
 
+#: The config sections each stage reads (results/config/<stage>.json).
+STAGE_SECTIONS = {
+    "rank": ["binding", "ranking"],
+    "report": ["binding", "ranking", "eligibility", "report", "vaccine"],
+    "summary": ["eligibility"],
+    "vaccine": ["vaccine"],
+    "aggregate": ["report"],
+}
+
 
 wildcard_constraints:
     sample="|".join(re.escape(s) for s in samples.index),
+    stage="|".join(STAGE_SECTIONS),
 
 
 def cfg(path):
     """Look up a config value by a 'section/key' path (defaults filled by the schema)."""
     return lookup(dpath=path, within=config)
+
+
+#: Config paths that, left empty, mean the copy shipped with NeoRank (found relative
+#: to the package, never the working directory; neorank/resources.py).
+SHIPPED = {
+    "reference/gtf": "reference/reference.gtf.gz",
+    "reference/cdna": "reference/reference.cdna.fa.gz",
+    "reference/pep": "reference/reference.pep.fa.gz",
+    "mhcflurry/embedded_dir": "mhcflurry/embedded",
+}
+
+
+def cfg_path(path):
+    """A config path value; empty: NeoRank's shipped copy (SHIPPED)."""
+    return cfg(path) or str(shipped(SHIPPED[path]))
 
 
 def get_final_outputs():
@@ -122,11 +137,11 @@ def get_reference_args():
     else:
         args = [
             "--gtf",
-            cfg("reference/gtf"),
+            cfg_path("reference/gtf"),
             "--cdna",
-            cfg("reference/cdna"),
+            cfg_path("reference/cdna"),
             "--pep",
-            cfg("reference/pep"),
+            cfg_path("reference/pep"),
             "--reference-name",
             cfg("reference/name"),
             "--release",
@@ -139,7 +154,7 @@ def get_reference_args():
 def get_reference_files():
     if cfg("reference/source") == "ensembl":
         return []
-    return [cfg("reference/gtf"), cfg("reference/cdna"), cfg("reference/pep")]
+    return [cfg_path("reference/gtf"), cfg_path("reference/cdna"), cfg_path("reference/pep")]
 
 
 def get_models_ready():
@@ -154,7 +169,7 @@ def get_models_args(with_cache=True):
         "--models",
         cfg("mhcflurry/models"),
         "--embedded-dir",
-        cfg("mhcflurry/embedded_dir"),
+        cfg_path("mhcflurry/embedded_dir"),
     ]
     if cfg("mhcflurry/official_dir"):
         args += ["--official-dir", cfg("mhcflurry/official_dir")]
@@ -166,7 +181,7 @@ def get_models_args(with_cache=True):
 def get_models_dir():
     models = cfg("mhcflurry/models")
     if models == "embedded":
-        return cfg("mhcflurry/embedded_dir")
+        return cfg_path("mhcflurry/embedded_dir")
     if models == "official":
         return cfg("mhcflurry/official_dir") or "official"
     return models
@@ -178,6 +193,16 @@ def get_lengths():
 
 def get_run_config_json():
     return json.dumps(config, sort_keys=True)
+
+
+def get_stage_config_json(wildcards):
+    """JSON of only the sections a stage reads (defaults filled by the schema)."""
+    sections = STAGE_SECTIONS[wildcards.stage]
+    return json.dumps({name: config[name] for name in sections}, sort_keys=True)
+
+
+def stage_config(stage):
+    return f"results/config/{stage}.json"
 
 
 def get_hla_arg(wildcards):

@@ -59,7 +59,7 @@ else:
         params:
             reference=get_reference_args(),
         shell:
-            "neorank annotate --index-only" " {params.reference}" " > {log:q} 2>&1"
+            "neorank index-reference" " {params.reference}" " > {log:q} 2>&1"
 
 
 rule fetch_mhcflurry_models:

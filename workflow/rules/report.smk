@@ -1,86 +1,4 @@
-rule run_config:
-    output:
-        "results/run_config.json",
-    log:
-        "logs/run_config.log",
-    benchmark:
-        "benchmarks/run_config.tsv"
-    localrule: True
-    conda:
-        "../envs/neorank.yaml"
-    params:
-        config=get_run_config_json(),
-    shell:
-        "printf '%s\\n' {params.config:q} > {output:q} 2> {log:q}"
-
-
-rule rank:
-    input:
-        unpack(get_rank_evidence),
-        predictions="results/{sample}/predictions.tsv",
-        variants="results/{sample}/variants.tsv",
-        peptides="results/{sample}/peptides.tsv",
-        params="results/run_config.json",
-    output:
-        candidates=report(
-            "results/{sample}/candidates.tsv",
-            caption="../report/candidates.rst",
-            category="Neoantigens",
-            subcategory="{sample}",
-            labels={"sample": "{sample}", "table": "ranked candidates"},
-        ),
-    log:
-        "logs/rank/{sample}.log",
-    benchmark:
-        "benchmarks/rank/{sample}.tsv"
-    conda:
-        "../envs/neorank.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_by_attempt(2500),
-        runtime=60,
-    params:
-        evidence=get_rank_evidence_args,
-    shell:
-        "neorank rank"
-        " --sample {wildcards.sample:q}"
-        " --predictions {input.predictions:q}"
-        " --variants {input.variants:q}"
-        " --peptides {input.peptides:q}"
-        " --params {input.params:q}"
-        " {params.evidence}"
-        " --out {output.candidates:q}"
-        " > {log:q} 2>&1"
-
-
-rule manifest:
-    input:
-        config="results/run_config.json",
-        predictions="results/{sample}/predictions.tsv",
-    output:
-        "results/{sample}/manifest.json",
-    log:
-        "logs/manifest/{sample}.log",
-    benchmark:
-        "benchmarks/manifest/{sample}.tsv"
-    localrule: True
-    conda:
-        "../envs/neorank.yaml"
-    params:
-        models_dir=get_models_dir(),
-        models_label=cfg("mhcflurry/models"),
-        release=cfg("reference/release"),
-        reference_name=cfg("reference/name"),
-    shell:
-        "neorank manifest"
-        " --sample {wildcards.sample:q}"
-        " --config-json {input.config:q}"
-        " --models-dir {params.models_dir:q}"
-        " --models-label {params.models_label:q}"
-        " --ensembl-release {params.release}"
-        " --reference-name {params.reference_name:q}"
-        " --out {output:q}"
-        " > {log:q} 2>&1"
+# The reviewer's HTML report of a sample.
 
 
 rule report:
@@ -90,7 +8,7 @@ rule report:
         candidates="results/{sample}/candidates.tsv",
         manifest="results/{sample}/manifest.json",
         alleles="results/{sample}/alleles.json",
-        params="results/run_config.json",
+        params=stage_config("report"),
         vaccine_peptides="results/{sample}/vaccine_peptides.tsv",
         vaccine_mrna="results/{sample}/vaccine_mrna.tsv",
         vaccine_junctions="results/{sample}/vaccine_junctions.tsv",

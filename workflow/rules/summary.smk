@@ -9,7 +9,7 @@ rule summary:
         peptides="results/{sample}/peptides.tsv",
         candidates="results/{sample}/candidates.tsv",
         alleles="results/{sample}/alleles.json",
-        params="results/run_config.json",
+        params=stage_config("summary"),
     output:
         "results/{sample}/summary.tsv",
     log:

@@ -1,0 +1,36 @@
+# Re-import of a reviewer's edited workbook into results/{sample}/final_order.tsv
+# (only for samples whose <report.review_dir>/<sample>.xlsx exists).
+
+
+rule final_order:
+    input:
+        review=get_review_xlsx,
+        candidates="results/{sample}/candidates.tsv",
+        long_peptides="results/vaccine/{sample}.long_peptides.tsv",
+    output:
+        report(
+            "results/{sample}/final_order.tsv",
+            caption="../report/final_order.rst",
+            category="Neoantigens",
+            subcategory="{sample}",
+            labels={"sample": "{sample}", "table": "final order (reviewed)"},
+        ),
+    log:
+        "logs/final_order/{sample}.log",
+    benchmark:
+        "benchmarks/final_order/{sample}.tsv"
+    localrule: True
+    conda:
+        "../envs/neorank.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "neorank final-order"
+        " --sample {wildcards.sample:q}"
+        " --review {input.review:q}"
+        " --candidates {input.candidates:q}"
+        " --long-peptides {input.long_peptides:q}"
+        " --out {output:q}"
+        " > {log:q} 2>&1"
