@@ -21,6 +21,8 @@ import pandas as pd
 
 from neorank import __version__
 from neorank.errors import InputFileError, NeoRankError
+from neorank.html import CSS, bar_chart, css_class, escape, fmt
+from neorank.tables import load_json, read_table, write_text
 
 LOG = logging.getLogger(__name__)
 
@@ -55,31 +57,29 @@ def sample_row(sample: str, eligibility: dict[str, Any], aggregated: pd.DataFram
 
 def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame]) -> str:
     """Render the cohort page from :func:`sample_row` results."""
-    from neorank.report import CSS, _bar_chart, _css_class, _e, _fmt
-
     body = []
     for row in rows:
         failed = [c for c in row["criteria"] if c.get("status") == "fail" and c.get("cap")]
         best = row["best"]
-        best_text = (f"<span class=\"mono\">{_e(best.get('best_peptide'))}</span> "
-                     f"{_e(best.get('gene_name'))} {_e(best.get('protein_change'))} "
-                     f"<span class=\"mono\">{_e(best.get('best_allele'))}</span> "
-                     f"{_fmt(best.get('mutant_affinity_nm'), '.1f')} nM"
+        best_text = (f"<span class=\"mono\">{escape(best.get('best_peptide'))}</span> "
+                     f"{escape(best.get('gene_name'))} {escape(best.get('protein_change'))} "
+                     f"<span class=\"mono\">{escape(best.get('best_allele'))}</span> "
+                     f"{fmt(best.get('mutant_affinity_nm'), '.1f')} nM"
                      if best else "&mdash;")
         body.append(
             "<tr>"
-            f"<td class=\"mono\">{_e(row['sample'])}</td>"
-            f"<td><span class=\"verdict v-{_css_class(str(row['verdict']))}\" "
-            f"style=\"font-size:13px\">{_e(row['verdict'])}</span></td>"
-            f"<td>{'; '.join(_e(c.get('label')) + ': ' + _e(c.get('display')) for c in failed) or 'none'}</td>"
+            f"<td class=\"mono\">{escape(row['sample'])}</td>"
+            f"<td><span class=\"verdict v-{css_class(str(row['verdict']))}\" "
+            f"style=\"font-size:13px\">{escape(row['verdict'])}</span></td>"
+            f"<td>{'; '.join(escape(c.get('label')) + ': ' + escape(c.get('display')) for c in failed) or 'none'}</td>"
             f"<td class=\"n\">{row['variants_with_candidates']}</td>"
             f"<td class=\"n\">{row['binder_variants']}</td>"
             f"<td class=\"n\">{row['binder_genes']}</td>"
             f"<td>{best_text}</td>"
             f"<td class=\"n\">{row['vaccine_peptides']} ({row['manufacturable']} "
             "manufacturable)</td></tr>")
-    chart = _bar_chart([(r["sample"], r["binder_variants"]) for r in rows],
-                       "Binder variants per sample")
+    chart = bar_chart([(r["sample"], r["binder_variants"]) for r in rows],
+                      "Binder variants per sample")
 
     def shared(column: str) -> list[tuple[str, list[str]]]:
         seen: dict[str, set[str]] = {}
@@ -93,8 +93,8 @@ def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame
         if not items:
             return f"<p>No {html.escape(label.lower())} with a binder in more than one sample.</p>\n"
         cls = " class=\"mono\"" if mono else ""
-        lines = "\n".join(f"<tr><td{cls}>{_e(k)}</td><td class=\"n\">{len(v)}</td>"
-                          f"<td>{', '.join(_e(s) for s in v)}</td></tr>" for k, v in items)
+        lines = "\n".join(f"<tr><td{cls}>{escape(k)}</td><td class=\"n\">{len(v)}</td>"
+                          f"<td>{', '.join(escape(s) for s in v)}</td></tr>" for k, v in items)
         return (f"<table>\n<thead><tr><th>{html.escape(label)}</th><th class=\"n\">Samples</th>"
                 f"<th>Which</th></tr></thead>\n<tbody>\n{lines}\n</tbody>\n</table>\n")
 
@@ -146,8 +146,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``neorank cohort``; returns 0."""
-    from neorank.tables import load_json, read_table, write_text
-
     n = len(args.samples)
     for name in ("eligibility", "aggregated", "vaccine_peptides"):
         if len(getattr(args, name)) != n:

@@ -16,8 +16,16 @@ import pytest
 from neorank import config, rank, report
 from neorank import manifest as mf
 from neorank import models as nm
+from neorank.config import DEFAULT_MAX_VARIANT_ROWS, DEFAULT_TOP_N
 from neorank.errors import InputFileError, ModelError
 from neorank.io import read_tsv, write_tsv
+from neorank.report.digest import (
+    CANDIDATE_COLUMNS,
+    REQUIRED_CANDIDATE_COLUMNS,
+    digest_candidates,
+    peptide_counts,
+)
+from neorank.report.render import _render, _require, _settings
 
 EVIL = "<script>alert('x')</script>"
 SAMPLE = f"PT{EVIL}"
@@ -470,6 +478,25 @@ def test_untiered_table_is_judged_on_binders_like_eligibility(tmp_path):
 # --------------------------------------------------------------------------- streaming
 
 
+def render_report(sample, variants, peptides, candidates, manifest, alleles, params=None, *,
+                  top_n=DEFAULT_TOP_N, purity=None, expression=None,
+                  max_variant_rows=DEFAULT_MAX_VARIANT_ROWS, vaccine=None):
+    """The report page of whole in-memory tables: the candidates table digested as one
+    block and rendered by the page builder ``neorank report`` uses (the whole-table twin
+    of :func:`neorank.report.render_report_from_files`); returns ``(html, eligibility)``."""
+    params = params or {}
+    settings = _settings(params)
+    _require(variants, ["variant_id", "status"], "variants.tsv")
+    _require(peptides, ["variant_id"], "peptides.tsv")
+    _require(candidates, REQUIRED_CANDIDATE_COLUMNS, "candidates.tsv")
+    used = candidates[[c for c in CANDIDATE_COLUMNS if c in candidates.columns]]
+    digest = digest_candidates(lambda: [used], list(candidates.columns), top_n,
+                               settings[1]["drilldown_max_variants"])
+    return _render(sample, variants, peptide_counts([peptides[["variant_id"]]]), digest,
+                   manifest, alleles, params, settings, top_n=top_n, purity=purity,
+                   expression=expression, max_variant_rows=max_variant_rows, vaccine=vaccine)
+
+
 def _run_page(args: argparse.Namespace, **changes) -> tuple[bytes, bytes]:
     args = argparse.Namespace(**{**vars(args), **changes})
     assert report.run(args) == 0
@@ -487,7 +514,7 @@ def test_chunk_rows_do_not_change_the_page(tmp_path):
     tables = [read_tsv(path) for path in (args.variants, args.peptides, args.candidates)]
     vaccine = {key: read_tsv(getattr(args, f"vaccine_{key}"))
                for key in ("peptides", "mrna", "junctions")}
-    page, result = report.render_report(
+    page, result = render_report(
         SAMPLE, *tables, json.loads(open(args.manifest).read()), ALLELES, PARAMS,
         top_n=PARAMS["report"]["top_n"], vaccine=vaccine)
     assert page.encode("utf-8") == one_block[0]

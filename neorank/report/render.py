@@ -1,0 +1,180 @@
+"""The report page: the sections of :mod:`neorank.report.sections` and
+:mod:`neorank.report.plots` from the variants table, the peptide counts and the
+:class:`~neorank.report.digest.CandidateDigest` of candidates.tsv, with the
+inline style sheet, script and Content-Security-Policy."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import os
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from neorank import __version__
+from neorank.config import (
+    DEFAULT_MAX_VARIANT_ROWS,
+    DEFAULT_TOP_N,
+    REPORT_DEFAULTS,
+    eligibility_params,
+    ranking_params,
+)
+from neorank.eligibility import Eligibility, assess
+from neorank.errors import InputFileError
+from neorank.html import CSS, escape
+from neorank.io import CHUNK_ROWS
+from neorank.report import plots, sections
+from neorank.report.assets import JS
+from neorank.report.digest import (
+    CANDIDATE_COLUMNS,
+    REQUIRED_CANDIDATE_COLUMNS,
+    TEXT_COLUMNS,
+    CandidateDigest,
+    digest_candidates,
+    peptide_counts,
+)
+from neorank.tables import table_blocks, table_header
+
+
+def _require(frame: pd.DataFrame | list[str], columns: list[str], where: str) -> None:
+    """``frame``: a table or its header."""
+    header = frame.columns if isinstance(frame, pd.DataFrame) else frame
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise InputFileError(f"missing column(s) {', '.join(missing)}", where=where,
+                             fix="pass the NeoRank table (see docs/tables.md)")
+
+
+def _settings(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Ranking, report and eligibility settings (validated)."""
+    rank_params = ranking_params(params)
+    report_params = {**REPORT_DEFAULTS, **(params.get("report") or {})}
+    return rank_params, report_params, eligibility_params(params)
+
+
+def render_report_from_files(sample: str, variants: pd.DataFrame,
+                             peptides: str | os.PathLike, candidates: str | os.PathLike,
+                             manifest: dict[str, Any], alleles: list[dict[str, Any]],
+                             params: dict[str, Any] | None = None, *,
+                             chunk_rows: int = CHUNK_ROWS, top_n: int = DEFAULT_TOP_N,
+                             purity: float | None = None, expression: str | None = None,
+                             max_variant_rows: int = DEFAULT_MAX_VARIANT_ROWS,
+                             vaccine: dict[str, pd.DataFrame] | None = None,
+                             ) -> tuple[str, Eligibility]:
+    """Render the HTML report, reading peptides.tsv and candidates.tsv from their paths
+    in blocks of ``chunk_rows`` rows (only the columns the report uses).
+
+    Parameters
+    ----------
+    sample
+        Sample id (any text; escaped).
+    variants
+        The sample's variants.tsv.
+    peptides, candidates
+        Paths of the sample's peptides.tsv and candidates.tsv.
+    manifest
+        manifest.json contents.
+    alleles
+        alleles.json entries.
+    params
+        The params JSON object (``binding``, ``ranking``, ``eligibility`` sections).
+    chunk_rows
+        Rows read per block.
+    top_n
+        Binder rows in the top-candidates table.
+    purity, expression
+        Optional sample-sheet values passed to the eligibility assessment.
+    max_variant_rows
+        Cap on per-variant rows (non-filtered variants are always listed).
+    vaccine
+        ``{"peptides", "mrna", "junctions"}`` tables of ``neorank vaccine``
+        (the section says "not run" when None).
+
+    Returns
+    -------
+    tuple
+        ``(html_text, eligibility)``.
+
+    Memory holds one block and what the report keeps (see :class:`CandidateDigest`),
+    not the tables (a 100k-variant sample has millions of peptides and tens of millions
+    of candidate rows); the page is the same whatever ``chunk_rows``.
+    """
+    params = params or {}
+    settings = _settings(params)
+    _require(variants, ["variant_id", "status"], "variants.tsv")
+    _require(table_header(peptides), ["variant_id"], "peptides.tsv")
+    header = table_header(candidates)
+    _require(header, REQUIRED_CANDIDATE_COLUMNS, "candidates.tsv")
+    text = dict.fromkeys(TEXT_COLUMNS, "str")
+    digest = digest_candidates(
+        lambda: table_blocks(candidates, CANDIDATE_COLUMNS, chunk_rows, dtype=text),
+        header, top_n, settings[1]["drilldown_max_variants"])
+    n_peptides = peptide_counts(table_blocks(peptides, ["variant_id"], chunk_rows,
+                                             dtype={"variant_id": "str"}))
+    return _render(sample, variants, n_peptides, digest, manifest, alleles, params, settings,
+                   top_n=top_n, purity=purity, expression=expression,
+                   max_variant_rows=max_variant_rows, vaccine=vaccine)
+
+
+def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: CandidateDigest,
+            manifest: dict[str, Any], alleles: list[dict[str, Any]], params: dict[str, Any],
+            settings: tuple[dict[str, Any], dict[str, Any], dict[str, Any]], *,
+            top_n: int, purity: float | None, expression: str | None, max_variant_rows: int,
+            vaccine: dict[str, pd.DataFrame] | None) -> tuple[str, Eligibility]:
+    """The page from the variants table, peptide counts and the candidates digest
+    (``settings``: what :func:`_settings` returns for ``params``)."""
+    rank_params, report_params, elig_params = settings
+    for column in ("gene_name", "effect", "protein_change", "reason", "tumor_vaf"):
+        if column not in variants.columns:
+            variants = variants.assign(**{column: pd.NA})
+    models_label = str((manifest.get("models") or {}).get("label") or "")
+    affinity_only = models_label == "embedded" or "presentation_score" not in digest.columns \
+        or not digest.has_presentation
+    # An untiered table (ranked elsewhere, or by an older version) is judged on
+    # binders: the digest's binder facts have a tier column only when the table has one.
+    result = assess(variants, digest.targets, alleles, elig_params, purity=purity,
+                    expression=expression, models_label=models_label,
+                    affinity_only=affinity_only)
+    predictors = sorted(digest.predictors) if "predictor" in digest.columns else []
+
+    # The CSP hash covers the exact text between <script> and </script>,
+    # including the newlines around JS (browsers block the script otherwise).
+    script = f"\n{JS}\n"
+    script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
+           "img-src data:; base-uri 'none'; form-action 'none'")
+    body = "".join([
+        sections.header(sample),
+        sections.banners(models_label, affinity_only),
+        sections.provenance(manifest, predictors),
+        sections.eligibility(result),
+        sections.funnel(variants, len(n_peptides), len(digest.binder_variant_rows)),
+        sections.alleles(alleles, digest.allele_rows, digest.binder_allele_rows),
+        plots.section(digest.best, digest.binder_allele_rows, digest.binder_allele_variants,
+                      alleles, rank_params),
+        sections.top_candidates(digest.top, top_n, digest.binder_rows, rank_params),
+        plots.gene_chart(digest.binder_genes),
+        sections.vaccine(vaccine, params),
+        sections.drilldown(digest.drill, digest.rows, digest.n_variants, digest.allele_names,
+                           alleles, report_params["drilldown_max_variants"],
+                           report_params["drilldown_max_peptides"],
+                           report_params["aggregate_inclusion_nm"]),
+        sections.variant_summary(variants, n_peptides, digest.binder_variant_rows,
+                                 digest.best_binders, max_variant_rows),
+    ])
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<meta name=\"robots\" content=\"noindex\">\n"
+        f"<title>NeoRank report: {escape(sample)} (research use only)</title>\n"
+        f"<style>\n{CSS}\n</style>\n</head>\n<body>\n<main>\n"
+        + body
+        + f"<footer>Generated by NeoRank {html.escape(__version__)}. Research use only; not for "
+        "clinical decisions. Tables: variants.tsv, peptides.tsv, candidates.tsv, aggregated.tsv, "
+        "vaccine_*.tsv; review: candidates.xlsx; provenance: manifest.json.</footer>\n"
+        f"</main>\n<script>{script}</script>\n</body>\n</html>\n")
+    return page, result

@@ -1,0 +1,464 @@
+"""The report's sections (HTML text): header and disclaimer, banners, provenance,
+eligibility verdict, variant funnel, HLA alleles, top candidates, per-variant
+summary, per-variant drill-down and vaccine design. The plots are in
+:mod:`neorank.report.plots`; each function returns one ``<section>`` (or the
+header) and escapes every input-derived string.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neorank.eligibility import DISCLAIMERS, PROTEIN_CHANGING_STATUSES, Eligibility, binder_mask
+from neorank.html import css_class, escape, fmt, is_missing, num_td, td, th
+
+HEADER_DISCLAIMER = (
+    "This report summarises computational predictions for research. It is not a clinical "
+    "recommendation, diagnosis or treatment decision, and it has not been validated for "
+    "clinical use.")
+STATUS_ORDER = ("filtered", "outside_reference", "non_coding", "silent", "no_peptides",
+                "protein_changing")
+
+
+def _peptide_html(peptide: Any, positions: Any) -> str:
+    """The peptide with mutated residues (1-based ``;``-joined positions) in ``<mark>``."""
+    if is_missing(peptide):
+        return "NA"
+    text = str(peptide)
+    marked: set[int] = set()
+    if not is_missing(positions):
+        for part in str(positions).split(";"):
+            part = part.strip()
+            if part.isdigit():
+                marked.add(int(part))
+    return "".join(f"<mark>{html.escape(ch)}</mark>" if i in marked else html.escape(ch)
+                   for i, ch in enumerate(text, start=1))
+
+
+
+def header(sample: str) -> str:
+    disclaimer = html.escape(HEADER_DISCLAIMER + " " + " ".join(DISCLAIMERS[1:]))
+    return (
+        "<header>\n"
+        f"<h1>NeoRank neoantigen report: <span class=\"mono\">{escape(sample)}</span></h1>\n"
+        "<p class=\"sub\">Somatic variants, predicted MHC class I binders and a "
+        "vaccine-plausibility verdict.</p>\n"
+        f"<div class=\"box disclaimer\"><strong>Research use only.</strong> {disclaimer}</div>\n"
+        "</header>\n"
+    )
+
+
+def banners(models_label: str, affinity_only: bool) -> str:
+    parts = []
+    if models_label == "embedded":
+        parts.append(
+            "<div class=\"box demo\" role=\"alert\">DEMO-GRADE MODELS: predictions come from "
+            "NeoRank's embedded MHCflurry models.<p>They are compact, trained on a small public "
+            "data set and affinity-only. Use this report to see what the pipeline produces, "
+            "not to choose vaccine targets.</p></div>\n")
+    if affinity_only:
+        parts.append(
+            "<div class=\"box note\"><strong>Affinity-only (no presentation/processing).</strong> "
+            "Candidates are ranked on predicted MHC binding affinity; antigen processing and "
+            "presentation were not predicted.</div>\n")
+    return "".join(parts)
+
+
+def provenance(manifest: dict[str, Any], predictors: list[str]) -> str:
+    versions = manifest.get("versions") or {}
+    models = manifest.get("models") or {}
+    reference = manifest.get("reference") or {}
+
+    def item(label: str, value: Any, mono: bool = False) -> str:
+        cls = ' class="mono"' if mono else ""
+        return f"<dt>{html.escape(label)}</dt><dd{cls}>{escape(value, 'not recorded')}</dd>"
+
+    rows = [
+        item("NeoRank", versions.get("neorank")),
+        item("MHCflurry", versions.get("mhcflurry")),
+        item("varcode", versions.get("varcode")),
+        item("pyensembl", versions.get("pyensembl")),
+        item("Models", models.get("label")),
+        item("Models sha256", models.get("sha256"), mono=True),
+        item("Predictor", "; ".join(predictors) if predictors else None),
+        item("Ensembl release", reference.get("ensembl_release")),
+        item("Reference", reference.get("name")),
+        item("Config sha256", manifest.get("config_sha256"), mono=True),
+        item("Run created (UTC)", manifest.get("created")),
+    ]
+    return ("<section id=\"provenance\">\n<h2>Provenance</h2>\n<dl class=\"prov\">\n"
+            + "\n".join(rows) + "\n</dl>\n</section>\n")
+
+
+def eligibility(result: Eligibility) -> str:
+    rows = []
+    for c in result.criteria:
+        effect = "informational" if c.cap is None else f"allows {c.cap}"
+        if c.status == "not assessed":
+            effect = "not counted"
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(c.label)}</td>"
+            f"<td>{escape(c.display)}</td>"
+            f"<td>{escape(c.threshold)}</td>"
+            f"<td class=\"s-{css_class(c.status)}\">{html.escape(c.status)}</td>"
+            f"<td>{html.escape(effect)}</td>"
+            f"<td>{escape(c.note)}</td>"
+            "</tr>")
+    notes = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
+    return (
+        "<section id=\"eligibility\">\n<h2>Vaccine plausibility</h2>\n<div class=\"box\">\n"
+        f"<p><span class=\"verdict v-{css_class(result.verdict)}\">{escape(result.verdict)}</span>"
+        "</p>\n"
+        f"<p>{escape(result.summary)}</p>\n"
+        "<table>\n<thead><tr><th>Criterion</th><th>Value</th><th>Threshold</th><th>Status</th>"
+        "<th>Effect on verdict</th><th>Why</th></tr></thead>\n<tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>\n"
+        "<p class=\"sub\">The verdict is the lowest level allowed by any gating criterion "
+        "(not supported &lt; borderline &lt; eligible); criteria not assessed are missing "
+        "evidence, not failures.</p>\n"
+        f"<ul>{notes}</ul>\n</div>\n</section>\n")
+
+
+def funnel(variants: pd.DataFrame, peptide_variants: int, binder_variants: int) -> str:
+    status = variants["status"].astype(str)
+    steps = [
+        ("Input variant alleles", variants["variant_id"].nunique()),
+        ("Somatic (passed filters)", variants.loc[status != "filtered", "variant_id"].nunique()),
+        ("Protein-changing", variants.loc[status.isin(PROTEIN_CHANGING_STATUSES),
+                                          "variant_id"].nunique()),
+        ("With mutant peptides", peptide_variants),
+        ("With a predicted binder", binder_variants),
+    ]
+    top = max(steps[0][1], 1)
+    rows = []
+    for label, count in steps:
+        width = round(300 * count / top)
+        rows.append(f"<tr><td>{html.escape(label)}</td><td class=\"n\">{count}</td>"
+                    f"<td><span class=\"bar\" style=\"width:{width}px\"></span></td></tr>")
+    counts = status.value_counts()
+    order = [s for s in STATUS_ORDER if s in counts.index]
+    order += sorted(s for s in counts.index if s not in STATUS_ORDER)
+    breakdown = ", ".join(f"{escape(s)}: {int(counts[s])}" for s in order)
+    return (
+        "<section id=\"funnel\">\n<h2>Variant funnel</h2>\n"
+        "<table style=\"width:auto\">\n<thead><tr><th>Step</th><th class=\"n\">Variants</th>"
+        "<th></th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
+        f"<p class=\"sub\">Final status of every input variant: {breakdown or 'none'}.</p>\n"
+        "</section>\n")
+
+
+def alleles(alleles: list[dict[str, Any]], total: Counter, hits: Counter) -> str:
+    """``total``, ``hits``: candidate rows and binder rows per allele."""
+    explain = {
+        "supported": "training data for this allele",
+        "extrapolated": "no training data; predicted from its pseudosequence (less reliable)",
+        "null_skipped": "null (non-expressed) allele; not predicted",
+    }
+    rows = []
+    for entry in alleles:
+        allele = entry.get("allele")
+        rows.append(
+            "<tr>"
+            f"<td class=\"mono\">{escape(entry.get('input'))}</td>"
+            f"<td class=\"mono\">{escape(allele, '—')}</td>"
+            f"<td>{escape(entry.get('status'))}</td>"
+            f"<td class=\"n\">{int(total.get(allele, 0)) if allele is not None else 0}</td>"
+            f"<td class=\"n\">{int(hits.get(allele, 0)) if allele is not None else 0}</td>"
+            f"<td>{escape(explain.get(entry.get('status'), ''))}</td>"
+            "</tr>")
+    body = "\n".join(rows) or "<tr><td colspan=\"6\">No alleles recorded.</td></tr>"
+    return (
+        "<section id=\"alleles\">\n<h2>HLA class I alleles</h2>\n"
+        "<table>\n<thead><tr><th>Input</th><th>Allele</th><th>Status</th>"
+        "<th class=\"n\">Peptide predictions</th><th class=\"n\">Binders</th><th>Meaning</th>"
+        "</tr></thead>\n<tbody>\n" + body + "\n</tbody>\n</table>\n</section>\n")
+
+
+def top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
+                   rank_params: dict[str, Any]) -> str:
+    """``binders``: the best binder rows (at least ``top_n`` when there are), by rank."""
+    binding = rank_params["binding"]
+    rule = []
+    if binding["max_affinity_nm"] is not None:
+        rule.append(f"IC50 &le; {binding['max_affinity_nm']:g} nM")
+    if binding["max_percentile"] is not None:
+        rule.append(f"percentile &le; {binding['max_percentile']:g}")
+    shown = binders.head(top_n)
+    headers = [("Rank", True), ("Candidate", False), ("Gene", False), ("Protein change", False),
+               ("Peptide", False), ("Allele", False), ("IC50 (nM)", True), ("Percentile", True),
+               ("WT IC50 (nM)", True), ("Agretopicity", True), ("VAF", True), ("Tier", False),
+               ("Score", True)]
+    rows = []
+    has_positions = "mutation_positions" in shown.columns
+    for row in shown.itertuples(index=False):
+        data = row._asdict()
+        positions = data.get("mutation_positions") if has_positions else None
+        rows.append(
+            "<tr>"
+            + num_td(data.get("rank"), ".0f")
+            + td(data.get("candidate_id"), "mono")
+            + td(data.get("gene_name"))
+            + td(data.get("protein_change"))
+            + f"<td class=\"mono\">{_peptide_html(data.get('mutant_peptide'), positions)}</td>"
+            + td(data.get("allele"), "mono")
+            + num_td(data.get("mutant_affinity_nm"), ".1f")
+            + num_td(data.get("mutant_percentile"), ".2f")
+            + num_td(data.get("wildtype_affinity_nm"), ".1f")
+            + num_td(data.get("agretopicity"), ".3g")
+            + num_td(data.get("tumor_vaf"), ".3f")
+            + td(data.get("tier"))
+            + num_td(data.get("score"), ".4f",
+                     title=f"components: {data.get('score_components')}"
+                     if not is_missing(data.get("score_components")) else None)
+            + "</tr>")
+    if rows:
+        table = (
+            "<input class=\"filter\" type=\"search\" data-filter=\"top-candidates\" "
+            "placeholder=\"Filter rows (gene, peptide, allele...)\" "
+            "aria-label=\"Filter top candidates\">"
+            f"<span class=\"count\" id=\"top-candidates-count\">{len(rows)} of {len(rows)} "
+            "shown</span>\n<div class=\"scroll\"><table class=\"sortable\" "
+            "id=\"top-candidates\">\n<thead><tr>"
+            + "".join(th(label, numeric) for label, numeric in headers)
+            + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n")
+    else:
+        table = "<p><strong>No predicted binders at the configured thresholds.</strong></p>\n"
+    return (
+        "<section id=\"candidates\">\n<h2>Top candidates</h2>\n"
+        f"<p class=\"sub\">Best {len(shown)} of {n_binders} binder rows (peptide &times; allele; "
+        f"binder: {' or '.join(rule)}), by rank. Click a header to sort; highlighted residues "
+        "are mutated. Score components are shown on hover; see candidates.tsv for all rows."
+        "</p>\n" + table + "</section>\n")
+
+
+
+def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Counter,
+                    best_binders: pd.DataFrame, max_rows: int) -> str:
+    """``n_peptides``, ``n_binders``: rows per variant; ``best_binders``: the best binder
+    row of each variant."""
+    best = best_binders.set_index("variant_id") if len(best_binders) else None
+    status = variants["status"].astype(str)
+    keep = pd.Series(True, index=variants.index)
+    if len(variants) > max_rows:
+        kept = status != "filtered"
+        room = max(0, max_rows - int(kept.sum()))
+        keep = kept | (~kept & ((~kept).cumsum() <= room))
+    shown = variants.loc[keep]
+    omitted = len(variants) - len(shown)
+    rows = []
+    for row in shown.itertuples(index=False):
+        data = row._asdict()
+        vid = data.get("variant_id")
+        if best is not None and vid in best.index:
+            top = best.loc[vid]
+            best_html = (f"<span class=\"mono\">{escape(top['mutant_peptide'])}</span> "
+                         f"<span class=\"mono\">{escape(top['allele'])}</span> "
+                         f"{fmt(top['mutant_affinity_nm'], '.1f')} nM "
+                         f"(rank {fmt(top['rank'], '.0f')})")
+            best_cell = f"<td data-v=\"{fmt(top['rank'], '.0f')}\">{best_html}</td>"
+        else:
+            best_cell = "<td>&mdash;</td>"
+        rows.append(
+            "<tr>"
+            + td(vid, "mono")
+            + td(data.get("gene_name"), na="")
+            + td(data.get("status"))
+            + td(data.get("effect"), na="")
+            + td(data.get("protein_change"), na="")
+            + num_td(data.get("tumor_vaf"), ".3f")
+            + f"<td class=\"n\">{int(n_peptides.get(vid, 0))}</td>"
+            + f"<td class=\"n\">{int(n_binders.get(vid, 0))}</td>"
+            + best_cell
+            + td(data.get("reason"), na="")
+            + "</tr>")
+    headers = [("Variant", False), ("Gene", False), ("Status", False), ("Effect", False),
+               ("Protein change", False), ("VAF", True), ("Peptides", True),
+               ("Binders", True), ("Best binder", True), ("Reason", False)]
+    note = (f"<p class=\"sub\">{omitted} filtered variant(s) not listed (more than {max_rows} "
+            "rows); see variants.tsv.</p>\n" if omitted else "")
+    if not rows:
+        return ("<section id=\"variants\">\n<h2>Per-variant summary</h2>\n"
+                "<p>No variants in the input.</p>\n</section>\n")
+    return (
+        "<section id=\"variants\">\n<h2>Per-variant summary</h2>\n"
+        "<p class=\"sub\">Every input variant in input order, with its final status and the "
+        "best-ranked binder (peptide, allele, IC50, rank).</p>\n" + note
+        + "<input class=\"filter\" type=\"search\" data-filter=\"variant-summary\" "
+        "placeholder=\"Filter rows (gene, status, variant...)\" "
+        "aria-label=\"Filter variants\">"
+        f"<span class=\"count\" id=\"variant-summary-count\">{len(rows)} of {len(rows)} "
+        "shown</span>\n<div class=\"scroll\"><table class=\"sortable\" id=\"variant-summary\">\n"
+        "<thead><tr>" + "".join(th(label, numeric) for label, numeric in headers)
+        + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n"
+        "</section>\n")
+
+
+
+def drilldown(candidates: pd.DataFrame, n_rows: int, n_variants: int, allele_names: set,
+              alleles: list[dict[str, Any]], max_variants: int, max_peptides: int,
+              inclusion_nm: float) -> str:
+    """One ``<details>`` per variant: its peptides x the patient's alleles (IC50 nM).
+
+    ``candidates``: every row of the first ``max_variants`` variants, by rank;
+    ``n_rows``, ``n_variants``, ``allele_names``: of the whole table (alleles as text).
+    """
+    if not n_rows:
+        return ""
+    order = [e["allele"] for e in alleles if e.get("allele") and e.get("status") != "null_skipped"]
+    order += sorted(a for a in allele_names if a not in order)
+    ic50 = pd.to_numeric(candidates["mutant_affinity_nm"], errors="coerce")
+    frame = candidates.assign(_ic50=ic50, _binder=binder_mask(candidates))
+    # Rows grouped by variant once, as records (pandas lookups per variant, peptide
+    # and allele cost ~10 s for the default 300 variants).
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for record in frame.to_dict("records"):
+        groups.setdefault(record["variant_id"], []).append(record)
+    blocks = []
+    for vid in list(groups)[:max_variants]:
+        group = groups[vid]
+        first = group[0]
+        n_binders = sum(bool(r["_binder"]) for r in group)
+        # Per peptide, in first-appearance order: its first row, its first row per
+        # allele, and its best (lowest) IC50 over the alleles.
+        info_of: dict[Any, dict[str, Any]] = {}
+        cell_of: dict[tuple[Any, Any], dict[str, Any]] = {}
+        best_of: dict[Any, float] = {}
+        binder_keys = {(r["mutant_peptide"], r["allele"]) for r in group if r["_binder"]}
+        for r in group:
+            peptide = r["mutant_peptide"]
+            info_of.setdefault(peptide, r)
+            cell_of.setdefault((peptide, r["allele"]), r)
+            best = best_of.setdefault(peptide, np.nan)
+            if r["_ic50"] < best or (pd.isna(best) and not pd.isna(r["_ic50"])):
+                best_of[peptide] = r["_ic50"]
+        kept_all = sorted((p for p in best_of if best_of[p] < inclusion_nm),
+                          key=lambda p: best_of[p])  # stable: first appearance breaks ties
+        omitted = len(best_of) - min(len(kept_all), max_peptides)
+        rows = []
+        for peptide in kept_all[:max_peptides]:
+            info = info_of[peptide]
+            cells = []
+            for allele in order:
+                cell = cell_of.get((peptide, allele))
+                if cell is not None:
+                    cls = "n hit" if (peptide, allele) in binder_keys else "n"
+                    cells.append(f"<td class=\"{cls}\">{fmt(cell['_ic50'], '.0f')}</td>")
+                else:
+                    cells.append("<td class=\"n\">&mdash;</td>")
+            rows.append(
+                "<tr>"
+                f"<td class=\"mono\">{_peptide_html(peptide, info.get('mutation_positions'))}</td>"
+                + td(info.get("wildtype_peptide"), "mono")
+                + "".join(cells) + "</tr>")
+        head = ("<tr><th>Mutant peptide</th><th>Wildtype</th>"
+                + "".join(f"<th class=\"n mono\">{escape(a)}</th>" for a in order) + "</tr>")
+        note = (f"<p class=\"sub\">{omitted} peptide(s) with IC50 &ge; {inclusion_nm:g} nM for "
+                "every allele (or beyond the first "
+                f"{max_peptides}) not listed; see candidates.tsv.</p>" if omitted else "")
+        table = ("<div class=\"scroll\"><table>\n<thead>" + head + "</thead>\n<tbody>\n"
+                 + "\n".join(rows) + "\n</tbody>\n</table></div>" if rows else "")
+        blocks.append(
+            "<details><summary>"
+            f"<strong>{escape(first.get('gene_name'))}</strong> {escape(first.get('protein_change'))} "
+            f"<span class=\"mono\">{escape(vid)}</span> &middot; {n_binders} binder row(s), best "
+            f"{fmt(first.get('mutant_affinity_nm'), '.1f')} nM</summary>\n"
+            + table + note + "</details>")
+    more = (f"<p class=\"sub\">First {max_variants} of {n_variants} variants shown.</p>\n"
+            if n_variants > max_variants else "")
+    return ("<section id=\"drilldown\">\n<h2>Per-variant drill-down</h2>\n"
+            "<p class=\"sub\">Every variant with peptides, best first; open one to see its "
+            "mutant peptides &times; the patient's alleles (mutant IC50 in nM; bold green = "
+            "binder; highlighted residues are mutated).</p>\n"
+            + "\n".join(blocks) + "\n" + more + "</section>\n")
+
+
+def _positions_from_range(text: Any) -> str | None:
+    """``"a-b"`` (1-based inclusive) -> ``"a;...;b"`` for :func:`_peptide_html`."""
+    if is_missing(text):
+        return None
+    try:
+        low, high = (int(x) for x in str(text).split("-"))
+    except ValueError:
+        return None
+    return ";".join(str(i) for i in range(low, high + 1))
+
+
+def vaccine(design: dict[str, pd.DataFrame] | None, params: dict[str, Any]) -> str:
+    if design is None:
+        return ("<section id=\"vaccine\">\n<h2>Vaccine design</h2>\n<p>The vaccine design was "
+                "not run for this report.</p>\n</section>\n")
+    peptides, mrna, junctions = design["peptides"], design["mrna"], design["junctions"]
+    vparams = params.get("vaccine") or {}
+    if not len(peptides):
+        return ("<section id=\"vaccine\">\n<h2>Vaccine design</h2>\n<p><strong>No predicted "
+                "binder, so no vaccine design.</strong></p>\n</section>\n")
+    rows = []
+    for row in peptides.to_dict("records"):
+        flags = row.get("manufacturability_flags")
+        ok = str(row.get("manufacturable")).lower() == "true"
+        rows.append(
+            "<tr>" + num_td(row.get("order"), ".0f") + td(row.get("gene_name"))
+            + td(row.get("protein_change")) + td(row.get("tier"))
+            + f"<td class=\"mono\">{_peptide_html(row.get('long_peptide'), _positions_from_range(row.get('mutation_in_long_peptide')))}</td>"
+            + td(row.get("best_peptide"), "mono") + td(row.get("best_allele"), "mono")
+            + num_td(row.get("best_affinity_nm"), ".1f")
+            + num_td(row.get("n_binder_epitopes"), ".0f")
+            + f"<td class=\"{'s-pass' if ok else 's-fail'}\">{'yes' if ok else 'no'}</td>"
+            + td(flags) + "</tr>")
+    slp = ("<div class=\"scroll\"><table class=\"sortable\" id=\"vaccine-peptides\">\n<thead><tr>"
+           + "".join(th(label, numeric) for label, numeric in [
+               ("#", True), ("Gene", False), ("Protein change", False), ("Tier", False),
+               ("Long peptide", False), ("Best epitope", False), ("Allele", False),
+               ("IC50 (nM)", True), ("Binder epitopes inside", True),
+               ("Manufacturable", False), ("Flags", False)])
+           + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n")
+    construct = []
+    mrna_rows = []
+    for row in mrna.to_dict("records"):
+        linker = row.get("linker_before")
+        if not is_missing(linker) and linker != "none":
+            construct.append(str(linker).lower())
+        construct.append(str(row.get("long_peptide")))
+        mrna_rows.append(
+            "<tr>" + num_td(row.get("position"), ".0f") + td(row.get("gene_name"))
+            + td(row.get("protein_change")) + td(linker, "mono", na="")
+            + td(row.get("long_peptide"), "mono")
+            + num_td(row.get("junction_binders_after"), ".0f") + "</tr>")
+    mrna_table = ("<div class=\"scroll\"><table>\n<thead><tr><th class=\"n\">Position</th>"
+                  "<th>Gene</th><th>Protein change</th><th>Linker before</th><th>Segment</th>"
+                  "<th class=\"n\">Junctional binders after</th></tr></thead>\n<tbody>\n"
+                  + "\n".join(mrna_rows) + "\n</tbody>\n</table></div>\n")
+    if len(junctions):
+        items = "".join(
+            f"<li><span class=\"mono\">{escape(j['junction_peptide'])}</span> "
+            f"<span class=\"mono\">{escape(j['allele'])}</span> {fmt(j['affinity_nm'], '.1f')} nM "
+            f"(between positions {escape(j['left_position'])} and {escape(j['right_position'])})</li>"
+            for j in junctions.to_dict("records"))
+        remaining = (f"<p class=\"s-fail\">{len(junctions)} junctional (peptide, allele) "
+                     f"binder(s) remain:</p><ul>{items}</ul>\n")
+    else:
+        remaining = ("<p class=\"s-pass\">No junctional peptide is predicted to bind a patient "
+                     "allele at the threshold.</p>\n")
+    threshold = vparams.get("junction_max_affinity_nm", 500)
+    return (
+        "<section id=\"vaccine\">\n<h2>Vaccine design</h2>\n"
+        f"<p class=\"sub\">Synthetic long peptides: the best candidate of up to "
+        f"{escape(vparams.get('peptide_count', 20))} variants, at most "
+        f"{escape(vparams.get('max_per_gene', 1))} per gene before any gene gets another; each "
+        f"{escape(vparams.get('long_peptide_length', 25))}-mer carries the mutation (highlighted) "
+        "and as many binder epitopes as possible. Manufacturability is flagged, not used to "
+        "drop a variant. See vaccine_peptides.tsv.</p>\n" + slp
+        + "<h3>mRNA polyepitope</h3>\n"
+        f"<p class=\"sub\">{len(mrna)} segment(s), ordered to minimise junctional 8-11-mers "
+        f"predicted to bind any patient allele at IC50 &le; {escape(threshold)} nM (linkers in "
+        "lower case in the construct). See vaccine_mrna.tsv and vaccine_junctions.tsv.</p>\n"
+        + mrna_table + remaining
+        + f"<p class=\"seq\">{escape(''.join(construct))}</p>\n</section>\n")
+
