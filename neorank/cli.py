@@ -17,7 +17,8 @@ from neorank import __version__
 from neorank.errors import NeoRankError
 
 #: Stage modules in pipeline order; each registers one or more subcommands.
-STAGES = ["index_reference", "preflight", "somatic", "annotate", "peptides", "predict", "rank", "score", "report",
+STAGES = ["index_reference", "preflight", "somatic", "annotate", "peptides", "predict", "rank", "score",
+          "eligibility", "report",
           "manifest", "summary", "vaccine", "aggregate", "review", "cohort"]
 
 

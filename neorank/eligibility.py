@@ -56,14 +56,29 @@ Criteria and defaults (params JSON section ``eligibility``)
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from neorank.config import eligibility_params
+from neorank.config import eligibility_params, load_params
 from neorank.errors import InputFileError, NeoRankError
+from neorank.io import CHUNK_ROWS
+from neorank.tables import (
+    load_alleles,
+    load_json,
+    read_table,
+    table_blocks,
+    table_header,
+    write_text,
+)
+
+LOG = logging.getLogger(__name__)
 
 #: Verdicts from worst to best.
 VERDICTS = ("not supported", "borderline", "eligible")
@@ -135,6 +150,17 @@ class Eligibility:
         """JSON-ready dict (``criteria`` as a list of dicts)."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "eligibility.json") -> Eligibility:
+        """The inverse of :meth:`to_dict` (eligibility.json as the stage writes it)."""
+        try:
+            return cls(verdict=data["verdict"], summary=data["summary"],
+                       criteria=[Criterion(**c) for c in data["criteria"]],
+                       notes=list(data["notes"]), params=dict(data.get("params") or {}))
+        except (KeyError, TypeError) as err:
+            raise InputFileError(f"not an eligibility verdict ({err})", where=where,
+                                 fix="regenerate it with `neorank eligibility`") from err
+
 
 # --------------------------------------------------------------------------- params
 
@@ -202,7 +228,7 @@ def _hla_criterion(alleles: list[dict[str, Any]], min_supported: int) -> Criteri
 def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[str, Any]],
            params: dict[str, Any] | None = None, *, purity: float | None = None,
            expression: str | None = None, models_label: str | None = None,
-           affinity_only: bool | None = None, rna_bam: str | None = None) -> Eligibility:
+           affinity_only: bool | None = None) -> Eligibility:
     """Compute the patient-level verdict.
 
     Parameters
@@ -217,9 +243,9 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
         Output of :func:`eligibility_params` (defaults when None).
     purity
         Tumour purity in [0, 1], or None when unknown.
-    expression, rna_bam
-        Paths of the expression table / RNA BAM if the sample sheet gave them
-        (named in the notes; the evidence itself comes from candidates.tsv).
+    expression
+        Path of the expression table if the sample sheet gave one (named in the
+        notes; the evidence itself comes from candidates.tsv).
     models_label
         ``embedded`` adds the demo-grade note.
     affinity_only
@@ -303,7 +329,7 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
               "It does not change the verdict: low-TMB tumours have received personalised "
               "vaccines in trials.")))
 
-    criteria.append(_rna_criterion(binders, expression, rna_bam))
+    criteria.append(_rna_criterion(binders, expression))
 
     caps = [c.cap for c in criteria if c.cap is not None]
     verdict = min(caps, key=VERDICTS.index) if caps else "not supported"
@@ -322,8 +348,7 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
                        params=dict(params))
 
 
-def _rna_criterion(binders: pd.DataFrame, expression: str | None,
-                   rna_bam: str | None) -> Criterion:
+def _rna_criterion(binders: pd.DataFrame, expression: str | None) -> Criterion:
     """Binder variants confirmed expressed by the expression table or the RNA BAM."""
     label = "Tumour RNA expression of the binder variants"
     threshold = ">= 1 binder variant expressed (pass_expression or pass_rna_support)"
@@ -336,8 +361,7 @@ def _rna_criterion(binders: pd.DataFrame, expression: str | None,
         expressed_rows |= values == "pass"
     assessed = int(binders.loc[assessed_rows, "variant_id"].nunique())
     expressed = int(binders.loc[expressed_rows, "variant_id"].nunique())
-    given = [name for name, path in (("expression table", expression), ("RNA BAM", rna_bam))
-             if path]
+    given = ["expression table"] if expression else []
     if assessed == 0:
         note = ("Tumour RNA was given (" + ", ".join(given) + ") but none of the binder "
                 "variants could be looked up in it." if given else "No tumour RNA data given.")
@@ -371,3 +395,98 @@ def _summary(verdict: str, criteria: list[Criterion], binder_variants: int,
                 "neoantigen vaccine may be possible but the predicted evidence is thin.")
     return (f"Not supported: {evidence}; limited by {', '.join(limiting)}. The predicted "
             "evidence does not support a personalised neoantigen vaccine for this case.")
+
+
+# --------------------------------------------------------------------------- stage
+
+#: Columns of candidates.tsv the verdict reads (binder rows only are kept).
+FACT_COLUMNS = ["variant_id", "gene_name", "binder", "tier", "pass_expression",
+                "pass_rna_support"]
+_TEXT = {c: "str" for c in ("variant_id", "gene_name", "tier", "pass_expression",
+                            "pass_rna_support")}
+
+
+def candidate_facts(path: str | os.PathLike,
+                    chunk_rows: int = CHUNK_ROWS) -> tuple[pd.DataFrame, bool]:
+    """What the verdict needs from candidates.tsv, read in blocks.
+
+    Returns ``(targets, has_presentation)``: the distinct binder rows over
+    :data:`FACT_COLUMNS` present in the table, and whether any row has a
+    presentation score (official models).
+    """
+    header = table_header(path)
+    missing = [c for c in ("variant_id", "gene_name", "binder") if c not in header]
+    if missing:
+        raise InputFileError(f"missing column(s) {', '.join(missing)}", where=str(path),
+                             fix="pass the candidates.tsv written by `neorank rank`")
+    columns = [c for c in FACT_COLUMNS if c in header]
+    read = columns + (["presentation_score"] if "presentation_score" in header else [])
+    parts, has_presentation = [], False
+    for block in table_blocks(path, read, chunk_rows,
+                              dtype={c: t for c, t in _TEXT.items() if c in header}):
+        if "presentation_score" in block.columns:
+            has_presentation |= bool(block["presentation_score"].notna().any())
+        binders = block.loc[binder_mask(block), columns]
+        if len(binders):
+            parts.append(binders.drop_duplicates())
+    targets = (pd.concat(parts).drop_duplicates() if parts
+               else pd.DataFrame(columns=columns))
+    return targets, has_presentation
+
+
+def judge(variants: pd.DataFrame, targets: pd.DataFrame, has_presentation: bool,
+          alleles: list[dict[str, Any]], params: dict[str, Any], manifest: dict[str, Any], *,
+          purity: float | None = None, expression: str | None = None) -> Eligibility:
+    """The verdict from the facts of :func:`candidate_facts` and the run's manifest
+    (the models' label decides the demo-grade and affinity-only notes)."""
+    models_label = str((manifest.get("models") or {}).get("label") or "")
+    affinity_only = models_label == "embedded" or not has_presentation
+    return assess(variants, targets, alleles, params, purity=purity, expression=expression,
+                  models_label=models_label, affinity_only=affinity_only)
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eligibility", help="patient-level verdict: is a personalised vaccine plausible?",
+        description="Judge the case from variants.tsv, candidates.tsv and alleles.json and "
+        "write eligibility.json (read by report, summary and cohort). Research use only.")
+    parser.add_argument("--sample", required=True, help="sample id")
+    parser.add_argument("--variants", required=True, help="variants.tsv")
+    parser.add_argument("--candidates", required=True, help="candidates.tsv")
+    parser.add_argument("--alleles-json", required=True, help="alleles.json")
+    parser.add_argument("--manifest", required=True,
+                        help="manifest.json (which models made the predictions)")
+    parser.add_argument("--params", action="append",
+                        help="params file(s): JSON or the YAML config (eligibility section)")
+    parser.add_argument("--purity", type=float, help="tumour purity in [0, 1], if known")
+    parser.add_argument("--expression", help="expression table from the sample sheet, if any")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS,
+                        help=f"rows of candidates.tsv read per block (default {CHUNK_ROWS:,})")
+    parser.add_argument("--out", required=True, help="eligibility.json to write")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``neorank eligibility``; returns 0."""
+    manifest = load_json(args.manifest, "manifest.json")
+    if not isinstance(manifest, dict):
+        raise InputFileError("manifest.json must be a JSON object", where=str(args.manifest),
+                             fix="regenerate it with `neorank manifest`")
+    params = eligibility_params(load_params(args.params),
+                                where=", ".join(args.params or []) or "defaults")
+    variants = read_table(args.variants, columns=["variant_id", "status"])
+    targets, has_presentation = candidate_facts(args.candidates, args.chunk_rows)
+    result = judge(variants, targets, has_presentation, load_alleles(args.alleles_json),
+                   params, manifest, purity=args.purity, expression=args.expression or None)
+    write_text(args.out, json.dumps(result.to_dict(), sort_keys=True, indent=2) + "\n")
+    LOG.info("%s: verdict %s -> %s", args.sample, result.verdict, args.out)
+    return 0
+
+
+def read_eligibility(path: str | os.PathLike) -> Eligibility:
+    """eligibility.json as an :class:`Eligibility`."""
+    data = load_json(path, "eligibility.json")
+    if not isinstance(data, dict):
+        raise InputFileError("eligibility.json must be a JSON object", where=str(path),
+                             fix="regenerate it with `neorank eligibility`")
+    return Eligibility.from_dict(data, str(path))

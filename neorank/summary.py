@@ -14,8 +14,8 @@ rows of peptides.tsv, predictions the rows of candidates.tsv (one per peptide x
 expressed allele), binders the rows with ``binder`` True, Pass candidates the binders
 of ``tier`` Pass (when candidates.tsv has tiers); the variants and genes in brackets
 are those the eligibility verdict counts (Pass-tier binders, or binders without
-tiers). The verdict is :func:`neorank.eligibility.assess` on the same inputs as
-``neorank report``.
+tiers). The verdict is read from the sample's eligibility.json, written once by
+``neorank eligibility`` and shown by the report and the cohort page.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from neorank.config import eligibility_params
-from neorank.eligibility import assess, binder_mask
+from neorank.eligibility import binder_mask, read_eligibility
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
 
@@ -92,8 +91,8 @@ def read_candidates(path: str | os.PathLike,
 
 
 def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame | int,
-              candidates: pd.DataFrame, alleles: list[dict], params: dict | None = None,
-              purity: float | None = None, *, predictions: int | None = None) -> dict:
+              candidates: pd.DataFrame, verdict: str, *,
+              predictions: int | None = None) -> dict:
     """The summary row of one sample.
 
     Parameters
@@ -105,12 +104,8 @@ def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame | int,
         its number of rows) and candidates.tsv (``variant_id``, ``gene_name``,
         ``binder``; only its binder rows are used, so it may hold just those
         when ``predictions`` gives its number of rows).
-    alleles
-        alleles.json entries.
-    params
-        The run's params JSON (the ``eligibility`` section is used).
-    purity
-        Tumour purity from the sample sheet, if given.
+    verdict
+        The verdict of the sample's eligibility.json (``neorank eligibility``).
 
     Returns
     -------
@@ -118,9 +113,6 @@ def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame | int,
         One value per :data:`COLUMNS` entry.
     """
     status = variants["status"].astype(str)
-    # Only binder rows count in the verdict (eligibility.assess) and below.
-    result = assess(variants, candidates, alleles, eligibility_params(params or {}),
-                    purity=purity)
     binders = candidates.loc[binder_mask(candidates)]
     tiered = "tier" in candidates.columns
     # The eligibility targets: Pass-tier binders when the table has tiers, else binders.
@@ -136,7 +128,7 @@ def summarize(sample: str, variants: pd.DataFrame, peptides: pd.DataFrame | int,
         "pass_candidates": len(targets) if tiered else None,
         "target_variants": int(targets["variant_id"].nunique()),
         "target_genes": int(targets["gene_name"].dropna().nunique()),
-        "verdict": result.verdict,
+        "verdict": verdict,
     }
 
 
@@ -174,9 +166,8 @@ def add_subcommand(subparsers) -> None:
     parser.add_argument("--variants", required=True, help="variants.tsv")
     parser.add_argument("--peptides", required=True, help="peptides.tsv")
     parser.add_argument("--candidates", required=True, help="candidates.tsv")
-    parser.add_argument("--alleles-json", required=True, help="alleles.json")
-    parser.add_argument("--params", help="params JSON (eligibility section)")
-    parser.add_argument("--purity", type=float, help="tumour purity in [0, 1], if known")
+    parser.add_argument("--eligibility", required=True,
+                        help="eligibility.json written by `neorank eligibility` (the verdict)")
     parser.add_argument("--out", required=True, help="summary.tsv to write")
     parser.set_defaults(run=run)
 
@@ -184,15 +175,11 @@ def add_subcommand(subparsers) -> None:
 def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank summary``: peptides.tsv and candidates.tsv are read in blocks of
     ``chunk_rows`` rows, keeping a row count and the binder rows."""
-    from neorank.config import load_params
-    from neorank.tables import load_alleles
-
     variants = _read(args.variants, ["variant_id", "status"], "variants.tsv")
     peptides = count_rows(args.peptides, "variant_id", "peptides.tsv", chunk_rows)
     binders, predictions = read_candidates(args.candidates, chunk_rows)
     row = summarize(args.sample, variants, peptides, binders,
-                    load_alleles(args.alleles_json), load_params(args.params), args.purity,
-                    predictions=predictions)
+                    read_eligibility(args.eligibility).verdict, predictions=predictions)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_tsv(pd.DataFrame([row], columns=COLUMNS), args.out)
     print(format_line(row))

@@ -32,10 +32,10 @@ command line (:func:`add_subcommand`, :func:`run`).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 from neorank.config import DEFAULT_MAX_VARIANT_ROWS, DEFAULT_TOP_N, load_params
+from neorank.eligibility import read_eligibility
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import CHUNK_ROWS
 from neorank.report.digest import CandidateDigest, digest_candidates
@@ -69,7 +69,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS,
                         help="rows of peptides.tsv / candidates.tsv read per block; memory "
                         f"grows with it, the report does not change (default {CHUNK_ROWS:,})")
-    parser.add_argument("--eligibility-json", help="also write the verdict as JSON here")
+    parser.add_argument("--eligibility-json",
+                        help="eligibility.json written by `neorank eligibility` (the workflow "
+                        "passes it); omitted: the verdict is judged here with the same code")
     parser.add_argument("--vaccine-peptides", help="vaccine_peptides.tsv (neorank vaccine)")
     parser.add_argument("--vaccine-mrna", help="vaccine_mrna.tsv")
     parser.add_argument("--vaccine-junctions", help="vaccine_junctions.tsv")
@@ -116,11 +118,9 @@ def run(args: argparse.Namespace) -> int:
         sample, variants, args.peptides, args.candidates, manifest, alleles, params,
         chunk_rows=getattr(args, "chunk_rows", None) or CHUNK_ROWS, top_n=top_n, purity=purity,
         expression=getattr(args, "expression", None) or None, max_variant_rows=max_rows,
-        vaccine=vaccine)
+        vaccine=vaccine, eligibility=(read_eligibility(args.eligibility_json)
+                                      if getattr(args, "eligibility_json", None) else None))
     write_text(args.out, page)
-    if getattr(args, "eligibility_json", None):
-        write_text(args.eligibility_json,
-                    json.dumps(result.to_dict(), sort_keys=True, indent=2) + "\n")
     LOG.info("%s: verdict %s -> %s", sample, result.verdict, args.out)
     return 0
 

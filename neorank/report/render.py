@@ -22,7 +22,7 @@ from neorank.config import (
     eligibility_params,
     ranking_params,
 )
-from neorank.eligibility import Eligibility, assess
+from neorank.eligibility import Eligibility, judge
 from neorank.errors import InputFileError
 from neorank.html import CSS, escape
 from neorank.io import CHUNK_ROWS
@@ -63,6 +63,7 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
                              purity: float | None = None, expression: str | None = None,
                              max_variant_rows: int = DEFAULT_MAX_VARIANT_ROWS,
                              vaccine: dict[str, pd.DataFrame] | None = None,
+                             eligibility: Eligibility | None = None,
                              ) -> tuple[str, Eligibility]:
     """Render the HTML report, reading peptides.tsv and candidates.tsv from their paths
     in blocks of ``chunk_rows`` rows (only the columns the report uses).
@@ -93,6 +94,9 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
         ``{"peptides", "mrna", "junctions"}`` tables of ``neorank vaccine``
         (the section says "not run" when None).
 
+    eligibility
+        The verdict written by ``neorank eligibility`` (the workflow's path); None
+        judges it here with the same code (:func:`neorank.eligibility.judge`).
     Returns
     -------
     tuple
@@ -116,14 +120,15 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
                                              dtype={"variant_id": "str"}))
     return _render(sample, variants, n_peptides, digest, manifest, alleles, params, settings,
                    top_n=top_n, purity=purity, expression=expression,
-                   max_variant_rows=max_variant_rows, vaccine=vaccine)
+                   max_variant_rows=max_variant_rows, vaccine=vaccine, result=eligibility)
 
 
 def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: CandidateDigest,
             manifest: dict[str, Any], alleles: list[dict[str, Any]], params: dict[str, Any],
             settings: tuple[dict[str, Any], dict[str, Any], dict[str, Any]], *,
             top_n: int, purity: float | None, expression: str | None, max_variant_rows: int,
-            vaccine: dict[str, pd.DataFrame] | None) -> tuple[str, Eligibility]:
+            vaccine: dict[str, pd.DataFrame] | None,
+            result: Eligibility | None = None) -> tuple[str, Eligibility]:
     """The page from the variants table, peptide counts and the candidates digest
     (``settings``: what :func:`_settings` returns for ``params``)."""
     rank_params, report_params, elig_params = settings
@@ -135,9 +140,9 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
         or not digest.has_presentation
     # An untiered table (ranked elsewhere, or by an older version) is judged on
     # binders: the digest's binder facts have a tier column only when the table has one.
-    result = assess(variants, digest.targets, alleles, elig_params, purity=purity,
-                    expression=expression, models_label=models_label,
-                    affinity_only=affinity_only)
+    if result is None:  # not given: judged here with the eligibility stage's code
+        result = judge(variants, digest.targets, digest.has_presentation, alleles, elig_params,
+                       manifest, purity=purity, expression=expression)
     predictors = sorted(digest.predictors) if "predictor" in digest.columns else []
 
     # The CSP hash covers the exact text between <script> and </script>,

@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from neorank import config, rank, report
+from neorank import config, eligibility, rank, report
 from neorank import manifest as mf
 from neorank import models as nm
 from neorank.config import DEFAULT_MAX_VARIANT_ROWS, DEFAULT_TOP_N
@@ -124,13 +124,24 @@ def _write_inputs(tmp_path, label: str = "embedded", sample: str = SAMPLE) -> ar
                                  str(_models_dir(tmp_path)), label, 87,
                                  f"GRCh38-{EVIL}", now=FIXED_TIME)
     mf.write_manifest(manifest, tmp_path / "manifest.json")
-    return argparse.Namespace(
+    args = argparse.Namespace(
         sample=sample, variants=str(tmp_path / "variants.tsv"),
         peptides=str(tmp_path / "peptides.tsv"), candidates=str(tmp_path / "candidates.tsv"),
         manifest=str(tmp_path / "manifest.json"), alleles_json=str(tmp_path / "alleles.json"),
         params=str(tmp_path / "params.json"), purity=None, expression=None, top_n=None,
         max_variant_rows=None, eligibility_json=str(tmp_path / "eligibility.json"),
         out=str(tmp_path / "report.html"))
+    write_eligibility(args)
+    return args
+
+
+def write_eligibility(args: argparse.Namespace) -> None:
+    """The eligibility stage's eligibility.json for the report's inputs (as the workflow runs it)."""
+    assert eligibility.run(argparse.Namespace(
+        sample=args.sample, variants=args.variants, candidates=args.candidates,
+        alleles_json=args.alleles_json, manifest=args.manifest, params=[args.params],
+        purity=args.purity, expression=args.expression, chunk_rows=2,
+        out=args.eligibility_json)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -263,6 +274,7 @@ def test_no_binders_and_top_n(tmp_path):
     assert "Best 1 of 3 binder rows" in (tmp_path / "report.html").read_text()
     frame["binder"] = False
     write_tsv(frame, args.candidates)
+    write_eligibility(args)  # the workflow re-runs the eligibility stage on new candidates
     args.top_n = None
     report.run(args)
     page = (tmp_path / "report.html").read_text()

@@ -8,6 +8,7 @@ writes for the same inputs.
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -66,31 +67,44 @@ def write_inputs(tmp_path, n_binder_variants, n_pass_variants=None):
     return paths
 
 
+def write_eligibility(paths, tmp_path, sample="S1", purity="0.6"):
+    """eligibility.json as the workflow's eligibility stage writes it."""
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"sample": sample, "models": {"label": "embedded"}}))
+    paths["eligibility"] = tmp_path / "eligibility.json"
+    argv = ["eligibility", "--sample", sample, "--variants", str(paths["variants"]),
+            "--candidates", str(paths["candidates"]), "--manifest", str(manifest),
+            "--alleles-json", str(paths["alleles"]), "--params", str(paths["params"]),
+            "--out", str(paths["eligibility"])]
+    if purity is not None:
+        argv += ["--purity", purity]
+    assert cli.main(argv) == 0
+    return json.loads(paths["eligibility"].read_text())["verdict"]
+
+
 def run_summary(paths, tmp_path, sample="S1", purity="0.6"):
+    write_eligibility(paths, tmp_path, sample, purity)
     out = tmp_path / "summary.tsv"
     argv = ["summary", "--sample", sample, "--variants", str(paths["variants"]),
             "--peptides", str(paths["peptides"]), "--candidates", str(paths["candidates"]),
-            "--alleles-json", str(paths["alleles"]), "--params", str(paths["params"]),
-            "--out", str(out)]
-    if purity is not None:
-        argv += ["--purity", purity]
+            "--eligibility", str(paths["eligibility"]), "--out", str(out)]
     assert cli.main(argv) == 0
     return pd.read_csv(out, sep="\t", dtype=str, keep_default_na=False)
 
 
 def report_verdict(paths, tmp_path, sample="S1", purity="0.6"):
+    """The verdict the report judges by itself (no eligibility.json given)."""
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"sample": sample, "models": {"label": "embedded"}}))
-    elig = tmp_path / "eligibility.json"
     argv = ["report", "--sample", sample, "--variants", str(paths["variants"]),
             "--peptides", str(paths["peptides"]), "--candidates", str(paths["candidates"]),
             "--manifest", str(manifest), "--alleles-json", str(paths["alleles"]),
-            "--params", str(paths["params"]), "--eligibility-json", str(elig),
-            "--out", str(tmp_path / "report.html")]
+            "--params", str(paths["params"]), "--out", str(tmp_path / "report.html")]
     if purity is not None:
         argv += ["--purity", purity]
     assert cli.main(argv) == 0
-    return json.loads(elig.read_text())["verdict"]
+    page = (tmp_path / "report.html").read_text()
+    return re.search(r'class="verdict v-[a-z-]+">([a-z ]+)<', page).group(1)
 
 
 def test_counts_follow_the_funnel(tmp_path, capsys):
@@ -141,6 +155,7 @@ def test_verdict_levels(tmp_path):
                                             ("candidates", "gene_name")])
 def test_missing_column_names_the_file(tmp_path, capsys, table, missing):
     paths = write_inputs(tmp_path, 5)
+    write_eligibility(paths, tmp_path)
     if table == "variants":
         write_tsv(pd.DataFrame({"variant_id": ["v1"]}), paths["variants"])  # no status column
     else:
@@ -149,7 +164,7 @@ def test_missing_column_names_the_file(tmp_path, capsys, table, missing):
     with pytest.raises(SystemExit) as err:
         cli.main(["summary", "--sample", "S1", "--variants", str(paths["variants"]),
                   "--peptides", str(paths["peptides"]), "--candidates", str(paths["candidates"]),
-                  "--alleles-json", str(paths["alleles"]), "--out", str(tmp_path / "s.tsv")])
+                  "--eligibility", str(paths["eligibility"]), "--out", str(tmp_path / "s.tsv")])
     assert err.value.code == 2
     message = capsys.readouterr().err
     assert str(paths[table]) in message and missing in message
@@ -184,10 +199,11 @@ def test_small_blocks_give_the_same_summary(tmp_path, n_pass):
                                                              "variant_id"])
         assert summary.count_rows(paths["peptides"], "variant_id", "peptides.tsv",
                                   chunk_rows) == 18
+        write_eligibility(paths, tmp_path)
         args = argparse.Namespace(
             sample="S1", variants=str(paths["variants"]), peptides=str(paths["peptides"]),
-            candidates=str(paths["candidates"]), alleles_json=str(paths["alleles"]),
-            params=str(paths["params"]), purity=0.6, out=str(tmp_path / f"s{chunk_rows}.tsv"))
+            candidates=str(paths["candidates"]), eligibility=str(paths["eligibility"]),
+            out=str(tmp_path / f"s{chunk_rows}.tsv"))
         assert summary.run(args, chunk_rows=chunk_rows) == 0
         written.append((tmp_path / f"s{chunk_rows}.tsv").read_bytes())
     assert written[1] == written[0] and written[2] == written[0]

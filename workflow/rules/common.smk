@@ -29,8 +29,8 @@ samples = load_samples(config["samples"])
 #: The config sections each stage reads (results/config/<stage>.json).
 STAGE_SECTIONS = {
     "rank": ["binding", "ranking"],
-    "report": ["binding", "ranking", "eligibility", "report", "vaccine"],
-    "summary": ["eligibility"],
+    "eligibility": ["eligibility"],
+    "report": ["binding", "ranking", "report", "vaccine"],
     "vaccine": ["vaccine"],
     "aggregate": ["report"],
 }

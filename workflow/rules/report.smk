@@ -12,6 +12,7 @@ rule report:
         vaccine_peptides="results/{sample}/vaccine_peptides.tsv",
         vaccine_mrna="results/{sample}/vaccine_mrna.tsv",
         vaccine_junctions="results/{sample}/vaccine_junctions.tsv",
+        eligibility="results/{sample}/eligibility.json",
     output:
         html=report(
             "results/{sample}/report.html",
@@ -20,7 +21,6 @@ rule report:
             subcategory="{sample}",
             labels={"sample": "{sample}", "table": "HTML report"},
         ),
-        eligibility="results/{sample}/eligibility.json",
     log:
         "logs/report/{sample}.log",
     benchmark:
@@ -47,6 +47,6 @@ rule report:
         " --vaccine-peptides {input.vaccine_peptides:q}"
         " --vaccine-mrna {input.vaccine_mrna:q}"
         " --vaccine-junctions {input.vaccine_junctions:q}"
-        " --eligibility-json {output.eligibility:q}"
+        " --eligibility-json {input.eligibility:q}"
         " --out {output.html:q}"
         " > {log:q} 2>&1"

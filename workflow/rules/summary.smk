@@ -8,8 +8,7 @@ rule summary:
         variants="results/{sample}/variants.tsv",
         peptides="results/{sample}/peptides.tsv",
         candidates="results/{sample}/candidates.tsv",
-        alleles="results/{sample}/alleles.json",
-        params=stage_config("summary"),
+        eligibility="results/{sample}/eligibility.json",
     output:
         "results/{sample}/summary.tsv",
     log:
@@ -23,16 +22,12 @@ rule summary:
     resources:
         mem_mb=1000,
         runtime=10,
-    params:
-        purity=get_purity_arg,
     shell:
         "neorank summary"
         " --sample {wildcards.sample:q}"
         " --variants {input.variants:q}"
         " --peptides {input.peptides:q}"
         " --candidates {input.candidates:q}"
-        " --alleles-json {input.alleles:q}"
-        " --params {input.params:q}"
-        " {params.purity}"
+        " --eligibility {input.eligibility:q}"
         " --out {output:q}"
         " > {log:q} 2>&1"

@@ -1,0 +1,39 @@
+# The patient-level verdict (results/{sample}/eligibility.json), judged once and
+# read by the report, the summary line and the cohort page.
+
+
+rule eligibility:
+    input:
+        variants="results/{sample}/variants.tsv",
+        candidates="results/{sample}/candidates.tsv",
+        alleles="results/{sample}/alleles.json",
+        manifest="results/{sample}/manifest.json",
+        params=stage_config("eligibility"),
+    output:
+        "results/{sample}/eligibility.json",
+    log:
+        "logs/eligibility/{sample}.log",
+    benchmark:
+        "benchmarks/eligibility/{sample}.tsv"
+    localrule: True
+    conda:
+        "../envs/neorank.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        purity=get_purity_arg,
+        expression=get_expression_arg,
+    shell:
+        "neorank eligibility"
+        " --sample {wildcards.sample:q}"
+        " --variants {input.variants:q}"
+        " --candidates {input.candidates:q}"
+        " --alleles-json {input.alleles:q}"
+        " --manifest {input.manifest:q}"
+        " --params {input.params:q}"
+        " {params.purity}"
+        " {params.expression}"
+        " --out {output:q}"
+        " > {log:q} 2>&1"
