@@ -23,33 +23,44 @@ def test_build_models_smoke(tmp_path):
            "--out", str(out), "--work", str(work),
            "--measurements", str(DATA / "measurements_subset.csv"),
            "--pseudosequences", str(DATA / "pseudo_subset.fa"),
+           "--ms-hits", str(DATA / "ms_hits_subset.csv"),
            "--frequencies", str(DATA / "ethnic_priors_subset.txt"),
-           "--n-models", "1", "--max-epochs", "1", "--layer-sizes", "8",
-           "--calibration-peptides", "30", "--n-frequent", "1", "--min-heldout", "5",
-           "--threads", "1"]
+           "--n-models", "1", "--n-evaluation-models", "1", "--max-epochs", "1",
+           "--layer-sizes", "8", "--calibration-peptides", "30", "--n-frequent", "1",
+           "--min-heldout", "5", "--threads", "1"]
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
 
     from mhcflurry import Class1AffinityPredictor
 
     predictor = Class1AffinityPredictor.load(str(out))
     assert len(predictor.class1_pan_allele_models) == 1
-    held = pd.concat([pd.read_csv(out / "heldout.csv.gz"),
-                      pd.read_csv(out / "heldout_dropped.csv.gz")])
-    train = pd.concat([pd.read_csv(work / "train.csv"),
-                       pd.read_csv(work / "train_dropped.csv.gz")])
-    # 10% of each allele's (allele, peptide) pairs, drawn before conflicting
-    # labels are dropped, disjoint from training.
-    held_pairs = held[["allele", "peptide"]].drop_duplicates()
-    for allele, frame in pd.concat([held, train])[["allele", "peptide"]].drop_duplicates(
-            ).groupby("allele"):
-        n_held = (held_pairs.allele == allele).sum()
-        assert abs(n_held - round(0.1 * len(frame))) <= 1
-    assert not set(held.allele + held.peptide) & set(train.allele + train.peptide)
-    # The fixture has pairs measured both ways; their qualitative rows are dropped.
-    assert len(pd.read_csv(work / "train_dropped.csv.gz")) > 0
+    train = pd.read_csv(work / "train.csv")
+    final = pd.read_csv(work / "train_final.csv")
+    random_held = pd.read_csv(out / "heldout.csv.gz")
+    disjoint = pd.read_csv(out / "heldout_disjoint.csv.gz")
+    # Mass-spec hits are qualitative binders < 100 nM, in training and held out.
+    hits = final[final.measurement_type == "mass_spec"]
+    assert len(hits) > 150 and set(hits.measurement_inequality) == {"<"}
+    assert set(hits.measurement_value) == {100.0}
+    assert (disjoint.measurement_type == "mass_spec").any()
+    # Peptide-disjoint: no evaluation-training peptide shares 8 residues with a held-out one.
+    kmers = {p[i:i + 8] for p in train.peptide for i in range(len(p) - 7)}
+    assert not any(p[i:i + 8] in kmers for p in disjoint.peptide for i in range(len(p) - 7))
+    # Random split: pairs never in the evaluation training set; every label kept
+    # (conflicting ones are marked, not dropped).
+    assert not set(random_held.allele + random_held.peptide) & set(train.allele + train.peptide)
+    assert "conflicting" in random_held.columns
+    # The final ensemble trains on everything (held-out rows included).
+    assert set(disjoint.peptide) <= set(final.peptide) | set(
+        pd.read_csv(work / "heldout_disjoint.csv.gz").query("conflicting").peptide)
     metrics = pd.read_csv(out / "heldout_metrics.csv")
-    assert {"auc_500nM", "auc_with_dropped_labels", "auc_quantitative"} <= set(metrics.columns)
-    assert (out / "MODEL_CARD.md").read_text().startswith("# NeoRank embedded MHCflurry")
+    assert {"split", "group", "auc_500nM", "ms_auc", "ms_ppv", "median_ic50_ratio"} <= set(
+        metrics.columns)
+    assert set(metrics.split) == {"random", "peptide_disjoint"}
+    assert {"all", "HLA-A", "HLA-B", "HLA-C", "length 9"} <= set(metrics.group)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert card.startswith("# NeoRank embedded MHCflurry")
+    assert "## Peptide-disjoint held-out set" in card and "## Targets" in card
     calibrated = pd.read_csv(out / "calibrated_alleles.csv").set_index("allele")
     assert "HLA-A*02:01" in calibrated.index
     # --n-frequent 1: the fixture's most frequent allele with a pseudosequence
@@ -57,7 +68,7 @@ def test_build_models_smoke(tmp_path):
     assert calibrated.loc["HLA-A*02:01", "reason"] == "demo/tests+frequent+most_measured"
     assert calibrated.loc["HLA-A*02:01", "population_frequency"] == pytest.approx(0.17731, abs=1e-5)
     sums = (out / "SHA256SUMS").read_text()
-    assert "manifest.csv" in sums and "heldout.csv.gz" in sums
+    assert "manifest.csv" in sums and "heldout_disjoint.csv.gz" in sums
 
 
 def _build_models_module():
@@ -138,3 +149,36 @@ def test_committed_calibration_covers_frequent_alleles():
     ranks = json.loads((ROOT / "resources" / "mhcflurry" / "embedded"
                         / "percent_ranks.json").read_text())
     assert set(calibrated.allele) <= set(ranks["transforms"])
+
+
+def test_peptide_clusters_join_peptides_sharing_eight_residues():
+    bm = _build_models_module()
+    clusters = bm.peptide_clusters(["SIINFEKL", "ASIINFEKLV", "GILGFVFTL", "ILGFVFTLA",
+                                    "KKKKKKKKK", "NLVPMVATV"])
+    assert clusters["SIINFEKL"] == clusters["ASIINFEKLV"]  # an 8-mer inside a 10-mer
+    assert clusters["GILGFVFTL"] == clusters["ILGFVFTLA"]  # overlap of 8 residues
+    assert len({clusters[p] for p in ("SIINFEKL", "GILGFVFTL", "KKKKKKKKK", "NLVPMVATV")}) == 4
+
+
+def test_ms_metrics_auc_and_ppv_at_the_hit_count():
+    bm = _build_models_module()
+    hits = pd.DataFrame({"prediction": [10.0, 50.0, 20000.0]})
+    decoys = pd.DataFrame({"prediction": [100.0, 30000.0, 40000.0, 45000.0, 60.0, 5000.0]})
+    result = bm._ms_metrics(hits, decoys)
+    # Top 3 by affinity: 10 (hit), 50 (hit), 60 (decoy) -> PPV 2/3.
+    assert result["ms_ppv"] == pytest.approx(2 / 3)
+    assert 0.5 < result["ms_auc"] < 1.0 and result["ms_hits"] == 3
+
+
+def test_decoys_match_allele_and_length_of_the_hits():
+    import numpy as np
+
+    bm = _build_models_module()
+    windows = {9: np.array([f"AAAAAAAA{c}" for c in "CDEFGHIKLMNPQRSTVWY"]),
+               10: np.array([f"AAAAAAAAA{c}" for c in "CDEFGHIKLM"])}
+    hits = pd.DataFrame({"allele": ["HLA-A*02:01", "HLA-B*07:02"],
+                         "peptide": ["GILGFVFTL", "GILGFVFTLA"]})
+    decoys = bm.decoys_for(hits, windows, seed=1)
+    assert sorted(decoys.groupby("allele").peptide.apply(lambda s: set(s.str.len())).map(
+        lambda s: s.pop())) == [9, 10]
+    assert (decoys.allele == "HLA-A*02:01").sum() == bm.DECOYS_PER_HIT
