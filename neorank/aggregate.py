@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neorank.config import DEFAULT_INCLUSION_NM
+from neorank.config import DEFAULT_INCLUSION_NM, load_params
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, write_tsv
+from neorank.tables import TableBlocks, expressed_alleles
 
 LOG = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ COLUMNS = [
 ]
 
 
-#: Columns of candidates.tsv :func:`aggregate` needs.
+#: Columns of candidates.tsv the aggregation needs.
 REQUIRED = ["rank", "candidate_id", "variant_id", "mutant_peptide", "allele", "binder",
             "mutant_affinity_nm"]
 #: Columns of candidates.tsv :func:`aggregate_file` reads (the others are never used).
@@ -103,7 +104,7 @@ class _Distinct:
 
 
 class _Aggregation:
-    """The state of :func:`aggregate` fed candidates.tsv block by block, in file order.
+    """The aggregation (module docstring) fed candidates.tsv block by block, in file order.
 
     Kept per variant: its best row so far (the first in the best-row order:
     Pass tier first, then rank, candidate_id and file order, as a stable sort of
@@ -234,33 +235,27 @@ class _Aggregation:
         return out.reset_index(drop=True)
 
 
-def aggregate(candidates: pd.DataFrame, alleles: list[str] | None = None,
-              inclusion_nm: float = DEFAULT_INCLUSION_NM) -> pd.DataFrame:
-    """The aggregated table (see the module docstring).
+def aggregate_file(path: str | os.PathLike, alleles: list[str] | None = None,
+                   inclusion_nm: float = DEFAULT_INCLUSION_NM,
+                   chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+    """The aggregated table (see the module docstring) of the candidates.tsv at ``path``.
+
+    The file is read in blocks of ``chunk_rows`` rows (only :data:`READ_COLUMNS`);
+    the table is the same as reading it whole, in memory that follows the variants
+    and binders, not the table.
 
     Parameters
     ----------
-    candidates
+    path
         candidates.tsv.
     alleles
         Alleles in typing order for ``binders_per_allele`` (default: order of
         first appearance in candidates.tsv).
     inclusion_nm
         IC50 below which a peptide counts in ``num_included_peptides``.
+    chunk_rows
+        Rows read at once.
     """
-    state = _Aggregation(list(candidates.columns), alleles, inclusion_nm)
-    state.add(candidates)
-    return state.table(pd.concat([candidates.iloc[:0], *state.best_parts]))
-
-
-def aggregate_file(path: str | os.PathLike, alleles: list[str] | None = None,
-                   inclusion_nm: float = DEFAULT_INCLUSION_NM,
-                   chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
-    """:func:`aggregate` of the candidates.tsv at ``path``, read in blocks of
-    ``chunk_rows`` rows (only :data:`READ_COLUMNS`); the same table as reading it
-    whole, in memory that follows the variants and binders, not the table."""
-    from neorank.tables import TableBlocks
-
     blocks = TableBlocks(path, READ_COLUMNS, chunk_rows)
     state = _Aggregation(blocks.columns, alleles, inclusion_nm, where=str(path))
     for block in blocks:
@@ -283,9 +278,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank aggregate`` (candidates.tsv read in blocks of ``chunk_rows``
     rows); returns 0."""
-    from neorank.config import load_params
-    from neorank.tables import expressed_alleles
-
     params = load_params(getattr(args, "params", None))
     inclusion = (params.get("report") or {}).get("aggregate_inclusion_nm", DEFAULT_INCLUSION_NM)
     alleles = expressed_alleles(args.alleles_json) if getattr(args, "alleles_json", None) \

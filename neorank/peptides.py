@@ -225,7 +225,7 @@ def variant_blocks(effects: pd.DataFrame,
 
 def _block_peptides(effects: pd.DataFrame, lengths: list[int], flank_length: int,
                     proteome: ProteomeIndex | None) -> pd.DataFrame:
-    """peptides.tsv rows of the variants in ``effects`` (whole variants; see make_peptides)."""
+    """peptides.tsv rows of the variants in ``effects`` (whole variants; see peptide_blocks)."""
     variant_order: dict[str, int] = {}
     candidates: list[dict[str, Any]] = []
     records = effects.sort_values("transcript_id", kind="stable").to_dict("records")
@@ -264,9 +264,12 @@ def _block_peptides(effects: pd.DataFrame, lengths: list[int], flank_length: int
 def peptide_blocks(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11),
                    flank_length: int = 15, proteome: ProteomeIndex | None = None,
                    block_variants: int = BLOCK_VARIANTS) -> Iterator[pd.DataFrame]:
-    """peptides.tsv in consecutive blocks of ``block_variants`` variants (see make_peptides).
+    """peptides.tsv from an effects table, in consecutive blocks of ``block_variants``
+    variants (see the module docstring for the rules).
 
-    Their concatenation is the same table for every block size; at least one
+    ``proteome``: the reference-proteome index filling ``self_match`` and the
+    nearest self peptide; without it those columns are missing (``NA``). The
+    blocks' concatenation is the same table for every block size; at least one
     (possibly empty) block is yielded. Logs one progress line per block.
     """
     lengths = list(lengths)
@@ -289,26 +292,11 @@ def peptide_blocks(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11
                  self_matches, produced)
 
 
-def make_peptides(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11),
-                  flank_length: int = 15, proteome: ProteomeIndex | None = None,
-                  block_variants: int = BLOCK_VARIANTS) -> pd.DataFrame:
-    """peptides.tsv from an effects table (see the module docstring for the rules).
-
-    ``proteome``: the reference-proteome index filling ``self_match`` and the
-    nearest self peptide; without it those columns are missing (``NA``).
-    ``block_variants``: variants processed at once (:func:`peptide_blocks`); the
-    table does not depend on it. :func:`write_peptides` writes the blocks as they
-    come instead of holding the whole table.
-    """
-    blocks = list(peptide_blocks(effects, lengths, flank_length, proteome, block_variants))
-    return blocks[0] if len(blocks) == 1 else pd.concat(blocks, ignore_index=True)
-
-
 def write_peptides(effects: pd.DataFrame, path: str | Path, lengths: Iterable[int] = (8, 9, 10, 11),
                    flank_length: int = 15, proteome: ProteomeIndex | None = None,
                    block_variants: int = BLOCK_VARIANTS) -> tuple[int, int]:
-    """Write peptides.tsv block by block (atomically, the bytes of ``write_tsv`` of
-    :func:`make_peptides`' table).
+    """Write peptides.tsv block by block (atomically, the bytes of ``write_tsv`` of the
+    blocks of :func:`peptide_blocks` put together).
 
     Returns
     -------

@@ -40,7 +40,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -329,8 +329,3 @@ class ProteomeIndex:
             if not (exact == frame["self_match"].to_numpy()).all():  # pragma: no cover
                 raise AssertionError("proteome index: exact and nearest lookups disagree")
         return frame
-
-
-def describe(index: ProteomeIndex, lengths: Iterable[int]) -> Mapping[int, int]:
-    """Number of distinct proteome peptides per length (for logs and docs)."""
-    return {length: len(index.kmers(length)) for length in lengths}

@@ -32,7 +32,7 @@ input's line number), ``mutant``, ``start`` (0-based offset of the peptide in
 ``allele_status``, ``affinity_nm``, ``percentile``, ``wildtype_affinity_nm``,
 ``wildtype_percentile``, ``agretopicity``, ``presentation_score``,
 ``presentation_percentile``, ``vaf``, ``expression_tpm``, ``binder``, the
-``pass_<criterion>`` columns of :mod:`neorank.rank` (clonality, RNA support and
+``pass_<criterion>`` columns of :mod:`neorank.ranking` (clonality, RNA support and
 self-match are ``not_assessed``: there is no variant), ``tier``, ``score``
 (higher is better; same formula and ``ranking`` weights as ``neorank rank``),
 ``score_components`` and ``predictor``.
@@ -48,8 +48,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neorank.alleles import PatientAllele, normalize
+from neorank.cache import CachedPredictor, PredictionCache
+from neorank.config import load_params, ranking_params
 from neorank.errors import InputFileError
 from neorank.io import write_tsv
+from neorank.models import load_predictor, models_checksum, resolve_alleles
+from neorank.ranking import assess_criteria, score_rows
 
 LOG = logging.getLogger(__name__)
 
@@ -110,8 +115,6 @@ def _number(text: str, column: str, line: int, where: str, maximum: float | None
 
 def expand_rows(table: pd.DataFrame, where: str = "input") -> pd.DataFrame:
     """One row per (input row, peptide, allele spelling), input order kept."""
-    from neorank.alleles import normalize
-
     rows = []
     skipped = 0
     for record in table.to_dict("records"):
@@ -191,11 +194,6 @@ def score_table(rows: pd.DataFrame, predictor: Any, params: dict[str, Any] | Non
     params
         Output of :func:`neorank.config.ranking_params` (defaults when None).
     """
-    from neorank.alleles import PatientAllele
-    from neorank.config import ranking_params
-    from neorank.models import resolve_alleles
-    from neorank.rank import assess_criteria, score_rows
-
     params = params or ranking_params({})
     binding = params["binding"]
     out = rows.copy().reset_index(drop=True)
@@ -279,17 +277,12 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``neorank score``; returns 0."""
-    from neorank.config import load_params, ranking_params
-    from neorank.models import load_predictor, models_checksum
-
     params = ranking_params(load_params(args.params), where=str(args.params or "defaults"))
     table = read_input(args.input)
     rows = expand_rows(table, where=str(args.input))
     predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
     active: Any = predictor
     if args.cache:
-        from neorank.cache import CachedPredictor, PredictionCache
-
         active = CachedPredictor(predictor, PredictionCache(
             args.cache, models_checksum(predictor.models_dir)))
     scored = score_table(rows, active, params, where=str(args.input))

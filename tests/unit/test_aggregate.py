@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from neorank import aggregate
+from neorank.config import DEFAULT_INCLUSION_NM
 from neorank.errors import InputFileError
 from neorank.io import read_tsv, write_tsv
 
@@ -45,8 +46,17 @@ def _candidates(with_tier: bool = False) -> pd.DataFrame:
     return pd.DataFrame(records).iloc[[3, 0, 6, 1, 5, 2, 4]].reset_index(drop=True)
 
 
+def aggregate_table(candidates: pd.DataFrame, alleles: list[str] | None = None,
+                    inclusion_nm: float = DEFAULT_INCLUSION_NM) -> pd.DataFrame:
+    """The aggregated table of an in-memory candidates.tsv, taken in as one block (what
+    :func:`neorank.aggregate.aggregate_file` gives for the file, whatever its block size)."""
+    state = aggregate._Aggregation(list(candidates.columns), alleles, inclusion_nm)
+    state.add(candidates)
+    return state.table(pd.concat([candidates.iloc[:0], *state.best_parts]))
+
+
 def test_one_row_per_variant_with_best_peptide():
-    table = aggregate.aggregate(_candidates(), ALLELES)
+    table = aggregate_table(_candidates(), ALLELES)
     assert list(table["variant_id"]) == ["v2", "v1", "v3"]  # by best rank 1, 2, 7
     assert list(table.columns) == aggregate.COLUMNS
     v2, v1, v3 = (table.iloc[i] for i in range(3))
@@ -70,7 +80,7 @@ def test_one_row_per_variant_with_best_peptide():
 
 
 def test_inclusion_threshold_and_tier_copied():
-    table = aggregate.aggregate(_candidates(with_tier=True), ALLELES, inclusion_nm=10000)
+    table = aggregate_table(_candidates(with_tier=True), ALLELES, inclusion_nm=10000)
     v1 = table.set_index("variant_id").loc["v1"]
     assert v1["num_included_peptides"] == 3
     assert list(table["tier"]) == ["Pass", "Pass", "Poor"]
@@ -98,7 +108,7 @@ def test_pass_tier_row_is_the_best_peptide():
     # v2's rank-1 row is a weak binder by tier; its rank-4 row is Pass, so that one is best.
     frame.loc[frame["rank"] == 1, "tier"] = "WeakBinder"
     frame.loc[frame["rank"] == 3, "tier"] = "Subclonal"
-    table = aggregate.aggregate(frame, ALLELES).set_index("variant_id")
+    table = aggregate_table(frame, ALLELES).set_index("variant_id")
     assert table.loc["v2", "best_peptide"] == "LVVVGAVGV"
     assert table.loc["v2", "best_rank"] == 4 and table.loc["v2", "tier"] == "Pass"
     # Sorted: Pass best rows first (v1 rank 2, v2 rank 4), then v3 (Poor).
@@ -113,7 +123,7 @@ def test_small_blocks_give_the_same_table(tmp_path, with_tier, alleles):
         frame.loc[frame["rank"] == 1, "tier"] = "WeakBinder"
     path = tmp_path / "candidates.tsv"
     write_tsv(frame, path)
-    whole = aggregate.aggregate(read_tsv(path), alleles)
+    whole = aggregate_table(read_tsv(path), alleles)
     for chunk_rows in (1, 2, 3, 100):
         table = aggregate.aggregate_file(path, alleles, chunk_rows=chunk_rows)
         pd.testing.assert_frame_equal(table, whole)

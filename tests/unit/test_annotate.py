@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from neorank import annotate, reference
+from neorank.annotate.annotation import progress, progress_step
 from neorank.errors import InputFileError, ReferenceError_
 from neorank.io import read_tsv, write_tsv
 
@@ -405,6 +406,19 @@ def annotate_args(genome, vcf: Path, accounting: Path, directory: Path,
                   "--out-variants", str(directory / f"variants{tag}.tsv")])
 
 
+def effects_table(accounting: pd.DataFrame, annotations: dict) -> pd.DataFrame:
+    """effects.tsv built at once from every annotation: rows in accounting (input) order,
+    then transcript_id (``neorank annotate`` writes them block by block)."""
+    rows: list[dict] = []
+    seen: set[str] = set()
+    for vid in accounting["variant_id"]:
+        if vid in seen or vid not in annotations:
+            continue
+        seen.add(vid)
+        rows.extend(annotations[vid].rows)
+    return pd.DataFrame(rows, columns=annotate.EFFECT_COLUMNS)
+
+
 def test_effects_are_written_in_blocks_in_accounting_order(mini_genome, tmp_path, monkeypatch,
                                                            caplog):
     """The streamed effects table is the one built from all annotations at once, in
@@ -415,7 +429,7 @@ def test_effects_are_written_in_blocks_in_accounting_order(mini_genome, tmp_path
     accounting.write_text("\n".join([header, *reversed(rows)]) + "\n")
     frame = annotate.read_accounting(accounting)
     annotations = annotate.annotate_records(annotate.read_somatic_vcf(vcf), mini_genome)
-    expected = annotate.build_effects_table(frame, annotations)
+    expected = effects_table(frame, annotations)
     write_tsv(expected, tmp_path / "expected.tsv", columns=annotate.EFFECT_COLUMNS)
     assert list(dict.fromkeys(expected["variant_id"])) \
         == [vid(v) for v in reversed(kept) if v != OFF_CONTIG]
@@ -436,12 +450,12 @@ def test_effects_are_written_in_blocks_in_accounting_order(mini_genome, tmp_path
 
 
 def test_progress_lines_are_counted_not_timed(caplog):
-    assert annotate.progress_step(100_000) == 5_000
-    assert annotate.progress_step(9_386) == 1_000
-    assert annotate.progress_step(250_001) == 13_000
+    assert progress_step(100_000) == 5_000
+    assert progress_step(9_386) == 1_000
+    assert progress_step(250_001) == 13_000
     done = []
     with caplog.at_level(logging.INFO, logger="neorank.annotate"):
-        for item in annotate.progress(range(2_500), "annotate", "variants"):
+        for item in progress(range(2_500), "annotate", "variants"):
             done.append(item)
             if item == 999:  # the line for an item comes after its processing
                 assert not caplog.messages
@@ -482,11 +496,13 @@ def test_vcf_and_accounting_must_match(mini_genome, tmp_path):
         args.run(args)
 
 
-def test_index_only_and_cache_key(mini_genome, tmp_path):
+def test_index_reference_and_cache_key(mini_genome, tmp_path):
     gtf, cdna, pep = (REFERENCE_DIR / f"reference.{n}" for n in ("gtf.gz", "cdna.fa.gz", "pep.fa.gz"))
-    args = parse(["annotate", "--index-only", "--gtf", str(gtf), "--cdna", str(cdna), "--pep", str(pep),
-                  "--release", "87", "--cache-dir", str(cache_root(mini_genome))])
-    assert args.run(args) == 0
+    parser = argparse.ArgumentParser(prog="neorank")
+    reference.add_reference_arguments(parser)
+    args = parser.parse_args(["--gtf", str(gtf), "--cdna", str(cdna), "--pep", str(pep),
+                              "--release", "87", "--cache-dir", str(cache_root(mini_genome))])
+    assert reference.index_reference(args) == 0
     folder = reference.local_cache_dir(cache_root(mini_genome), "GRCh38", 87, gtf, cdna, pep)
     assert str(folder) == mini_genome.download_cache.cache_directory_path
     assert folder.name == "GRCh38-local87-" + reference.reference_key(gtf, cdna, pep)
@@ -555,7 +571,7 @@ def test_protein_change_text_is_hgvs_one_based():
 
     from varcode.effects.effect_classes import Deletion, Insertion
 
-    from neorank.annotate import protein_change
+    from neorank.annotate.effects import protein_change
 
     protein = "MAKLQQW"
     deletion = Deletion.__new__(Deletion)

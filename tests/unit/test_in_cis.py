@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 from test_annotate import Oracle, translate
 from test_peptide_classes import LENGTHS, TID, expected_windows
+from test_peptides import make_peptides
 
-from neorank import annotate, peptides, somatic
+from neorank import annotate, somatic
+from neorank.annotate.in_cis import in_cis_basis
 
 CODON = 60  # 0-based codon index in NME1-001
 
@@ -58,7 +60,7 @@ def run(mini_genome, records):
     annotations = annotate.annotate_records(records, mini_genome)
     effects = pd.DataFrame([row for r in records for row in annotations[r.variant_id].rows],
                            columns=annotate.EFFECT_COLUMNS)
-    return annotations, peptides.make_peptides(effects, LENGTHS)
+    return annotations, make_peptides(effects, LENGTHS)
 
 
 def test_two_snvs_in_one_codon_are_one_mutant_sequence(mini_genome, nme1):
@@ -141,4 +143,4 @@ def test_phasing_is_carried_through_the_somatic_vcf(tmp_path, nme1):
     records = annotate.read_somatic_vcf(out)
     assert [(r.haplotypes, r.phased, r.ps, r.pgt, r.pid) for r in records] == [
         ((False, True), True, 7, "0|1", "x_1"), ((True, False), True, 7, None, None)]
-    assert annotate.in_cis_basis(records[0], records[1], None, "17") is None  # in trans
+    assert in_cis_basis(records[0], records[1], None, "17") is None  # in trans

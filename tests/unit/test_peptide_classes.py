@@ -13,8 +13,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from test_annotate import CODONS, Oracle, first_difference, translate
+from test_peptides import make_peptides
 
-from neorank import annotate, peptides
+from neorank import annotate
 
 TID = "ENST00000013034"  # NME1-001, 177 aa, 6 exons, plus strand
 LENGTHS = (8, 9, 10, 11)
@@ -87,7 +88,7 @@ def run(mini_genome, variants):
     annotations = annotate.annotate_records(records, mini_genome)
     effects = pd.DataFrame([row for r in records for row in annotations[r.variant_id].rows],
                            columns=annotate.EFFECT_COLUMNS)
-    table = peptides.make_peptides(effects, LENGTHS)
+    table = make_peptides(effects, LENGTHS)
     return annotations, table
 
 

@@ -66,6 +66,15 @@ def expected_peptides(oracle: Oracle, variant: tuple) -> set[str]:
     return found
 
 
+def make_peptides(effects: pd.DataFrame, lengths=(8, 9, 10, 11), flank_length: int = 15,
+                  proteome=None, block_variants: int = peptides.BLOCK_VARIANTS) -> pd.DataFrame:
+    """The whole peptides.tsv of an effects table: the blocks of
+    :func:`neorank.peptides.peptide_blocks` put together (what ``write_peptides`` writes)."""
+    blocks = list(peptides.peptide_blocks(effects, lengths, flank_length, proteome,
+                                          block_variants))
+    return blocks[0] if len(blocks) == 1 else pd.concat(blocks, ignore_index=True)
+
+
 def parse(argv: list[str], genome=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="neorank")
     peptides.add_subcommand(parser.add_subparsers(dest="step"))
@@ -205,7 +214,7 @@ def test_dedup_across_transcripts_keeps_first_transcript():
         _row(transcript_id="T1", context_start=20, mutant_context="GAWCD", wildtype_context="GAYCD",
              **common),
     ])
-    table = peptides.make_peptides(effects, [3], flank_length=5)
+    table = make_peptides(effects, [3], flank_length=5)
     by_peptide = table.set_index("mutant_peptide")
     assert by_peptide.loc["AWC", "transcript_ids"] == "T1;T2"
     assert by_peptide.loc["AWC", "n_flank"] == "G"  # from T1, first in id order
@@ -220,7 +229,7 @@ def test_self_peptides_are_kept_and_marked():
     proteome = ProteomeIndex(["KLMKLAWW", "GAKLAG"])  # a tiny "reference proteome"
     row = _row(effect="Substitution", mutant_context="KLAKLAWW", wildtype_context="KLMKLAWW",
                mutation_start=2, mutation_end=3)  # residue 3 M>A; 'AKLA' occurs in GAKLAG
-    table = peptides.make_peptides(pd.DataFrame([row]), [4], proteome=proteome)
+    table = make_peptides(pd.DataFrame([row]), [4], proteome=proteome)
     by_peptide = table.set_index("mutant_peptide")
     assert set(by_peptide.index) == {"KLAK", "LAKL", "AKLA"}
     assert list(by_peptide["self_match"]) == [False, False, True]
@@ -306,12 +315,12 @@ def test_blocks_keep_each_variant_whole():
              wildtype_context="GAYCD", **common),
     ])
     proteome = ProteomeIndex(["KLMKLAWW", "GAKLAG", "GAWC"], max_mismatches=1)
-    whole = peptides.make_peptides(effects, [3, 4], flank_length=5, proteome=proteome,
+    whole = make_peptides(effects, [3, 4], flank_length=5, proteome=proteome,
                                    block_variants=100)
     blocks = list(peptides.peptide_blocks(effects, [3, 4], flank_length=5, proteome=proteome,
                                           block_variants=1))
     assert [set(b["variant_id"]) for b in blocks] == [{"v1"}, {"v2"}]
-    pd.testing.assert_frame_equal(peptides.make_peptides(effects, [3, 4], flank_length=5,
+    pd.testing.assert_frame_equal(make_peptides(effects, [3, 4], flank_length=5,
                                                          proteome=proteome, block_variants=1),
                                   whole)
     assert list(dict.fromkeys(whole["variant_id"])) == ["v1", "v2"]
@@ -327,4 +336,4 @@ def test_empty_effects_give_a_header_only_table(tmp_path):
     out = tmp_path / "peptides.tsv"
     assert peptides.write_peptides(effects, out, [8]) == (0, 0)
     assert out.read_text() == "\t".join(peptides.PEPTIDE_COLUMNS) + "\n"
-    assert list(peptides.make_peptides(effects, [8]).columns) == peptides.PEPTIDE_COLUMNS
+    assert list(make_peptides(effects, [8]).columns) == peptides.PEPTIDE_COLUMNS

@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from neorank import config, rank
+from neorank import config, rank, ranking
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import read_tsv, write_tsv
+from neorank.rank import merge
 
 SAMPLE = "PT01"
 PREDICTOR = "mhcflurry-2.3.16/embedded"
@@ -76,7 +77,7 @@ def _row(frame: pd.DataFrame, peptide: str, allele: str = "HLA-A*02:01") -> pd.S
 
 
 def test_logistic_midpoint_is_exactly_half_and_cutoff_is_zero():
-    values = rank.logistic_affinity([350.0, 50.0, 500.0, 4999.0, 5000.0, 80000.0])
+    values = ranking.logistic_affinity([350.0, 50.0, 500.0, 4999.0, 5000.0, 80000.0])
     assert values[0] == 0.5
     assert values[1] == pytest.approx(1 / (1 + math.exp(-2)))  # 0.8808
     assert values[2] == pytest.approx(1 / (1 + math.e))  # 0.2689
@@ -590,10 +591,10 @@ def test_repeats_across_blocks_are_handled_as_in_one_table(tmp_path):
 
 def test_sort_keys_order_floats_like_pandas():
     values = [0.5, -1.0, float("nan"), 0.0, -0.0, 1e-9, 3.0, 1e30, -1e30]
-    ascending = rank._float_keys(values)
+    ascending = merge._float_keys(values)
     expected = pd.Series(values).sort_values(kind="mergesort").index.tolist()
     got = sorted(range(len(values)), key=lambda i: (ascending[i], i))
     assert got == expected
-    descending = rank._float_keys(values, descending=True)
+    descending = merge._float_keys(values, descending=True)
     expected = pd.Series(values).sort_values(ascending=False, kind="mergesort").index.tolist()
     assert sorted(range(len(values)), key=lambda i: (descending[i], i)) == expected

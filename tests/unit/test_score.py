@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from neorank import config, rank, score
+from neorank import config, ranking, score
 from neorank.errors import InputFileError
 from neorank.io import read_tsv
 
@@ -126,7 +126,7 @@ def test_run_with_embedded_models(tmp_path):
     # Same ranking code as `neorank rank`: the score is the logistic of the affinity.
     params = config.ranking_params({})["ranking"]
     assert out.loc[1, "score"] == pytest.approx(
-        rank.logistic_affinity([out.loc[1, "affinity_nm"]], params["affinity_midpoint_nm"],
+        ranking.logistic_affinity([out.loc[1, "affinity_nm"]], params["affinity_midpoint_nm"],
                                params["affinity_width_nm"], params["affinity_cutoff_nm"])[0],
         abs=1e-5)
 

@@ -1,0 +1,232 @@
+"""``neorank rank`` on one block of predictions.tsv: evidence joined, binders flagged,
+criteria assessed, tiers, scores and candidate ids (:func:`rank_candidates`).
+
+See :mod:`neorank.rank` for the binder and agretopicity rules and the order, and
+:mod:`neorank.ranking` for the criteria, tiers and the composite score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neorank.config import ranking_params
+from neorank.errors import InputFileError
+from neorank.rank.evidence import (
+    clonality_columns,
+    expression_columns,
+    join_rna_counts,
+    join_self_match,
+    numeric_column,
+    require_columns,
+)
+from neorank.ranking import CRITERIA, assess_criteria, score_rows
+
+LOG = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.rank"
+
+PREDICTION_COLUMNS = [
+    "variant_id",
+    "mutant_peptide",
+    "allele",
+    "mutant_affinity_nm",
+    "mutant_percentile",
+    "wildtype_affinity_nm",
+]
+VARIANT_COLUMNS = ["variant_id", "tumor_vaf", "tumor_depth", "normal_vaf"]
+JOINED_COLUMNS = ["tumor_vaf", "tumor_depth", "normal_vaf"]
+LEADING_COLUMNS = ["rank", "candidate_id"]
+#: Evidence columns added after the read evidence (``NA`` = not assessed).
+EVIDENCE_COLUMNS = ["clonality", "ccf", "gene_tpm", "transcript_tpm", "rna_depth",
+                    "rna_alt_reads", "rna_vaf", "self_match"]
+TRAILING_COLUMNS = [
+    "binder",
+    "agretopicity",
+    "tumor_vaf",
+    "tumor_depth",
+    "normal_vaf",
+    *EVIDENCE_COLUMNS,
+    *[f"pass_{c}" for c in CRITERIA],
+    "tier",
+    "score",
+    "score_components",
+]
+
+
+def candidate_id(sample: str, variant_id: str, mutant_peptide: str, allele: str) -> str:
+    """Stable candidate id: ``{sample}-`` + sha1(``variant_id|mutant_peptide|allele``)[:12]."""
+    key = f"{variant_id}|{mutant_peptide}|{allele}".encode()
+    return f"{sample}-{hashlib.sha1(key).hexdigest()[:12]}"
+
+
+def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: str,
+                    params: dict[str, Any] | None = None, *,
+                    peptides: pd.DataFrame | None = None,
+                    expression: Any = None, genome: Any = None,
+                    rna_counts: pd.DataFrame | None = None,
+                    purity: float | None = None, copy_number: Any = None,
+                    predictions_where: str = "predictions.tsv",
+                    variants_where: str = "variants.tsv",
+                    peptides_where: str = "peptides.tsv") -> pd.DataFrame:
+    """Flag binders, assess every criterion, tier, score and rank prediction rows.
+
+    Parameters
+    ----------
+    predictions
+        predictions.tsv as read by :func:`neorank.io.read_tsv`.
+    variants
+        variants.tsv (needs ``variant_id, tumor_vaf, tumor_depth, normal_vaf``;
+        ``chrom, pos`` for copy-number segments).
+    sample
+        Sample id, the prefix of ``candidate_id``.
+    params
+        Output of :func:`neorank.config.ranking_params` (defaults when None).
+    peptides
+        peptides.tsv; its ``self_match`` column is joined on
+        ``(variant_id, mutant_peptide)`` when predictions.tsv lacks it.
+    expression
+        A :class:`neorank.expression.ExpressionTable` (None: not assessed).
+    genome
+        pyensembl Genome used to link transcripts to genes for expression.
+    rna_counts
+        Output of :func:`neorank.rnaseq.count_variant_reads` (None: not assessed).
+    purity
+        Tumor purity in [0, 1] (None: clonality not assessed).
+    copy_number
+        A :class:`neorank.clonality.CopyNumberTable` (None: VAF rule only).
+    predictions_where, variants_where, peptides_where
+        File names for error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        candidates.tsv rows, best first (the order: :mod:`neorank.rank`).
+
+    Raises
+    ------
+    InputFileError
+        Missing columns, non-numeric or missing mutant affinities, variants
+        absent from variants.tsv, or conflicting duplicate rows.
+    """
+    params = params or ranking_params({})
+    binding, ranking = params["binding"], params["ranking"]
+    require_columns(predictions, PREDICTION_COLUMNS, predictions_where, "predict stage")
+    require_columns(variants, VARIANT_COLUMNS, variants_where, "annotate stage")
+    frame = predictions.drop(columns=[c for c in LEADING_COLUMNS + TRAILING_COLUMNS
+                                      if c in predictions.columns and c != "self_match"]
+                             ).reset_index(drop=True)
+    for column in ("variant_id", "mutant_peptide", "allele"):
+        empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+        if empty.any():
+            line = int(np.flatnonzero(empty.to_numpy())[0]) + 2
+            raise InputFileError(f"empty {column} on data line {line}", where=predictions_where,
+                                 fix="regenerate predictions.tsv with the predict stage")
+    for column in ("variant_id", "mutant_peptide", "allele"):
+        frame[column] = frame[column].astype(str)
+
+    duplicated = frame.duplicated()
+    if duplicated.any():
+        LOG.warning("%s: dropping %d exact duplicate row(s)", predictions_where,
+                    int(duplicated.sum()))
+        frame = frame.loc[~duplicated].reset_index(drop=True)
+    key_dup = frame.duplicated(["variant_id", "mutant_peptide", "allele"])
+    if key_dup.any():
+        row = frame.loc[key_dup].iloc[0]
+        raise InputFileError(
+            f"{int(key_dup.sum())} conflicting duplicate row(s), e.g. {row['variant_id']} "
+            f"{row['mutant_peptide']} {row['allele']}",
+            where=predictions_where,
+            fix="each (variant_id, mutant_peptide, allele) must appear once; "
+                "regenerate predictions.tsv")
+
+    mutant = numeric_column(frame, "mutant_affinity_nm", predictions_where)
+    percentile = numeric_column(frame, "mutant_percentile", predictions_where)
+    wildtype = numeric_column(frame, "wildtype_affinity_nm", predictions_where)
+    for column in ("presentation_score", "presentation_percentile"):
+        if column in frame.columns:
+            frame[column] = numeric_column(frame, column, predictions_where)
+    bad = mutant.isna() | (mutant <= 0)
+    if bad.any():
+        line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise InputFileError(
+            f"{int(bad.sum())} row(s) without a positive mutant_affinity_nm (first: data line {line})",
+            where=predictions_where,
+            fix="binding is mandatory for ranking; regenerate predictions.tsv")
+
+    # Join read evidence from variants.tsv.
+    var_columns = VARIANT_COLUMNS + [c for c in ("chrom", "pos") if c in variants.columns]
+    var = variants.loc[:, var_columns].copy()
+    var["variant_id"] = var["variant_id"].astype(str)
+    if var["variant_id"].duplicated().any():
+        LOG.warning("%s: duplicate variant_id(s); using the first row of each", variants_where)
+        var = var.drop_duplicates("variant_id", keep="first")
+    unknown = sorted(set(frame["variant_id"]) - set(var["variant_id"]))
+    if unknown:
+        raise InputFileError(
+            f"{len(unknown)} variant_id(s) of the predictions are not in variants.tsv, "
+            f"e.g. {unknown[0]}",
+            where=predictions_where,
+            fix=f"pass the variants.tsv of the same sample and run ({variants_where})")
+    for column in JOINED_COLUMNS:
+        var[column] = numeric_column(var.reset_index(drop=True), column,
+                                      variants_where).to_numpy()
+    depth = var["tumor_depth"]
+    if depth.dropna().apply(float.is_integer).all():
+        var["tumor_depth"] = depth.astype("Int64")
+
+    # Clonality per variant (purity; copy number when covered).
+    clonality, ccf = clonality_columns(var, ranking, purity, copy_number)
+    var["clonality"] = pd.Series(clonality, index=var.index, dtype=object)
+    var["ccf"] = pd.Series(ccf, index=var.index, dtype=float)
+    var = var.drop(columns=[c for c in ("chrom", "pos") if c in var.columns])
+
+    if rna_counts is not None:
+        var = join_rna_counts(var, rna_counts)
+    frame = frame.merge(var, on="variant_id", how="left", validate="many_to_one", sort=False)
+
+    # self_match: from predictions.tsv, else joined from peptides.tsv.
+    frame = join_self_match(frame, peptides, predictions_where, peptides_where)
+
+    if expression is not None:
+        frame["gene_tpm"], frame["transcript_tpm"] = expression_columns(frame, expression,
+                                                                        genome)
+    for column in EVIDENCE_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = np.nan
+    for column in ("gene_tpm", "transcript_tpm", "rna_vaf", "ccf"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for column in ("rna_depth", "rna_alt_reads"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+
+    # Binder flag.
+    binder = np.zeros(len(frame), dtype=bool)
+    if binding["max_affinity_nm"] is not None:
+        binder |= (mutant <= binding["max_affinity_nm"]).to_numpy()
+    if binding["max_percentile"] is not None:
+        binder |= (percentile <= binding["max_percentile"]).fillna(False).to_numpy(dtype=bool)
+    frame["binder"] = binder
+
+    frame["agretopicity"] = (mutant / wildtype.where(wildtype > 0)).to_numpy()
+
+    criteria = assess_criteria(frame, params)
+    for column in criteria.columns:
+        frame[column] = criteria[column].to_numpy()
+    frame["score"], frame["score_components"] = score_rows(frame, params)
+
+    frame["candidate_id"] = [
+        candidate_id(sample, v, p, a)
+        for v, p, a in zip(frame["variant_id"], frame["mutant_peptide"], frame["allele"],
+                           strict=True)
+    ]
+    frame["_affinity"] = mutant.to_numpy()
+    frame["_excluded"] = (frame["self_match"].fillna(False).to_numpy(dtype=bool)
+                          if ranking["exclude_self_matches"] else False)
+    frame = frame.sort_values(["_excluded", "binder", "score", "_affinity", "candidate_id"],
+                              ascending=[True, False, False, True, True], kind="mergesort")
+    frame = frame.drop(columns=["_affinity", "_excluded"]).reset_index(drop=True)
+    frame["rank"] = np.arange(1, len(frame) + 1)
+    middle = [c for c in frame.columns if c not in LEADING_COLUMNS + TRAILING_COLUMNS]
+    return frame.loc[:, LEADING_COLUMNS + middle + TRAILING_COLUMNS]

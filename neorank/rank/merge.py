@@ -1,0 +1,158 @@
+"""``neorank rank`` in bounded memory: predictions.tsv ranked block by block and the
+blocks merged into one ranking (:func:`rank_file`).
+
+Each block is ranked by :func:`~neorank.rank.candidates.rank_candidates` and
+written sorted by :func:`sort_keys`, text keys whose string order is the ranking
+order; the blocks are merged on those keys and ranks assigned in one streaming
+pass, giving the bytes of ranking the whole table at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neorank.errors import InputFileError
+from neorank.io import CHUNK_ROWS, tsv_text, write_tsv
+from neorank.rank.candidates import rank_candidates
+from neorank.tables import read_table, table_blocks, table_header
+
+LOG = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.rank"
+
+
+def _float_keys(values: np.ndarray, descending: bool = False) -> list[str]:
+    """Fixed-width hex strings whose text order is the numeric order of ``values``
+    (NaN last either way, as pandas sorts it)."""
+    values = np.asarray(values, dtype=float) + 0.0  # -0.0 -> 0.0
+    bits = values.astype(">f8").view(">u8").astype(np.uint64)
+    negative = (bits >> np.uint64(63)).astype(bool)
+    bits = np.where(negative, ~bits, bits | np.uint64(1 << 63))
+    if descending:
+        bits = ~bits
+    bits = np.where(np.isnan(values), np.uint64(2**64 - 1), bits)
+    return [f"{b:016x}" for b in bits.tolist()]
+
+
+def sort_keys(candidates: pd.DataFrame, exclude_self_matches: bool) -> list[str]:
+    """One text key per ranked row whose string order is :func:`rank_candidates`' order:
+    (self match excluded, binder first, score descending, mutant IC50, candidate_id).
+    Blocks ranked separately are merged on these keys into one ranking."""
+    excluded = (candidates["self_match"].fillna(False).to_numpy(dtype=bool)
+                if exclude_self_matches else np.zeros(len(candidates), dtype=bool))
+    binder = candidates["binder"].to_numpy(dtype=bool)
+    flags = (excluded.astype(int) * 2 + (~binder).astype(int)).tolist()
+    score = _float_keys(candidates["score"].to_numpy(dtype=float), descending=True)
+    affinity = _float_keys(pd.to_numeric(candidates["mutant_affinity_nm"]).to_numpy(dtype=float))
+    return [f"{f}{s}{a}{c}" for f, s, a, c in
+            zip(flags, score, affinity, candidates["candidate_id"].tolist(), strict=True)]
+
+
+def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
+              params: dict[str, Any], out: str | Path, *, chunk_rows: int = CHUNK_ROWS,
+              **evidence: Any) -> dict[str, Any]:
+    """Rank predictions.tsv into candidates.tsv in bounded memory.
+
+    Blocks of ``chunk_rows`` prediction rows are ranked by :func:`rank_candidates`
+    (every criterion and the score are per row), each block is written sorted by
+    :func:`sort_keys` to a temporary file, and the blocks are merged on those keys
+    with ranks assigned in one streaming pass. The file is byte-identical to
+    ranking the whole table at once (tested); memory is one block, not the table.
+    A (variant, peptide, allele) repeated across blocks is handled as the
+    in-memory path handles it (exact duplicates dropped, conflicts an error).
+
+    Returns ``{"rows", "binders", "tiers", "blocks"}``.
+    """
+    where = str(predictions_path)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ranking = params["ranking"]
+    if "variant_id" in variants.columns and variants["variant_id"].astype(str).duplicated().any():
+        LOG.warning("%s: duplicate variant_id(s); using the first row of each",
+                    evidence.get("variants_where", "variants.tsv"))
+        variants = variants.loc[~variants["variant_id"].astype(str).duplicated()]
+    counts: dict[str, Any] = {"rows": 0, "binders": 0, "tiers": {}, "blocks": 0}
+
+    def count(ranked: pd.DataFrame) -> None:
+        counts["rows"] += len(ranked)
+        counts["binders"] += int(ranked["binder"].sum())
+        for tier, n in ranked["tier"].value_counts().items():
+            counts["tiers"][tier] = counts["tiers"].get(tier, 0) + int(n)
+
+    def rank_whole() -> dict[str, Any]:
+        """The whole table at once (empty tables, repeats across blocks)."""
+        frame = rank_candidates(read_table(predictions_path), variants, sample, params,
+                                predictions_where=where, **evidence)
+        write_tsv(frame, out)
+        counts.update(rows=0, binders=0, tiers={}, blocks=1 if len(frame) else 0)
+        count(frame)
+        return counts
+
+    hashes = []
+    columns: list[str] | None = None
+    with tempfile.TemporaryDirectory(prefix=".rank-", dir=out.parent) as tmp:
+        blocks = []
+        for chunk in _prediction_chunks(predictions_path, chunk_rows):
+            ranked = rank_candidates(chunk, variants, sample, params, predictions_where=where,
+                                     **evidence)
+            if columns is None:
+                columns = list(ranked.columns)
+            elif list(ranked.columns) != columns:  # cannot happen for one file; be safe
+                raise InputFileError("prediction blocks gave different columns",
+                                     where=where, fix="regenerate predictions.tsv")
+            hashes.append(pd.util.hash_pandas_object(
+                ranked[["variant_id", "mutant_peptide", "allele"]], index=False).to_numpy())
+            keys = sort_keys(ranked, ranking["exclude_self_matches"])
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            body = tsv_text(ranked.iloc[order].drop(columns="rank"), header=False)
+            path = Path(tmp) / f"block{len(blocks):05d}.tsv"
+            with open(path, "w", encoding="utf-8", newline="\n") as handle:
+                for key_index, line in zip(order, body.splitlines(keepends=True), strict=True):
+                    handle.write(f"{keys[key_index]}\t{line}")
+            blocks.append(path)
+            count(ranked)
+        counts["blocks"] = len(blocks)
+        if len(blocks) > 1:
+            keys_all = np.concatenate(hashes)
+            if len(np.unique(keys_all)) != len(keys_all):
+                # Repeats across blocks: rank the whole table at once (drops exact
+                # duplicates, reports conflicts) - rare, and only for damaged inputs.
+                LOG.warning("%s: repeated (variant, peptide, allele) rows across blocks; "
+                            "ranking the whole table in memory", where)
+                return rank_whole()
+        if columns is None:  # empty predictions.tsv: header only
+            return rank_whole()
+        partial = out.with_name(out.name + ".tmp")
+        with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write("\t".join(columns) + "\n")
+            files = [open(p, encoding="utf-8", newline="\n") for p in blocks]
+            try:
+                for rank, line in enumerate(heapq.merge(*files), start=1):
+                    handle.write(f"{rank}\t{line.split(chr(9), 1)[1]}")
+            finally:
+                for file in files:
+                    file.close()
+        shutil.move(partial, out)
+    return counts
+
+
+#: Text columns of predictions.tsv, read as text in every block (pandas would
+#: otherwise guess per piece and warn about mixed types; the written text is the same).
+PREDICTION_TEXT_COLUMNS = (
+    "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "mutant_peptide",
+    "wildtype_peptide", "mutation_positions", "n_flank", "c_flank", "gene_names",
+    "nearest_self_peptide", "merged_variant_ids", "in_cis", "germline_context", "allele",
+    "allele_status", "predictor")
+
+
+def _prediction_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    header = set(table_header(path))
+    text = {c: "str" for c in PREDICTION_TEXT_COLUMNS if c in header}
+    yield from table_blocks(path, chunk_rows=chunk_rows, dtype=text)
