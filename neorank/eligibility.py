@@ -454,8 +454,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--variants", required=True, help="variants.tsv")
     parser.add_argument("--candidates", required=True, help="candidates.tsv")
     parser.add_argument("--alleles-json", required=True, help="alleles.json")
-    parser.add_argument("--manifest", required=True,
-                        help="manifest.json (which models made the predictions)")
+    models = parser.add_mutually_exclusive_group(required=True)
+    models.add_argument("--models-label",
+                        help="which models made the predictions: embedded, official or a "
+                        "folder's name (the config's mhcflurry.models)")
+    models.add_argument("--manifest", help="manifest.json of the run (its models label is used)")
     parser.add_argument("--params", action="append",
                         help="params file(s): JSON or the YAML config (eligibility section)")
     parser.add_argument("--purity", type=float, help="tumour purity in [0, 1], if known")
@@ -468,10 +471,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``neorank eligibility``; returns 0."""
-    manifest = load_json(args.manifest, "manifest.json")
-    if not isinstance(manifest, dict):
-        raise InputFileError("manifest.json must be a JSON object", where=str(args.manifest),
-                             fix="regenerate it with `neorank manifest`")
+    if getattr(args, "models_label", None):
+        manifest: dict[str, Any] = {"models": {"label": args.models_label}}
+    else:
+        manifest = load_json(args.manifest, "manifest.json")
+        if not isinstance(manifest, dict):
+            raise InputFileError("manifest.json must be a JSON object", where=str(args.manifest),
+                                 fix="regenerate it with `neorank manifest`")
     params = eligibility_params(load_params(args.params),
                                 where=", ".join(args.params or []) or "defaults")
     variants = read_table(args.variants, columns=["variant_id", "status"])

@@ -20,6 +20,8 @@ import pysam
 import pytest
 import yaml
 
+from neorank.resources import embedded_models_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
 SAMPLES = ["osteosarc-paired", "osteosarc-separate"]
@@ -41,12 +43,12 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 def write_run_dir(workdir: Path) -> None:
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for key in ("gtf", "cdna", "pep"):
-        config["reference"][key] = str(ROOT / config["reference"][key])
+    # The shipped config's empty reference and model paths mean the copies shipped with
+    # NeoRank (found from the package, whatever the working directory).
     config["reference"]["cache_dir"] = str(workdir / "cache" / "reference")
     # NEORANK_TEST_MODELS points the run at another model folder (development only).
     config["mhcflurry"]["embedded_dir"] = os.environ.get(
-        "NEORANK_TEST_MODELS", str(ROOT / config["mhcflurry"]["embedded_dir"]))
+        "NEORANK_TEST_MODELS", config["mhcflurry"]["embedded_dir"])
     config["mhcflurry"]["cache"] = str(workdir / "cache" / "predictions.sqlite")
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -177,7 +179,7 @@ def test_manifest_provenance(run):
         assert key in text
     assert "87" in text
     config = yaml.safe_load((run / "config" / "config.yaml").read_text())
-    sums = Path(config["mhcflurry"]["embedded_dir"]) / "SHA256SUMS"
+    sums = Path(config["mhcflurry"]["embedded_dir"] or embedded_models_dir()) / "SHA256SUMS"
 
     assert hashlib.sha256(sums.read_bytes()).hexdigest() in text
 
@@ -198,6 +200,42 @@ def test_rerun_is_a_no_op_and_ranking_reruns_alone(run):
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         plan = snakemake(run, "-n", "--quiet", "rules").stdout
         assert "rank" in plan and "predict" not in plan.replace("predictions", "")
+    finally:
+        config_path.write_text(original)
+
+
+def planned_rules(run: Path) -> set[str]:
+    """Rules a dry run would execute (from the job-stats table)."""
+    out = snakemake(run, "-n", "--quiet", "rules").stdout
+    rules = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
+            rules.add(parts[0])
+    return rules
+
+
+@pytest.mark.parametrize(("section", "key", "value", "expected", "untouched"), [
+    ("vaccine", "peptide_count", 3, {"stage_config", "vaccine", "review_sheet", "report"},
+     {"rank", "predict", "annotate", "peptides", "eligibility", "aggregate"}),
+    ("report", "top_n", 7, {"stage_config", "report"},
+     {"rank", "predict", "vaccine", "eligibility", "summary"}),
+    ("eligibility", "min_genes_eligible", 4, {"stage_config", "eligibility", "report",
+                                              "summary", "cohort"},
+     {"rank", "predict", "vaccine", "aggregate"}),
+])
+def test_config_change_reruns_only_the_stages_that_read_it(run, section, key, value, expected,
+                                                           untouched):
+    """Each stage gets only its config sections (results/config/<stage>.json)."""
+    config_path = run / "config" / "config.yaml"
+    original = config_path.read_text()
+    try:
+        config = yaml.safe_load(original)
+        config[section][key] = value
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        plan = planned_rules(run)
+        assert expected <= plan, plan
+        assert not untouched & plan, plan
     finally:
         config_path.write_text(original)
 

@@ -7,7 +7,6 @@ rule eligibility:
         variants="results/{sample}/variants.tsv",
         candidates="results/{sample}/candidates.tsv",
         alleles="results/{sample}/alleles.json",
-        manifest="results/{sample}/manifest.json",
         params=stage_config("eligibility"),
     output:
         "results/{sample}/eligibility.json",
@@ -23,6 +22,7 @@ rule eligibility:
         mem_mb=1000,
         runtime=10,
     params:
+        models_label=cfg("mhcflurry/models"),
         purity=get_purity_arg,
         expression=get_expression_arg,
     shell:
@@ -31,7 +31,7 @@ rule eligibility:
         " --variants {input.variants:q}"
         " --candidates {input.candidates:q}"
         " --alleles-json {input.alleles:q}"
-        " --manifest {input.manifest:q}"
+        " --models-label {params.models_label:q}"
         " --params {input.params:q}"
         " {params.purity}"
         " {params.expression}"
