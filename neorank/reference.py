@@ -277,7 +277,7 @@ def genome_from_args(args: argparse.Namespace) -> pyensembl.Genome:
 
 
 def index_reference(args: argparse.Namespace) -> int:
-    """Build the annotation cache and return 0 (``neorank annotate --index-only``)."""
+    """Build the annotation cache and return 0 (``neorank index-reference``)."""
     genome = genome_from_args(args)
     log.info("reference ready: %s (%d genes)", genome, len(genome.gene_ids()))
     return 0

@@ -16,7 +16,7 @@ Usage::
     .venv/bin/python scripts/benchmark_load.py [--vcf FILE] [--workdir DIR]
         [--pass-filter ID ...] [--keep]
 
-Reference indexing (``neorank annotate --index-only``) is timed separately: it
+Reference indexing (``neorank index-reference``) is timed separately: it
 is done once per cache, not per sample.
 """
 
@@ -108,7 +108,7 @@ def run_load(vcf: Path, workdir: Path, pass_filters: list[str],
     filters = [arg for f in pass_filters for arg in ("--pass-filter", f)]
     mode = ["--tumor-vcf", str(tumor), "--normal-vcf", str(normal)]
     stages = {
-        "index_reference": ["annotate", "--index-only", *ref],
+        "index_reference": ["index-reference", *ref],
         "preflight": ["preflight", "--sample", SAMPLE, *mode, *filters,
                       "--alleles", "HLA-A*02:01,HLA-B*07:02", *ref,
                       "--out", str(workdir / "preflight.tsv")],
