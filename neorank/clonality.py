@@ -37,7 +37,8 @@ total CN       ``copy_number``, ``tcn.em``, ``tcn``, ``CNt``, ``copyNumber``,
 =============  =====================================================
 
 So ASCAT, FACETS, Sequenza and PURPLE segment files work as written. Contig
-names match with or without ``chr`` (``chrM`` = ``MT``).
+names match with or without ``chr`` (``chrM`` = ``MT``;
+:func:`neorank.vcf.normalize_contig`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from neorank.errors import InputFileError
+from neorank.vcf import normalize_contig
 
 LOG = logging.getLogger(__name__)
 
@@ -71,15 +73,7 @@ DEFAULT_CLONALITY: dict[str, float] = {
 }
 
 __all__ = ["CopyNumberTable", "DEFAULT_CLONALITY", "cancer_cell_fraction", "classify",
-           "normalise_contig", "read_copy_number"]
-
-
-def normalise_contig(name: str) -> str:
-    """``chr1`` -> ``1``, ``chrM``/``M`` -> ``MT``."""
-    name = str(name).strip()
-    if name.lower().startswith("chr"):
-        name = name[3:]
-    return "MT" if name.upper() in {"M", "MT"} else name
+           "read_copy_number"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ class CopyNumberTable:
             return self.by_variant[variant_id]
         if chrom is None or pos is None or not self.segments:
             return None
-        rows = self.segments.get(normalise_contig(chrom), [])
+        rows = self.segments.get(normalize_contig(chrom), [])
         starts = [r[0] for r in rows]
         index = bisect.bisect_right(starts, int(pos)) - 1
         if index >= 0 and rows[index][0] <= pos <= rows[index][1]:
@@ -176,7 +170,7 @@ def read_copy_number(path: str | os.PathLike) -> CopyNumberTable:
             raise InputFileError(f"segment on data line {row + 2} ends ({int(e)}) before it "
                                  f"starts ({int(s)})", where=where,
                                  fix="write 1-based inclusive start <= end")
-        key = normalise_contig(table[contig].iloc[row])
+        key = normalize_contig(table[contig].iloc[row])
         segments.setdefault(key, []).append((int(s), int(e), float(cn)))
     for rows in segments.values():
         rows.sort()

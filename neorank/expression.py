@@ -1,8 +1,7 @@
 """Tumor expression tables -> TPM per gene and per transcript.
 
-Formats (recognised from the header with
-:func:`neorank.preflight.detect_expression_format`, so preflight and ranking
-agree):
+Formats (recognised from the header with :func:`detect_expression_format`,
+which ``neorank preflight`` uses too, so preflight and ranking agree):
 
 =========================  ===============  ==========  =====================
 format                     id column        level       TPM column
@@ -43,17 +42,35 @@ import numpy as np
 import pandas as pd
 
 from neorank.errors import InputFileError
-from neorank.preflight import detect_expression_format
 
 LOG = logging.getLogger(__name__)
 
+#: Known expression table formats: (name, required header columns, id column).
+_EXPRESSION_FORMATS = [
+    ("Salmon quant.sf", ["Name", "Length", "EffectiveLength", "TPM", "NumReads"], "Name"),
+    ("Kallisto abundance.tsv", ["target_id", "length", "eff_length", "est_counts", "tpm"],
+     "target_id"),
+    ("RSEM genes.results", ["gene_id", "transcript_id(s)", "length", "effective_length",
+                            "expected_count", "TPM"], "gene_id"),
+    ("RSEM isoforms.results", ["transcript_id", "gene_id", "length", "effective_length",
+                               "expected_count", "TPM"], "transcript_id"),
+]
+#: TPM column and level of each known format.
 TPM_COLUMNS = {"Salmon quant.sf": "TPM", "Kallisto abundance.tsv": "tpm",
                "RSEM genes.results": "TPM", "RSEM isoforms.results": "TPM"}
 LEVELS = {"Salmon quant.sf": "transcript", "Kallisto abundance.tsv": "transcript",
           "RSEM genes.results": "gene", "RSEM isoforms.results": "transcript"}
 _VERSION = re.compile(r"^(ENS[A-Z]*[GT]\d+)\.\d+$")
 
-__all__ = ["ExpressionTable", "read_expression", "strip_version"]
+__all__ = ["ExpressionTable", "detect_expression_format", "read_expression", "strip_version"]
+
+
+def detect_expression_format(columns: list[str]) -> tuple[str, str] | None:
+    """``(format name, id column)`` for a known expression table header."""
+    for name, required, id_column in _EXPRESSION_FORMATS:
+        if all(c in columns for c in required):
+            return name, id_column
+    return None
 
 
 def strip_version(identifier: str) -> str:

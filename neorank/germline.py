@@ -10,10 +10,11 @@ peptide when it is on the same haplotype:
 * heterozygous and unphased: both versions of the peptides are made and flagged.
 
 Germline calls are read from the normal sample of a VCF (the normal VCF in
-separate mode, the paired VCF's normal column in paired mode) with pysam:
-records whose FILTER is ``PASS`` or ``.`` and whose normal genotype carries an
-ALT. Only SNVs are applied; germline indels and MNVs are counted and logged, not
-applied (their effect on the reading frame would need the genome sequence).
+separate mode, the paired VCF's normal column in paired mode) through the VCF
+layer (:mod:`neorank.vcf`, pysam): records whose FILTER is ``PASS`` or ``.``
+and whose normal genotype carries an ALT. Only SNVs are applied; germline
+indels and MNVs are counted and logged, not applied (their effect on the
+reading frame would need the genome sequence).
 
 Memory: a whole-genome normal carries millions of germline SNVs, but only those
 within :data:`GERMLINE_MAX_DISTANCE` of a somatic allele can be applied; given
@@ -32,6 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neorank.errors import InputFileError
+from neorank.vcf import (
+    choose_sample,
+    filter_value,
+    iter_records,
+    make_variant_id,
+    normalize_allele,
+    normalize_contig,
+    open_vcf,
+    record_phase,
+    rejected_filters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +67,10 @@ class GermlineVariant:
     ps: int | None = None
 
 
-def _normalise_contig(name: str) -> str:
-    return name[3:] if name.lower().startswith("chr") else name
-
-
 class SomaticWindows:
-    """The positions within ``distance`` nt of somatic alleles (contig ``chr`` prefix
-    ignored): where a germline SNV can be applied (:meth:`GermlineIndex.near`).
+    """The positions within ``distance`` nt of somatic alleles (contigs compared with
+    :func:`neorank.vcf.normalize_contig`): where a germline SNV can be applied
+    (:meth:`GermlineIndex.near`).
 
     ``spans``: (chrom, first, last) 1-based reference span of each somatic allele.
     """
@@ -70,7 +79,7 @@ class SomaticWindows:
                  distance: int = GERMLINE_MAX_DISTANCE) -> None:
         windows: dict[str, list[tuple[int, int]]] = {}
         for chrom, first, last in spans:
-            windows.setdefault(_normalise_contig(chrom), []).append(
+            windows.setdefault(normalize_contig(chrom), []).append(
                 (first - distance, last + distance))
         self._starts: dict[str, list[int]] = {}
         self._ends: dict[str, list[int]] = {}
@@ -85,7 +94,7 @@ class SomaticWindows:
 
     def __contains__(self, site: tuple[str, int]) -> bool:
         """Is ``(chrom, pos)`` within ``distance`` of a somatic allele?"""
-        contig = _normalise_contig(site[0])
+        contig = normalize_contig(site[0])
         starts = self._starts.get(contig)
         if not starts:
             return False
@@ -105,44 +114,29 @@ def read_germline_vcf(path: str | os.PathLike, sample: str | None = None,
     InputFileError
         The VCF cannot be read, or the sample is missing or ambiguous.
     """
-    import pysam
-
     path = Path(path)
-    try:
-        vcf = pysam.VariantFile(str(path))
-    except (OSError, ValueError) as err:
-        raise InputFileError(f"cannot read the germline VCF: {err}", where=str(path),
-                             fix="pass the normal VCF (or the paired VCF with --germline-sample)"
-                             ) from err
     skipped: Counter[str] = Counter()
     variants: list[GermlineVariant] = []
+    vcf = open_vcf(path, "germline")
     with vcf:
-        samples = list(vcf.header.samples)
-        if sample is None:
-            if len(samples) == 1:
-                sample = samples[0]
-            elif "NORMAL" in samples:
-                sample = "NORMAL"
-            else:
-                raise InputFileError(f"cannot tell the normal sample among {samples}",
-                                     where=str(path), fix="pass --germline-sample")
-        if sample not in samples:
-            raise InputFileError(f"sample {sample!r} is not in the VCF (samples: {samples})",
-                                 where=str(path), fix="pass the normal sample's column name")
-        for rec in vcf:
-            filters = list(rec.filter.keys())
-            if filters and filters != ["PASS"]:
+        if not vcf.header.samples:
+            raise InputFileError("the germline VCF has no sample column (sites-only): no "
+                                 "genotype to read", where=str(path),
+                                 fix="pass the normal VCF (or the paired VCF with "
+                                     "--germline-sample)")
+        sample = choose_sample(vcf, path, sample, "normal", "--germline-sample",
+                               preferred="NORMAL")
+        for number, rec in iter_records(vcf, path):
+            if rejected_filters(filter_value(rec), ("PASS",)):
                 skipped["not PASS"] += 1
                 continue
-            call = rec.samples[sample]
-            genotype = call.get("GT") if "GT" in call.keys() else None
-            if not isinstance(genotype, tuple) or not genotype \
-                    or any(g is None for g in genotype):
-                continue
             for index, alt in enumerate(rec.alts or (), start=1):
-                if index not in genotype:
+                phase = record_phase(rec, sample, index, path, number)
+                if phase.haplotypes is None:
+                    break  # GT absent or not fully called: no ALT is known to be carried
+                if not any(phase.haplotypes):
                     continue
-                pos, ref, alt = _trim(rec.pos, rec.ref.upper(), alt.upper())
+                pos, ref, alt = normalize_allele(rec.pos, rec.ref, alt)
                 if len(ref) != 1 or len(alt) != 1 or alt not in "ACGT" or ref not in "ACGT":
                     skipped["not an SNV"] += 1
                     continue
@@ -150,34 +144,22 @@ def read_germline_vcf(path: str | os.PathLike, sample: str | None = None,
                     skipped[f"further than {GERMLINE_MAX_DISTANCE} nt from every somatic "
                             "variant"] += 1
                     continue
-                haplotypes = tuple(g == index for g in genotype)
-                ps = call.get("PS") if "PS" in call.keys() else None
-                ps = ps[0] if isinstance(ps, tuple) else ps
                 variants.append(GermlineVariant(
-                    f"{rec.chrom}:{pos}:{ref}>{alt}", rec.chrom, pos, ref, alt,
-                    all(haplotypes), haplotypes, bool(call.phased) and len(genotype) > 1, ps))
+                    make_variant_id(rec.chrom, pos, ref, alt), rec.chrom, pos, ref, alt,
+                    all(phase.haplotypes), phase.haplotypes, phase.phased, phase.ps))
     if skipped:
         log.info("germline VCF %s: %s not applied", path,
                  ", ".join(f"{n} {why}" for why, n in sorted(skipped.items())))
     return variants
 
 
-def _trim(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
-    """Drop bases shared by REF and ALT (``GA>GG`` at 10 is ``A>G`` at 11)."""
-    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
-        ref, alt = ref[:-1], alt[:-1]
-    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
-        pos, ref, alt = pos + 1, ref[1:], alt[1:]
-    return pos, ref, alt
-
-
 class GermlineIndex:
-    """Germline SNVs by contig (``chr`` prefix ignored) and position."""
+    """Germline SNVs by contig (:func:`neorank.vcf.normalize_contig`) and position."""
 
     def __init__(self, variants: list[GermlineVariant]) -> None:
         self._by_contig: dict[str, list[GermlineVariant]] = {}
         for variant in sorted(variants, key=lambda v: (v.chrom, v.pos, v.alt)):
-            self._by_contig.setdefault(_normalise_contig(variant.chrom), []).append(variant)
+            self._by_contig.setdefault(normalize_contig(variant.chrom), []).append(variant)
         self._positions = {c: [v.pos for v in vs] for c, vs in self._by_contig.items()}
 
     def __len__(self) -> int:
@@ -186,7 +168,7 @@ class GermlineIndex:
     def near(self, chrom: str, start: int, end: int,
              distance: int = GERMLINE_MAX_DISTANCE) -> list[GermlineVariant]:
         """Germline SNVs within ``distance`` nt of [start, end], not overlapping it."""
-        contig = _normalise_contig(chrom)
+        contig = normalize_contig(chrom)
         positions = self._positions.get(contig, [])
         lo = bisect.bisect_left(positions, start - distance)
         hi = bisect.bisect_right(positions, end + distance)

@@ -34,8 +34,8 @@ from typing import Any
 
 import pandas as pd
 
-from neorank.clonality import normalise_contig
 from neorank.errors import InputFileError
+from neorank.vcf import normalize_contig
 
 LOG = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _bam_contigs(bam: Any) -> dict[str, str]:
     contigs: dict[str, str] = {}
     for name in bam.references:
         contigs.setdefault(name, name)
-        contigs.setdefault(normalise_contig(name), name)
+        contigs.setdefault(normalize_contig(name), name)
     return contigs
 
 
@@ -157,7 +157,7 @@ def count_variant_reads(bam_path: str | os.PathLike, variants: pd.DataFrame, *,
                 index=False):
             variant_id, chrom, pos, ref, alt = (str(record[0]), str(record[1]), record[2],
                                                 str(record[3]), str(record[4]))
-            contig = contigs.get(chrom) or contigs.get(normalise_contig(chrom))
+            contig = contigs.get(chrom) or contigs.get(normalize_contig(chrom))
             if contig is None or pd.isna(pos):
                 rows.append({"variant_id": variant_id, "rna_depth": None,
                              "rna_alt_reads": None, "rna_vaf": None})

@@ -22,21 +22,41 @@ separate
 Every tumor allele (one per record and ALT) gets one row in the accounting
 table (``docs/tables.md``); the kept ones are written, one ALT per record, to a
 bgzipped, tabix-indexed VCF. Both outputs are deterministic.
+
+Reading the VCFs (samples, read counts, phasing, allele normalisation) is the
+VCF layer's, :mod:`neorank.vcf`; this module applies the somatic filters.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neorank.errors import InputFileError, NeoRankError
+from neorank import __version__
+from neorank.errors import NeoRankError
+from neorank.io import write_tsv
+from neorank.vcf import (
+    NO_PHASE,
+    NOT_ASSESSED,
+    Counts,
+    Phase,
+    allele_key,
+    allele_problem,
+    carries_allele,
+    choose_sample,
+    filter_value,
+    iter_records,
+    make_variant_id,
+    open_vcf,
+    record_counts,
+    rejected_filters,
+    sample_phase,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -48,7 +68,6 @@ ACCOUNTING_COLUMNS = [
 ]
 
 GERMLINE_REASON = "present in normal VCF (germline)"
-_BASES = re.compile(r"[ACGTN]+")
 
 # INFO fields of the somatic VCF: (id, type, description).
 _INFO_FIELDS = [
@@ -93,58 +112,6 @@ class Thresholds:
                                    fix="give an allele fraction, e.g. 0.05 for 5%")
 
 
-@dataclass(frozen=True)
-class Counts:
-    """Read evidence of one sample for one allele; ``None`` = not assessed."""
-
-    depth: int | None = None
-    ref_reads: int | None = None
-    alt_reads: int | None = None
-    vaf: float | None = None
-
-
-NOT_ASSESSED = Counts()
-
-
-@dataclass(frozen=True)
-class Phase:
-    """Phasing of one tumor allele, carried into the somatic VCF for in-cis merging.
-
-    ``haplotypes``: for each GT slot, whether it carries this ALT (``None`` if GT
-    is absent or partly missing); ``phased``: GT is phased (``|``); ``ps``: the
-    phase set (FORMAT PS); ``pgt``/``pid``: Mutect2's physical phasing.
-    """
-
-    haplotypes: tuple[bool, ...] | None = None
-    phased: bool = False
-    ps: int | None = None
-    pgt: str | None = None
-    pid: str | None = None
-
-
-NO_PHASE = Phase()
-
-
-def sample_phase(record: Any, sample: str | None, allele_index: int) -> Phase:
-    """GT (recoded for ALT number ``allele_index``), PS, PGT and PID of ``sample``."""
-    if sample is None:
-        return NO_PHASE
-    call = record.samples[sample]
-    keys = set(call.keys())
-    haplotypes, phased = None, False
-    if "GT" in keys:
-        genotype = call.get("GT")
-        if isinstance(genotype, tuple) and genotype and all(g is not None for g in genotype):
-            haplotypes = tuple(g == allele_index for g in genotype)
-            phased = bool(call.phased) and len(genotype) > 1
-    ps = _get(_as_tuple(call.get("PS")), 0) if "PS" in keys else None
-    pgt = call.get("PGT") if "PGT" in keys else None
-    pid = call.get("PID") if "PID" in keys else None
-    pgt = pgt[0] if isinstance(pgt, tuple) else pgt
-    pid = pid[0] if isinstance(pid, tuple) else pid
-    return Phase(haplotypes, phased, ps, pgt or None, pid or None)
-
-
 @dataclass
 class Allele:
     """One input record x ALT allele of the tumor (or paired) VCF."""
@@ -163,7 +130,7 @@ class Allele:
 
     @property
     def variant_id(self) -> str:
-        return f"{self.chrom}:{self.pos}:{self.ref}>{self.alt}"
+        return make_variant_id(self.chrom, self.pos, self.ref, self.alt)
 
     @property
     def status(self) -> str:
@@ -185,309 +152,32 @@ class SomaticResult:
         return [a for a in self.alleles if not a.reasons]
 
 
-# ------------------------------------------------------------------ normalisation
-def normalize_contig(name: str) -> str:
-    """Contig name for comparisons: no ``chr`` prefix, mitochondria as ``MT``."""
-    core = name[3:] if name.lower().startswith("chr") else name
-    return "MT" if core.upper() in ("M", "MT") else core
-
-
-def normalize_allele(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
-    """Trim the shared suffix, then the shared prefix, keeping one base each.
-
-    This is the VCF "parsimonious" representation without left-alignment (which
-    would need the genome sequence). Alleles are compared upper-case.
-    """
-    ref, alt = ref.upper(), alt.upper()
-    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
-        ref, alt = ref[:-1], alt[:-1]
-    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
-        ref, alt, pos = ref[1:], alt[1:], pos + 1
-    return pos, ref, alt
-
-
-def allele_key(chrom: str, pos: int, ref: str, alt: str) -> tuple[str, int, str, str]:
-    """Key under which equivalent alleles of two VCFs compare equal."""
-    return (normalize_contig(chrom), *normalize_allele(pos, ref, alt))
-
-
-def allele_problem(ref: str, alt: str) -> str | None:
-    """Why an allele cannot be a somatic sequence variant, or ``None``."""
-    if alt in ("*", "."):
-        return f"no ALT sequence ({alt})" if alt == "." else "spanning-deletion ALT *"
-    if alt.startswith("<"):
-        return f"symbolic ALT {alt}"
-    if "[" in alt or "]" in alt:
-        return f"breakend ALT {alt}"
-    if not _BASES.fullmatch(ref.upper()):
-        return f"REF {ref} contains characters other than A, C, G, T, N"
-    if not _BASES.fullmatch(alt.upper()):
-        return f"ALT {alt} contains characters other than A, C, G, T, N"
-    if "N" in ref.upper() or "N" in alt.upper():
-        # annotate (varcode) needs known bases; an N allele cannot get an effect.
-        which = "REF" if "N" in ref.upper() else "ALT"
-        return f"{which} {ref if which == 'REF' else alt} contains N (unknown base)"
-    if alt.upper() == ref.upper():
-        return "ALT identical to REF"
-    return None
-
-
-# -------------------------------------------------------------------- read counts
-def _as_tuple(value: Any, kind: type = int) -> tuple:
-    """FORMAT value as a tuple of numbers (``None`` = missing).
-
-    A field the header does not declare comes back from htslib as a string
-    (``"12,3"``); it is parsed here. Raises ``ValueError`` for non-numbers.
-    """
-    if value is None:
-        return ()
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if any(isinstance(v, str) for v in values):
-        parts = [p for v in values for p in (v.split(",") if isinstance(v, str) else [v])]
-        values = tuple(None if p in (".", "", None) else kind(p) for p in parts)
-    return values
-
-
-def _get(values: tuple, index: int) -> Any:
-    return values[index] if 0 <= index < len(values) else None
-
-
-def _clean_float(value: Any) -> float | None:
-    """pysam returns float32 values (0.02 -> 0.0199999995); keep 6 digits."""
-    if value is None:
-        return None
-    return float(f"{float(value):.6g}")
-
-
-def _ratio(numerator: int | None, denominator: int | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return _clean_float(numerator / denominator)
-
-
-def sample_counts(record: Any, sample: str | None, allele_index: int) -> Counts:
-    """Read depth, ref/alt reads and VAF of ``sample`` for ALT number ``allele_index``.
-
-    Parameters
-    ----------
-    record
-        A ``pysam.VariantRecord``.
-    sample
-        Sample name, or ``None`` for a sites-only VCF (-> not assessed).
-    allele_index
-        1-based index of the ALT allele in ``record.alleles``.
-
-    Returns
-    -------
-    Counts
-        ``None`` fields where the caller does not report the value.
-    """
-    if sample is None:
-        return NOT_ASSESSED
-    call = record.samples[sample]
-    keys = set(call.keys())
-    alleles = record.alleles
-    ref, alt = alleles[0], alleles[allele_index]
-    depth = call.get("DP") if "DP" in keys else None
-    depth = _get(_as_tuple(depth), 0)
-    if "AD" in keys:
-        ad = _as_tuple(call.get("AD"))
-        ref_reads, alt_reads = _get(ad, 0), _get(ad, allele_index)
-        if depth is None and ad and any(v is not None for v in ad):
-            depth = sum(v for v in ad if v is not None)
-        vaf = None
-        if "AF" in keys:
-            vaf = _clean_float(_get(_as_tuple(call.get("AF"), float), allele_index - 1))
-        if vaf is None:
-            vaf = _ratio(alt_reads, depth)
-        return Counts(depth, ref_reads, alt_reads, vaf)
-    tier_ref = f"{ref.upper()}U"
-    tier_alt = f"{alt.upper()}U"
-    if len(ref) == 1 and len(alt) == 1 and tier_ref in keys and tier_alt in keys:
-        # Strelka2 SNV: per-base counts, (tier1, tier2); tier1 is used.
-        ref_reads = _get(_as_tuple(call.get(tier_ref)), 0)
-        alt_reads = _get(_as_tuple(call.get(tier_alt)), 0)
-    elif "TAR" in keys and "TIR" in keys and len(alleles) == 2:
-        # Strelka2 indel: TAR/TIR = reads strongly supporting ref/indel, (tier1, tier2).
-        ref_reads = _get(_as_tuple(call.get("TAR")), 0)
-        alt_reads = _get(_as_tuple(call.get("TIR")), 0)
-    else:
-        vaf = None
-        if "AF" in keys:
-            vaf = _clean_float(_get(_as_tuple(call.get("AF"), float), allele_index - 1))
-        return Counts(depth=depth, vaf=vaf)
-    if ref_reads is None or alt_reads is None:
-        vaf = None
-    else:
-        vaf = _ratio(alt_reads, ref_reads + alt_reads)
-    if depth is None and ref_reads is not None and alt_reads is not None:
-        depth = ref_reads + alt_reads
-    return Counts(depth, ref_reads, alt_reads, vaf)
-
-
-def _carries_allele(record: Any, sample: str | None, allele_index: int) -> bool:
-    """False only when the sample's genotype is fully called without this allele."""
-    if sample is None:
-        return True
-    call = record.samples[sample]
-    if "GT" not in call.keys():
-        return True
-    genotype = call.get("GT")
-    if isinstance(genotype, str):  # GT not declared in the header
-        try:
-            genotype = tuple(None if g == "." else int(g) for g in re.split(r"[/|]", genotype))
-        except ValueError:
-            return True
-    genotype = tuple(genotype or ())
-    if not genotype or any(g is None for g in genotype):
-        return True
-    return allele_index in genotype
-
-
-def _record_counts(record: Any, sample: str | None, allele_index: int,
-                   path: str | os.PathLike, number: int) -> Counts:
-    """:func:`sample_counts`, with unparseable values reported by file and record."""
-    try:
-        return sample_counts(record, sample, allele_index)
-    except (ValueError, TypeError) as err:
-        raise InputFileError(
-            f"sample {sample!r} has a non-numeric read count ({err})",
-            where=f"{path}: record {number} ({record.chrom}:{record.pos})",
-            fix="AD/DP (and Strelka2 AU/CU/GU/TU/TAR/TIR) must be integers and AF a number; "
-            "declare them in the header with ##FORMAT lines",
-        ) from err
-
-
 # ------------------------------------------------------------------------ reading
-def _open_vcf(path: str | os.PathLike, role: str) -> Any:
-    """Open a VCF with pysam, turning failures into :class:`InputFileError`."""
-    import pysam
-
-    path = str(path)
-    if not os.path.exists(path):
-        raise InputFileError(f"the {role} VCF does not exist", where=path,
-                             fix="check the path in the sample sheet (relative paths are "
-                             "resolved from the working directory)")
-    try:
-        vcf = pysam.VariantFile(path)
-    except NotImplementedError as err:  # htslib cannot seek in plain (non-BGZF) gzip
-        raise InputFileError("is compressed with plain gzip, not bgzip (BGZF): htslib cannot "
-                             f"read it ({err})", where=path,
-                             fix=f"recompress with bgzip: `gzip -dc {path} | bgzip > fixed.vcf.gz` "
-                             "(bgzip comes with htslib/tabix), or give the uncompressed VCF") from err
-    except (OSError, ValueError) as err:
-        raise InputFileError(f"cannot be read as a VCF/BCF ({err})", where=path,
-                             causes=["the file is not a VCF (e.g. a MAF or TSV)",
-                                     "the header is missing or malformed (#CHROM line)",
-                                     "a .gz file that is truncated"],
-                             fix="check the file with `bcftools view -h`") from err
-    try:
-        list(vcf.header.samples)  # decoded lazily: a non-UTF-8 name would fail later
-    except UnicodeDecodeError as err:
-        vcf.close()
-        raise InputFileError(f"the sample names in the #CHROM line are not UTF-8 text ({err})",
-                             where=path,
-                             fix="re-save the VCF as UTF-8 (`iconv -f latin1 -t utf-8`) or rename "
-                             "the samples (`bcftools reheader`)") from err
-    return vcf
-
-
-def _iter_records(vcf: Any, path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
-    """Yield ``(record_number, record)``; parse errors name the record."""
-    number = 0
-    last = "the header"
-    iterator = iter(vcf)
-    while True:
-        try:
-            record = next(iterator)
-        except StopIteration:
-            return
-        except (OSError, ValueError) as err:
-            raise InputFileError(
-                f"malformed VCF record ({err})",
-                where=f"{path}: record {number + 1} (after {last})",
-                fix="check the record with `bcftools view`; each data line needs at least 8 "
-                "tab-separated columns and FORMAT values matching the header",
-            ) from err
-        number += 1
-        last = f"{record.chrom}:{record.pos}"
-        yield number, record
-
-
-def _resolve_sample(vcf: Any, path: str | os.PathLike, requested: str | None, role: str,
-                    option: str, required: bool) -> str | None:
-    """Return the sample column to use for ``role`` (tumor/normal)."""
-    samples = list(vcf.header.samples)
-    if requested is not None:
-        if requested in samples:
-            return requested
-        close = difflib.get_close_matches(requested, samples, n=1, cutoff=0.0)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        available = ", ".join(repr(s) for s in samples) or "none (sites-only VCF)"
-        raise InputFileError(
-            f"{role} sample {requested!r} is not in the VCF; available samples: {available}.{hint}",
-            where=str(path),
-            fix=f"pass the sample column name exactly as in the #CHROM line with {option} "
-            "(or the tumor_sample/normal_sample column of the sample sheet)",
-        )
-    if required:
-        raise NeoRankError(f"{option} is required with --paired-vcf",
-                           where=str(path),
-                           fix=f"name the {role} column; the VCF has: {', '.join(samples)}")
-    if len(samples) == 1:
-        return samples[0]
-    if not samples:
-        LOG.warning("%s: sites-only VCF, %s read counts are not assessed", path, role)
-        return None
-    raise InputFileError(
-        f"the {role} VCF has {len(samples)} samples ({', '.join(samples)}); which one is the {role}?",
-        where=str(path), fix=f"name it with {option}")
-
-
-def _filter_value(record: Any) -> str:
-    """The record's FILTER column as text (``.`` when missing)."""
-    names = list(record.filter.keys())
-    return ";".join(names) if names else "."
-
-
-def rejected_filters(filter_text: str, pass_filters: tuple[str, ...]) -> list[str]:
-    """FILTER values of a record that are not accepted (empty list = the record passes).
-
-    A record passes when *every* value of its FILTER column is one of
-    ``pass_filters``; a missing FILTER (``.``) passes. So ``PASS;HighConf`` (SEQC2
-    truth-set style) passes only when both ``PASS`` and ``HighConf`` are accepted,
-    and a failing value next to ``PASS`` is never overlooked.
-    """
-    if filter_text == ".":
-        return []
-    return [name for name in filter_text.split(";") if name not in pass_filters]
-
-
 def _read_alleles(path: str | os.PathLike, tumor: str | None, normal: str | None, *,
                   role: str, tumor_option: str, normal_option: str | None,
                   paired: bool) -> tuple[list[Allele], list[str], dict[str, str], str | None]:
     """Split the tumor (or paired) VCF into alleles with their counts."""
-    vcf = _open_vcf(path, role)
+    vcf = open_vcf(path, role)
     with vcf:
-        tumor = _resolve_sample(vcf, path, tumor, "tumor", tumor_option, required=paired)
+        tumor = choose_sample(vcf, path, tumor, "tumor", tumor_option, required=paired)
         if paired:
-            normal = _resolve_sample(vcf, path, normal, "normal", normal_option or "", required=True)
+            normal = choose_sample(vcf, path, normal, "normal", normal_option or "", required=True)
             if normal == tumor:
                 raise NeoRankError(f"tumor and normal sample are the same column ({tumor!r})",
                                    where=str(path),
                                    fix="--tumor-sample and --normal-sample must differ")
         alleles: list[Allele] = []
-        for number, record in _iter_records(vcf, path):
-            filter_text = _filter_value(record)
+        for number, record in iter_records(vcf, path):
+            filter_text = filter_value(record)
             alts = record.alts or (".",)
             for index, alt in enumerate(alts, start=1):
                 countable = alt != "." and record.alts is not None
                 alleles.append(Allele(
                     chrom=record.chrom, pos=record.pos, ref=record.ref, alt=alt,
                     record_id=record.id, filter=filter_text,
-                    tumor=(_record_counts(record, tumor, index, path, number)
+                    tumor=(record_counts(record, tumor, index, path, number)
                            if countable else NOT_ASSESSED),
-                    normal=(_record_counts(record, normal, index, path, number)
+                    normal=(record_counts(record, normal, index, path, number)
                             if paired and countable else NOT_ASSESSED),
                     phase=sample_phase(record, tumor, index) if countable else NO_PHASE,
                 ))
@@ -499,17 +189,17 @@ def _read_alleles(path: str | os.PathLike, tumor: str | None, normal: str | None
 def _normal_evidence(path: str | os.PathLike, sample: str | None,
                      wanted: set[tuple[str, int, str, str]]) -> dict[tuple, Counts]:
     """Stream the normal VCF; return counts for the wanted (tumor) allele keys."""
-    vcf = _open_vcf(path, "normal")
+    vcf = open_vcf(path, "normal")
     found: dict[tuple, Counts] = {}
     with vcf:
-        sample = _resolve_sample(vcf, path, sample, "normal", "--normal-sample", required=False)
-        for number, record in _iter_records(vcf, path):
+        sample = choose_sample(vcf, path, sample, "normal", "--normal-sample", required=False)
+        for number, record in iter_records(vcf, path):
             for index, alt in enumerate(record.alts or (), start=1):
                 if allele_problem(record.ref, alt) is not None:
                     continue
                 key = allele_key(record.chrom, record.pos, record.ref, alt)
-                if key in wanted and key not in found and _carries_allele(record, sample, index):
-                    found[key] = _record_counts(record, sample, index, path, number)
+                if key in wanted and key not in found and carries_allele(record, sample, index):
+                    found[key] = record_counts(record, sample, index, path, number)
     return found
 
 
@@ -625,8 +315,6 @@ def write_somatic_vcf(result: SomaticResult, path: str | os.PathLike, *, sample_
                       source_name: str, limits: Thresholds) -> None:
     """Write the kept alleles as a sorted, bgzipped, tabix-indexed VCF (atomic)."""
     import pysam
-
-    from neorank import __version__
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -746,8 +434,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
 
 def run(args: argparse.Namespace) -> int:
     """Run the somatic stage from parsed arguments; return 0 on success."""
-    from neorank.io import write_tsv
-
     if not str(args.out_vcf).endswith(".gz"):
         raise NeoRankError(f"--out-vcf {args.out_vcf} must end in .vcf.gz (it is bgzipped)",
                            fix="e.g. --out-vcf results/SAMPLE/somatic.vcf.gz")

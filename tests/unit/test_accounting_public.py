@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from neorank import cli, somatic
+from neorank import cli
+from neorank.vcf import rejected_filters
 
 REPO = Path(__file__).resolve().parents[2]
 PUBLIC = REPO / "tests" / "data" / "public"
@@ -203,7 +204,7 @@ def test_default_pass_filters_account_for_every_multi_value_filter(tmp_path, hcc
     ("LowQual;germline_risk", ("PASS",), ["LowQual", "germline_risk"]),
 ])
 def test_rejected_filters(filter_text, accepted, rejected):
-    assert somatic.rejected_filters(filter_text, accepted) == rejected
+    assert rejected_filters(filter_text, accepted) == rejected
 
 
 def test_pass_filter_values_are_validated(tmp_path, capsys):

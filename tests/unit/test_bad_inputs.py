@@ -23,6 +23,7 @@ import yaml
 from neorank import cli, preflight, samplesheet
 from neorank.errors import SampleSheetError
 from neorank.io import read_tsv
+from neorank.preflight import vcf_text
 from neorank.somatic import GERMLINE_REASON
 
 REPO = Path(__file__).resolve().parents[2]
@@ -355,7 +356,7 @@ def test_unreadable_file(capsys, tmp_path, reference_args, monkeypatch):
         if os.access(vcf, os.R_OK):  # root reads anything: simulate the permission error
             def denied(path):
                 raise PermissionError(13, "Permission denied", str(path))
-            monkeypatch.setattr(preflight, "_open_binary", denied)
+            monkeypatch.setattr(vcf_text, "open_binary", denied)
         rc, output, table = run_preflight(capsys, tmp_path, reference_args,
                                           ["--paired-vcf", str(vcf), "--tumor-sample", "TUMOR",
                                            "--normal-sample", "NORMAL"])

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from test_in_cis import CODON, mutant_protein, nme1, oracle, record, snv  # noqa: F401
 from test_peptide_classes import LENGTHS, expected_windows
+from test_peptides import make_peptides
 
-from neorank import annotate, peptides
+from neorank import annotate
 from neorank.germline import GermlineIndex, GermlineVariant, read_germline_vcf, relation
 
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
@@ -30,7 +31,7 @@ def run(mini_genome, somatic, germlines, **phase):
     records = [record(somatic, **phase)]
     annotations = annotate.annotate_records(records, mini_genome, germline=GermlineIndex(germlines))
     effects = pd.DataFrame(annotations[records[0].variant_id].rows, columns=annotate.EFFECT_COLUMNS)
-    return effects, peptides.make_peptides(effects, LENGTHS)
+    return effects, make_peptides(effects, LENGTHS)
 
 
 @pytest.fixture(scope="module")

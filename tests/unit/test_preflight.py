@@ -10,6 +10,7 @@ import pytest
 from neorank import preflight, samplesheet
 from neorank.alleles import SUPPORTED, PatientAllele
 from neorank.errors import AlleleError, SampleSheetError
+from neorank.expression import detect_expression_format
 from neorank.models import resolve_alleles
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,8 +75,8 @@ def test_real_caller_files_are_recognised(path, sample, caller, fields):
       "FPKM", "IsoPct"], "RSEM isoforms.results"),
 ])
 def test_detect_expression_format(columns, name):
-    assert preflight.detect_expression_format(columns)[0] == name
-    assert preflight.detect_expression_format(["gene", "TPM"]) is None
+    assert detect_expression_format(columns)[0] == name
+    assert detect_expression_format(["gene", "TPM"]) is None
 
 
 # --------------------------------------------------------------- reference bases

@@ -13,6 +13,7 @@ import pytest
 from neorank import cli, somatic
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import read_tsv
+from neorank.vcf import normalize_allele, normalize_contig
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / "tests" / "data" / "real_callers"
@@ -259,11 +260,11 @@ def test_separate_mode_subtracts_equivalent_germline_alleles(tmp_path):
 
 
 def test_normalize_allele():
-    assert somatic.normalize_allele(199, "GC", "GT") == (200, "C", "T")
-    assert somatic.normalize_allele(400, "AC", "ATC") == (400, "A", "AT")
-    assert somatic.normalize_allele(10, "CAGT", "CT") == (10, "CAG", "C")
-    assert somatic.normalize_contig("chrM") == somatic.normalize_contig("MT") == "MT"
-    assert somatic.normalize_contig("chr17") == somatic.normalize_contig("17")
+    assert normalize_allele(199, "GC", "GT") == (200, "C", "T")
+    assert normalize_allele(400, "AC", "ATC") == (400, "A", "AT")
+    assert normalize_allele(10, "CAGT", "CT") == (10, "CAG", "C")
+    assert normalize_contig("chrM") == normalize_contig("MT") == "MT"
+    assert normalize_contig("chr17") == normalize_contig("17")
 
 
 # -------------------------------------------------------------------------- errors
