@@ -19,7 +19,7 @@ from neorank.errors import NeoRankError
 #: Stage modules in pipeline order; each registers one or more subcommands.
 STAGES = ["index_reference", "preflight", "somatic", "annotate", "peptides", "predict", "rank", "score",
           "eligibility", "report",
-          "manifest", "summary", "vaccine", "aggregate", "review", "cohort"]
+          "manifest", "summary", "vaccine", "aggregate", "review_sheet", "final_order", "cohort"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -142,6 +142,7 @@ class Vaccine:
     mrna_count: int = 34
     max_per_gene: int = 1
     pass_only: bool = False
+    review_max_binder_rows: int = 100_000
     long_peptide_length: int = 25
     linkers: tuple[str, ...] = ("", "GPGPG", "AAY")
     junction_lengths: tuple[int, ...] = (8, 9, 10, 11)

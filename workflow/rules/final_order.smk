@@ -1,5 +1,8 @@
 # Re-import of a reviewer's edited workbook into results/{sample}/final_order.tsv
-# (only for samples whose <report.review_dir>/<sample>.xlsx exists).
+# (only for samples whose <report.review_dir>/<sample>.xlsx exists). A workbook made
+# from another candidates.tsv (sha256 in its About sheet) fails this rule with how to
+# re-export it; `neorank final-order --apply-by-candidate-id` (by hand, as the error
+# message spells out) applies its decisions by candidate_id instead.
 
 
 rule final_order:

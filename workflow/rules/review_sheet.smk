@@ -1,5 +1,5 @@
-# The review workbook (results/{sample}/candidates.xlsx) and its re-import
-# (final_order.tsv).
+# The review workbook (results/{sample}/candidates.xlsx): Review, Aggregated, Binders
+# (at most report.review_max_binder_rows binder rows, best first) and About sheets.
 # The review round trip: copy results/<sample>/candidates.xlsx to
 # <report.review_dir>/<sample>.xlsx (default review/), fill in the decisions and
 # re-run; final_order.tsv is requested only for samples whose file exists
@@ -31,6 +31,8 @@ rule review_sheet:
     resources:
         mem_mb=mem_by_attempt(3000),
         runtime=60,
+    params:
+        max_binder_rows=cfg("report/review_max_binder_rows"),
     shell:
         "neorank review-sheet"
         " --sample {wildcards.sample:q}"
@@ -39,5 +41,6 @@ rule review_sheet:
         " --long-peptides {input.long_peptides:q}"
         " --vaccine-peptides {input.peptides:q}"
         " --vaccine-mrna {input.mrna:q}"
+        " --max-binder-rows {params.max_binder_rows}"
         " --out {output:q}"
         " > {log:q} 2>&1"
