@@ -1,7 +1,8 @@
 """``neorank cohort``: one static HTML page summarising every sample of a run.
 
 Per sample: the eligibility verdict (eligibility.json written by ``neorank
-report``), its gating criteria, variants with a candidate and with a binder,
+report``), its gating criteria, the antigen-presentation evidence (APM gene
+losses of function, lost HLA alleles and the verdict change they caused), variants with a candidate and with a binder,
 genes with a binder, the best candidate and the size of the vaccine design. A
 bar chart shows binder variants per sample, and two tables list the genes and
 the variants with binders in more than one sample. Like the per-sample report
@@ -46,6 +47,7 @@ def sample_row(sample: str, eligibility: dict[str, Any], aggregated: pd.DataFram
         "verdict": eligibility.get("verdict"),
         "summary": eligibility.get("summary"),
         "criteria": eligibility.get("criteria") or [],
+        "presentation": eligibility.get("presentation") or {},
         "variants_with_candidates": len(aggregated),
         "binder_variants": len(binders),
         "binder_genes": int(genes.nunique()),
@@ -53,6 +55,35 @@ def sample_row(sample: str, eligibility: dict[str, Any], aggregated: pd.DataFram
         "vaccine_peptides": len(vaccine),
         "manufacturable": int(manufacturable),
     }
+
+
+def presentation_cell(record: dict[str, Any]) -> str:
+    """The cohort's "Antigen presentation" cell: APM loss-of-function hits, HLA status
+    per allele and the verdict change (eligibility.json ``presentation``)."""
+    if not record:
+        return "<span class=\"s-not-assessed\">not assessed</span>"
+    hits = record.get("apm_hits") or []
+    lof = [h for h in hits if h.get("call") == "likely loss of function"]
+    other = len(hits) - len(lof)
+    parts = [("LoF: " + ", ".join(f"{escape(h.get('gene'))} {escape(h.get('protein_change'))}"
+                                  for h in lof)) if lof else "no APM LoF"]
+    if other:
+        parts.append(f"{other} other APM hit(s)")
+    alleles = record.get("hla_alleles") or []
+    lost = [a for a in alleles if a.get("status") == "lost"]
+    unknown = [a for a in alleles if a.get("status") == "LOH unknown"]
+    if lost:
+        parts.append("lost: " + ", ".join(f"<span class=\"mono\">{escape(a.get('allele'))}"
+                                          "</span>" for a in lost))
+    if unknown:
+        parts.append("LOH, allele unknown: " + ", ".join(
+            sorted({f"HLA-{escape(a.get('locus'))}" for a in unknown})))
+    if alleles and all(a.get("status") == "not assessed" for a in alleles):
+        parts.append("HLA LOH not assessed")
+    change = record.get("verdict_change")
+    if change and change != "unchanged":
+        parts.append(f"<strong>{escape(change.split(' because')[0])}</strong>")
+    return "; ".join(parts)
 
 
 def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame]) -> str:
@@ -72,6 +103,7 @@ def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame
             f"<td><span class=\"verdict v-{css_class(str(row['verdict']))}\" "
             f"style=\"font-size:13px\">{escape(row['verdict'])}</span></td>"
             f"<td>{'; '.join(escape(c.get('label')) + ': ' + escape(c.get('display')) for c in failed) or 'none'}</td>"
+            f"<td>{presentation_cell(row.get('presentation') or {})}</td>"
             f"<td class=\"n\">{row['variants_with_candidates']}</td>"
             f"<td class=\"n\">{row['binder_variants']}</td>"
             f"<td class=\"n\">{row['binder_genes']}</td>"
@@ -114,6 +146,7 @@ def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame
         "</header>\n"
         "<section id=\"samples\">\n<h2>Samples</h2>\n<div class=\"scroll\"><table>\n<thead><tr>"
         "<th>Sample</th><th>Verdict</th><th>Failed gating criteria</th>"
+        "<th>Antigen presentation</th>"
         "<th class=\"n\">Variants with candidates</th><th class=\"n\">Binder variants</th>"
         "<th class=\"n\">Binder genes</th><th>Best candidate</th>"
         "<th class=\"n\">Vaccine long peptides</th></tr></thead>\n<tbody>\n"

@@ -46,6 +46,17 @@ Criteria and defaults (params JSON section ``eligibility``)
     target. Passes at >= ``tmb_high_per_mb`` (10 mutations/Mb, the common
     "TMB-high" cut-off). Low-TMB tumours have been treated with personalised
     neoantigen vaccines in trials, so TMB alone does not decide.
+``antigen_presentation`` (gating when assessed; :mod:`neorank.presentation_integrity`)
+    Can the tumour still present class I peptides? Somatic hits in the
+    antigen-presentation genes (B2M, HLA-A/B/C, TAP1/2, TAPBP, NLRC5, the
+    IFN-gamma pathway) and HLA loss of heterozygosity per typed allele. A likely
+    loss of function in B2M caps at ``presentation.b2m_lof_verdict`` (not
+    supported), in the IFN-gamma pathway or TAP/TAPBP/NLRC5 at borderline, in an
+    HLA gene at borderline only when no other allele keeps a target; uncertain
+    hits never cap. Targets restricted to a lost allele are not counted by
+    ``binder_variants`` / ``binder_genes`` (nor by ``rna_expression``); the
+    per-allele status and the affected candidates are in eligibility.json's
+    ``presentation`` (docs/tables.md).
 ``rna_expression`` (gating when assessed)
     Tumour RNA evidence (expression table and/or RNA BAM, through the
     ``pass_expression`` / ``pass_rna_support`` columns of candidates.tsv):
@@ -69,6 +80,14 @@ import pandas as pd
 from neorank.config import eligibility_params, load_params
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import CHUNK_ROWS
+from neorank.presentation_integrity import (
+    PresentationEvidence,
+    allele_key,
+    assess_presentation,
+    judge_presentation,
+    presentation_params,
+    reference_gene_names,
+)
 from neorank.tables import (
     load_alleles,
     load_json,
@@ -145,6 +164,9 @@ class Eligibility:
     criteria: list[Criterion]
     notes: list[str]
     params: dict[str, Any] = field(default_factory=dict)
+    #: Antigen-presentation evidence (docs/tables.md, eligibility.json ``presentation``);
+    #: empty when the check did not run.
+    presentation: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``criteria`` as a list of dicts)."""
@@ -156,7 +178,8 @@ class Eligibility:
         try:
             return cls(verdict=data["verdict"], summary=data["summary"],
                        criteria=[Criterion(**c) for c in data["criteria"]],
-                       notes=list(data["notes"]), params=dict(data.get("params") or {}))
+                       notes=list(data["notes"]), params=dict(data.get("params") or {}),
+                       presentation=dict(data.get("presentation") or {}))
         except (KeyError, TypeError) as err:
             raise InputFileError(f"not an eligibility verdict ({err})", where=where,
                                  fix="regenerate it with `neorank eligibility`") from err
@@ -228,7 +251,11 @@ def _hla_criterion(alleles: list[dict[str, Any]], min_supported: int) -> Criteri
 def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[str, Any]],
            params: dict[str, Any] | None = None, *, purity: float | None = None,
            expression: str | None = None, models_label: str | None = None,
-           affinity_only: bool | None = None) -> Eligibility:
+           affinity_only: bool | None = None, effects: pd.DataFrame | None = None,
+           copy_number: str | os.PathLike | None = None,
+           hla_loh: str | os.PathLike | None = None,
+           presentation: dict[str, Any] | None = None,
+           reference_genes: set[str] | None = None) -> Eligibility:
     """Compute the patient-level verdict.
 
     Parameters
@@ -250,6 +277,12 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
         ``embedded`` adds the demo-grade note.
     affinity_only
         True adds the affinity-only note (implied by ``embedded``).
+    effects, copy_number, hla_loh, presentation, reference_genes
+        Antigen-presentation evidence (:mod:`neorank.presentation_integrity`): the
+        effects table, the sample sheet's copy-number and HLA LOH files, the
+        ``presentation`` params (defaults when None) and the reference
+        annotation's gene names (when known). The APM check runs whenever
+        variants.tsv has gene names or coordinates.
 
     Returns
     -------
@@ -277,11 +310,37 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
     coding = variants.loc[status.isin(CODING_STATUSES), "variant_id"].nunique()
     binders = candidates.loc[binder_mask(candidates)]
     tiered = "tier" in candidates.columns
-    targets = binders.loc[binders["tier"].astype(str) == "Pass"] if tiered else binders
+    all_targets = binders.loc[binders["tier"].astype(str) == "Pass"] if tiered else binders
+    evidence = _presentation_evidence(variants, alleles, effects, copy_number, hla_loh,
+                                      presentation, reference_genes)
+    judged = judge_presentation(evidence, all_targets)
+    targets = judged.remaining
+    lost = set(judged.record.get("lost_alleles") or [])
+    if lost and "allele" in binders.columns:
+        binders = binders.loc[~binders["allele"].map(allele_key).isin(lost)]
     binder_variants = targets["variant_id"].nunique()
     binder_genes = targets["gene_name"].dropna().astype(str).nunique()
     target_words = ("Pass-tier candidate", "a binder that fails no assessed criterion") \
         if tiered else ("predicted binder", "a mutant peptide predicted to bind a patient allele")
+
+    uncounted = judged.record.get("uncounted_variants") or []
+    remaining_note = (f" {len(uncounted)} variant(s) whose targets are only on lost HLA "
+                      "allele(s) are not counted." if uncounted else "")
+
+    def target_criteria(n_variants: int, n_genes: int, extra: str) -> list[Criterion]:
+        return [
+            _count_criterion(
+                "binder_variants", f"Variants with a {target_words[0]}", n_variants,
+                params["min_binder_variants_eligible"], params["min_binder_variants_borderline"],
+                "variant(s)",
+                f"Distinct variants with at least one {target_words[0]} ({target_words[1]}); "
+                "personalised vaccines typically carry several targets." + extra),
+            _count_criterion(
+                "binder_genes", f"Genes with a {target_words[0]}", n_genes,
+                params["min_genes_eligible"], params["min_genes_borderline"], "gene(s)",
+                "Targets spread over several genes are less likely to be lost together."
+                + extra),
+        ]
 
     criteria = [
         _count_criterion(
@@ -289,16 +348,7 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
             params["min_protein_changing_eligible"], params["min_protein_changing_borderline"],
             "variant(s)",
             "Variants that change the protein sequence are the source of neoantigens."),
-        _count_criterion(
-            "binder_variants", f"Variants with a {target_words[0]}", binder_variants,
-            params["min_binder_variants_eligible"], params["min_binder_variants_borderline"],
-            "variant(s)",
-            f"Distinct variants with at least one {target_words[0]} ({target_words[1]}); "
-            "personalised vaccines typically carry several targets."),
-        _count_criterion(
-            "binder_genes", f"Genes with a {target_words[0]}", binder_genes,
-            params["min_genes_eligible"], params["min_genes_borderline"], "gene(s)",
-            "Targets spread over several genes are less likely to be lost together."),
+        *target_criteria(binder_variants, binder_genes, remaining_note),
         _hla_criterion(alleles, params["min_supported_alleles"]),
     ]
 
@@ -330,10 +380,36 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
               "vaccines in trials.")))
 
     criteria.append(_rna_criterion(binders, expression))
+    criteria.append(Criterion(
+        key="antigen_presentation", label="Antigen presentation (APM genes, HLA LOH)",
+        value=({"apm_lof": sum(h["call"] == "likely loss of function"
+                               for h in judged.record["apm_hits"]),
+                "apm_hits": len(judged.record["apm_hits"]),
+                "lost_alleles": len(judged.record["lost_alleles"]),
+                "flagged_candidates": len(judged.record["flagged_candidates"])}
+               if judged.record else None),
+        display=judged.display, threshold=judged.threshold, status=judged.status,
+        cap=judged.cap, note=judged.note))
 
     caps = [c.cap for c in criteria if c.cap is not None]
     verdict = min(caps, key=VERDICTS.index) if caps else "not supported"
     summary = _summary(verdict, criteria, binder_variants, binder_genes, tiered)
+    record = dict(judged.record)
+    if record:
+        # The verdict without the presentation evidence: all targets counted, no cap.
+        baseline = [c for c in criteria if c.key not in ("binder_variants", "binder_genes",
+                                                         "antigen_presentation")]
+        baseline += target_criteria(all_targets["variant_id"].nunique(),
+                                    all_targets["gene_name"].dropna().astype(str).nunique(), "")
+        base_caps = [c.cap for c in baseline if c.cap is not None]
+        before = min(base_caps, key=VERDICTS.index) if base_caps else "not supported"
+        record["verdict_without_presentation"] = before
+        record["verdict_change"] = (
+            "unchanged" if before == verdict
+            else f"{before} -> {verdict} because of the antigen-presentation evidence")
+        if before != verdict:
+            summary += (f" The antigen-presentation evidence lowered the verdict from {before} "
+                        f"to {verdict}.")
 
     notes = list(DISCLAIMERS)
     if models_label == "embedded":
@@ -345,7 +421,21 @@ def assess(variants: pd.DataFrame, candidates: pd.DataFrame, alleles: list[dict[
         notes.append("Not assessed (missing evidence, not counted as failures): "
                      + "; ".join(missing) + ".")
     return Eligibility(verdict=verdict, summary=summary, criteria=criteria, notes=notes,
-                       params=dict(params))
+                       params=dict(params), presentation=record)
+
+
+def _presentation_evidence(variants: pd.DataFrame, alleles: list[dict[str, Any]],
+                           effects: pd.DataFrame | None, copy_number: Any, hla_loh: Any,
+                           presentation: dict[str, Any] | None,
+                           reference_genes: set[str] | None) -> PresentationEvidence | None:
+    """The presentation evidence, or None when there is nothing to check it with."""
+    usable = ("gene_name" in variants.columns or {"chrom", "pos"} <= set(variants.columns)
+              or effects is not None or copy_number or hla_loh)
+    if not usable:
+        return None
+    return assess_presentation(variants, alleles, presentation or presentation_params({}),
+                               effects=effects, copy_number=copy_number, hla_loh=hla_loh,
+                               reference_genes=reference_genes)
 
 
 def _rna_criterion(binders: pd.DataFrame, expression: str | None) -> Criterion:
@@ -399,10 +489,15 @@ def _summary(verdict: str, criteria: list[Criterion], binder_variants: int,
 
 # --------------------------------------------------------------------------- stage
 
+#: Columns of variants.tsv the verdict reads (the presentation check uses the
+#: genes, classes and coordinates).
+VARIANT_COLUMNS = ["variant_id", "status", "chrom", "pos", "gene_name", "effect",
+                   "protein_change", "variant_class", "tumor_vaf"]
+
 #: Columns of candidates.tsv the verdict reads (binder rows only are kept).
-FACT_COLUMNS = ["variant_id", "gene_name", "binder", "tier", "pass_expression",
+FACT_COLUMNS = ["variant_id", "gene_name", "allele", "binder", "tier", "pass_expression",
                 "pass_rna_support"]
-_TEXT = {c: "str" for c in ("variant_id", "gene_name", "tier", "pass_expression",
+_TEXT = {c: "str" for c in ("variant_id", "gene_name", "allele", "tier", "pass_expression",
                             "pass_rna_support")}
 
 
@@ -436,13 +531,15 @@ def candidate_facts(path: str | os.PathLike,
 
 def judge(variants: pd.DataFrame, targets: pd.DataFrame, has_presentation: bool,
           alleles: list[dict[str, Any]], params: dict[str, Any], manifest: dict[str, Any], *,
-          purity: float | None = None, expression: str | None = None) -> Eligibility:
+          purity: float | None = None, expression: str | None = None,
+          **presentation: Any) -> Eligibility:
     """The verdict from the facts of :func:`candidate_facts` and the run's manifest
-    (the models' label decides the demo-grade and affinity-only notes)."""
+    (the models' label decides the demo-grade and affinity-only notes);
+    ``presentation``: the antigen-presentation keywords of :func:`assess`."""
     models_label = str((manifest.get("models") or {}).get("label") or "")
     affinity_only = models_label == "embedded" or not has_presentation
     return assess(variants, targets, alleles, params, purity=purity, expression=expression,
-                  models_label=models_label, affinity_only=affinity_only)
+                  models_label=models_label, affinity_only=affinity_only, **presentation)
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
@@ -463,6 +560,15 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                         help="params file(s): JSON or the YAML config (eligibility section)")
     parser.add_argument("--purity", type=float, help="tumour purity in [0, 1], if known")
     parser.add_argument("--expression", help="expression table from the sample sheet, if any")
+    parser.add_argument("--effects", help="results/effects/<sample>.tsv (APM gene effects per "
+                        "transcript); without it only variants.tsv's top effect is used")
+    parser.add_argument("--copy-number", help="copy-number segments from the sample sheet "
+                        "(ASCAT, FACETS, Sequenza, PURPLE): HLA LOH from the minor copy number")
+    parser.add_argument("--hla-loh", help="allele-specific HLA LOH calls from the sample sheet: "
+                        "LOHHLA HLAlossPrediction_CI table, DASH.output.txt or a list of lost "
+                        "alleles")
+    parser.add_argument("--reference-gtf", help="GTF of the run's reference: tells which APM "
+                        "genes the annotation covers (optional)")
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS,
                         help=f"rows of candidates.tsv read per block (default {CHUNK_ROWS:,})")
     parser.add_argument("--out", required=True, help="eligibility.json to write")
@@ -480,10 +586,20 @@ def run(args: argparse.Namespace) -> int:
                                  fix="regenerate it with `neorank manifest`")
     params = eligibility_params(load_params(args.params),
                                 where=", ".join(args.params or []) or "defaults")
-    variants = read_table(args.variants, columns=["variant_id", "status"])
+    raw = load_params(args.params)
+    variants = read_table(args.variants, columns=VARIANT_COLUMNS)
     targets, has_presentation = candidate_facts(args.candidates, args.chunk_rows)
+    effects = (read_table(args.effects, columns=["variant_id", "gene_name", "transcript_id",
+                                                  "effect", "protein_change"])
+               if getattr(args, "effects", None) else None)
+    gtf = getattr(args, "reference_gtf", None)
     result = judge(variants, targets, has_presentation, load_alleles(args.alleles_json),
-                   params, manifest, purity=args.purity, expression=args.expression or None)
+                   params, manifest, purity=args.purity, expression=args.expression or None,
+                   effects=effects, copy_number=getattr(args, "copy_number", None) or None,
+                   hla_loh=getattr(args, "hla_loh", None) or None,
+                   presentation=presentation_params(raw, where=", ".join(args.params or [])
+                                                    or "defaults"),
+                   reference_genes=reference_gene_names(gtf) if gtf else None)
     write_text(args.out, json.dumps(result.to_dict(), sort_keys=True, indent=2) + "\n")
     LOG.info("%s: verdict %s -> %s", args.sample, result.verdict, args.out)
     return 0

@@ -6,10 +6,19 @@ directly. Every problem of the sheet is collected and reported in one
 the fix (column meanings: ``config/README.md``).
 
 Sample ids become folder and file names (``results/<sample>/``) and command-line
-values, so they are restricted to ``[A-Za-z0-9._-]`` and must start with a
-letter or digit (no ``..``, no leading ``-`` that a program would read as an
-option). Paths may contain any character except control characters: the
-workflow shell-quotes every value it passes on.
+values, so they are restricted to ``[A-Za-z0-9._-]``, must start with a letter
+or digit (no ``..``, no leading ``-`` that a program would read as an option),
+are at most :data:`MAX_SAMPLE_ID_LENGTH` characters, must not be one of the
+folders of the results layout (:data:`RESERVED_SAMPLE_IDS`, compared
+case-insensitively) and must differ in more than letter case (on macOS and
+Windows ``P1`` and ``p1`` are the same folder). Paths may contain any character
+except control characters: the workflow shell-quotes every value it passes on.
+
+Cells are read without their surrounding spaces. A cell written in double
+quotes is taken verbatim, spaces included (``""`` inside stands for one
+``"``): that is how a VCF sample name with a leading or trailing space is
+given (``"TUMOR "`` in ``tumor_sample``), and how spreadsheet exports that
+quote cells are read.
 """
 
 from __future__ import annotations
@@ -26,11 +35,23 @@ from neorank.errors import SampleSheetError
 #: Columns of the sample sheet, in documented order.
 SAMPLE_COLUMNS = [
     "sample", "hla_alleles", "paired_vcf", "tumor_sample", "normal_sample",
-    "tumor_vcf", "normal_vcf", "purity", "expression", "rna_bam", "copy_number",
+    "tumor_vcf", "normal_vcf", "purity", "expression", "rna_bam", "copy_number", "hla_loh",
 ]
 REQUIRED_COLUMNS = ["sample", "hla_alleles"]
-PATH_COLUMNS = ["paired_vcf", "tumor_vcf", "normal_vcf", "expression", "rna_bam", "copy_number"]
+PATH_COLUMNS = ["paired_vcf", "tumor_vcf", "normal_vcf", "expression", "rna_bam", "copy_number",
+                "hla_loh"]
 SAMPLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_SAMPLE_ID_LENGTH = 64
+#: Names the results layout uses next to the per-sample folders (results/<name>/ folders
+#: of workflow/rules/*.smk and results/<name>.<ext> files): a sample cannot be called so.
+RESERVED_SAMPLE_IDS = {
+    "summary": "results/summary", "preflight": "results/preflight/",
+    "cohort": "results/cohort.html", "cohort.html": "results/cohort.html",
+    "config": "results/config/", "somatic": "results/somatic/", "effects": "results/effects/",
+    "vaccine": "results/vaccine/", "predictions": "results/predictions",
+    "predict": "results/predict/", "run_config": "results/run_config.json",
+    "run_config.json": "results/run_config.json",
+}
 #: Same rule as ``workflow/schemas/samples.schema.yaml`` (``purity``).
 PURITY_TEXT = re.compile(r"0(\.[0-9]+)?|1(\.0+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -65,6 +86,14 @@ def sample_id_problem(sample: str) -> str | None:
                     "and '-' are allowed (ids become folder names and command arguments)")
         return (f"sample id {sample!r} must start with a letter or digit (a leading '.' or '-' "
                 "would be a hidden/parent folder or a command-line option)")
+    if len(sample) > MAX_SAMPLE_ID_LENGTH:
+        return (f"sample id {sample[:20]!r}... has {len(sample)} characters; at most "
+                f"{MAX_SAMPLE_ID_LENGTH} are allowed (ids become folder and file names)")
+    reserved = RESERVED_SAMPLE_IDS.get(sample.lower())
+    if reserved:
+        return (f"sample id {sample!r} is reserved: the results layout already uses "
+                f"{reserved} (reserved ids, any letter case: "
+                + ", ".join(k for k in RESERVED_SAMPLE_IDS if "." not in k) + ")")
     return None
 
 
@@ -93,6 +122,14 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
             if line.strip() and not line.lstrip().startswith("#")]
 
 
+def cell_value(text: str) -> str:
+    """A cell without its surrounding spaces; a double-quoted cell verbatim (``""`` = ``"``)."""
+    value = text.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('""', '"')
+    return value
+
+
 def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate the sample sheet.
 
@@ -106,7 +143,8 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
     ------
     SampleSheetError
         Listing every problem: unreadable file, not tab-separated, unknown,
-        duplicated or missing required columns, bad or duplicate sample ids,
+        duplicated or missing required columns, bad, too long, reserved or
+        duplicate (also in letter case only) sample ids,
         empty HLA typing, a row with both or neither input mode, purity not in
         [0, 1], control characters in a path.
     """
@@ -116,7 +154,7 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
         raise SampleSheetError("the sample sheet is empty", where=str(path),
                                fix="add a header line and one row per sample (config/README.md)")
     header_line, header_text = lines[0]
-    header = [c.strip() for c in header_text.split("\t")]
+    header = [cell_value(c) for c in header_text.split("\t")]
     problems: list[str] = []
 
     def problem(line: int | None, text: str, fix: str) -> None:
@@ -146,7 +184,7 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
 
     rows = []
     for line, text in lines[1:]:
-        cells = [c.strip() for c in text.split("\t")]
+        cells = [cell_value(c) for c in text.split("\t")]
         if len(cells) > len(header):
             extra = [c for c in cells[len(header):] if c]
             if extra:
@@ -162,7 +200,7 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
         raise SampleSheetError("the sample sheet has a header but no sample rows",
                                where=str(path), fix="add one row per sample")
 
-    first_line: dict[str, int] = {}
+    first_line: dict[str, tuple[str, int]] = {}  # lower-case id -> (id, line)
     for row in rows:
         line = row["line"]
         sample = row["sample"]
@@ -170,11 +208,18 @@ def read_sample_sheet(path: str | os.PathLike) -> pd.DataFrame:
         bad_id = sample_id_problem(sample)
         if bad_id:
             problem(line, bad_id, "rename the sample (e.g. patient01_tumor)")
-        elif sample in first_line:
-            problem(line, f"duplicate sample id {sample!r} (first on line {first_line[sample]})",
-                    "give each row a unique sample id")
+        elif sample.lower() in first_line:
+            first, first_at = first_line[sample.lower()]
+            if first == sample:
+                problem(line, f"duplicate sample id {sample!r} (first on line {first_at})",
+                        "give each row a unique sample id")
+            else:
+                problem(line, f"sample id {sample!r} differs from {first!r} (line {first_at}) "
+                        "only in letter case: their results folders are the same on macOS "
+                        "and Windows file systems", "give each row an id that differs in more "
+                        "than letter case")
         else:
-            first_line[sample] = line
+            first_line[sample.lower()] = (sample, line)
         if not row["hla_alleles"]:
             problem(line, f"{label} has an empty hla_alleles",
                     "give the HLA class I typing inline (HLA-A*02:01,HLA-B*07:02,...) or as "

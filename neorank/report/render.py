@@ -156,6 +156,7 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
         sections.banners(models_label, affinity_only),
         sections.provenance(manifest, predictors),
         sections.eligibility(result),
+        sections.presentation(result),
         sections.funnel(variants, len(n_peptides), len(digest.binder_variant_rows)),
         sections.alleles(alleles, digest.allele_rows, digest.binder_allele_rows),
         plots.section(digest.best, digest.binder_allele_rows, digest.binder_allele_variants,

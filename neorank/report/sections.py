@@ -1,5 +1,5 @@
 """The report's sections (HTML text): header and disclaimer, banners, provenance,
-eligibility verdict, variant funnel, HLA alleles, top candidates, per-variant
+eligibility verdict, antigen presentation, variant funnel, HLA alleles, top candidates, per-variant
 summary, per-variant drill-down and vaccine design. The plots are in
 :mod:`neorank.report.plots`; each function returns one ``<section>`` (or the
 header) and escapes every input-derived string.
@@ -124,6 +124,91 @@ def eligibility(result: Eligibility) -> str:
         "(not supported &lt; borderline &lt; eligible); criteria not assessed are missing "
         "evidence, not failures.</p>\n"
         f"<ul>{notes}</ul>\n</div>\n</section>\n")
+
+
+#: Flagged candidate rows listed in the report (all are in eligibility.json).
+MAX_FLAGGED_ROWS = 50
+_ALLELE_CSS = {"kept": "pass", "lost": "fail"}
+
+
+def presentation(result: Eligibility) -> str:
+    """Antigen presentation: APM gene hits, HLA status per allele, flagged candidates
+    and how they changed the verdict (eligibility.json ``presentation``)."""
+    record = result.presentation or {}
+    head = "<section id=\"presentation\">\n<h2>Antigen presentation</h2>\n<div class=\"box\">\n"
+    if not record:
+        return (head + "<p class=\"s-not-assessed\">Not assessed: the verdict was judged "
+                "without the antigen-presentation check (no variants table with genes or "
+                "coordinates).</p>\n</div>\n</section>\n")
+    caps = "".join(f"<li>{escape(c.get('reason'))}: at most "
+                   f"<strong>{escape(c.get('cap'))}</strong></li>" for c in record.get("caps") or [])
+    change = record.get("verdict_change") or "unchanged"
+    parts = [head,
+             f"<p>Verdict without this evidence: <strong>"
+             f"{escape(record.get('verdict_without_presentation'))}</strong>; with it: "
+             f"<strong>{escape(result.verdict)}</strong> ({escape(change)}).</p>\n"]
+    if caps:
+        parts.append(f"<ul>{caps}</ul>\n")
+    uncounted = record.get("uncounted_variants") or []
+    if uncounted:
+        parts.append(f"<p>{len(uncounted)} variant(s) not counted as targets (their targets "
+                     "are only on lost alleles): " + ", ".join(
+                         f"<span class=\"mono\">{escape(v)}</span>" for v in uncounted)
+                     + ".</p>\n")
+    hits = record.get("apm_hits") or []
+    how = ", ".join(record.get("apm_how") or []) or "nothing"
+    parts.append(f"<h3>Antigen-presentation genes</h3>\n<p class=\"sub\">Somatic variants of "
+                 f"the sample checked by {escape(how)}. Likely loss of function: truncating "
+                 "(frameshift, stop gain, splice site, start loss); uncertain: missense or "
+                 "in-frame (listed, never capping); in gene, effect not assessed: inside the "
+                 "gene's GRCh38 span but outside the reference annotation.</p>\n")
+    if hits:
+        rows = "\n".join(
+            "<tr>" + td(h.get("gene")) + td(h.get("role")) + td(h.get("variant_id"), "mono")
+            + td(h.get("call")) + td(h.get("protein_change")) + num_td(h.get("tumor_vaf"), ".3f")
+            + td(h.get("evidence")) + "</tr>" for h in hits)
+        parts.append("<table>\n<thead><tr><th>Gene</th><th>Role</th><th>Variant</th>"
+                     "<th>Call</th><th>Protein change</th><th class=\"n\">Tumour VAF</th>"
+                     f"<th>Evidence</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n")
+    else:
+        parts.append("<p>No somatic variant in these genes.</p>\n")
+    coverage: dict[str, list[str]] = {}
+    for gene in record.get("apm_genes") or []:
+        coverage.setdefault(str(gene.get("coverage")), []).append(str(gene.get("gene")))
+    parts.append("<ul>" + "".join(f"<li>{escape(', '.join(genes))}: {escape(cov)}</li>"
+                                  for cov, genes in coverage.items()) + "</ul>\n")
+    alleles_rows = "\n".join(
+        "<tr>" + td(a.get("typed_as") or a.get("allele"), "mono") + td(a.get("locus"))
+        + td(a.get("zygosity")) + td("yes" if a.get("expressed") else "no (null allele)")
+        + f"<td class=\"s-{_ALLELE_CSS.get(str(a.get('status')), 'not-assessed')}\">"
+        f"{escape(a.get('status'))}</td>" + td(a.get("source"), na="-")
+        + td(a.get("evidence")) + "</tr>" for a in record.get("hla_alleles") or [])
+    inputs = record.get("hla_loh_inputs") or []
+    parts.append("<h3>HLA status per typed allele</h3>\n<p class=\"sub\">Evidence: "
+                 + (escape("; ".join(inputs)) if inputs else "none given (sample sheet "
+                    "columns copy_number and hla_loh)")
+                 + ". LOH unknown: copy-number segments show loss of one haplotype without "
+                 "saying which; lost: an allele-specific caller's call or a homozygous "
+                 "deletion.</p>\n<table>\n<thead><tr><th>Allele</th><th>Locus</th>"
+                 "<th>Zygosity</th><th>Expressed</th><th>Status</th><th>Source</th>"
+                 f"<th>Evidence</th></tr></thead>\n<tbody>\n{alleles_rows}\n</tbody>\n</table>\n")
+    flagged = record.get("flagged_candidates") or []
+    if flagged:
+        rows = "\n".join(
+            "<tr>" + td(f.get("variant_id"), "mono") + td(f.get("gene_name"))
+            + td(f.get("allele"), "mono") + td(f.get("tier")) + td(f.get("reason"))
+            + td("yes" if f.get("counted") else "no") + "</tr>"
+            for f in flagged[:MAX_FLAGGED_ROWS])
+        more = (f" The first {MAX_FLAGGED_ROWS} are shown; eligibility.json lists all."
+                if len(flagged) > MAX_FLAGGED_ROWS else "")
+        parts.append(f"<h3>Affected candidates</h3>\n<p class=\"sub\">{len(flagged)} target "
+                     "(variant, allele) pair(s) on a lost, possibly lost or mutated HLA "
+                     f"allele.{more}</p>\n<table>\n<thead><tr><th>Variant</th><th>Gene</th>"
+                     "<th>Allele</th><th>Tier</th><th>Why</th><th>Counted</th></tr></thead>\n"
+                     f"<tbody>\n{rows}\n</tbody>\n</table>\n")
+    parts.append("<p class=\"sub\">Sequence and copy-number evidence only, not a measurement "
+                 "of HLA expression on the tumour. Research use only.</p>\n</div>\n</section>\n")
+    return "".join(parts)
 
 
 def funnel(variants: pd.DataFrame, peptide_variants: int, binder_variants: int) -> str:

@@ -283,3 +283,60 @@ def test_rna_expression_criterion(expression, rna, status, cap):
     if status != "not assessed":
         expressed = 1 if status == "pass" else 0
         assert crit.value == {"expressed": expressed, "assessed": 2}
+
+
+# --------------------------------------------------------------------- antigen presentation
+
+
+def test_presentation_not_assessed_without_genes_or_coordinates():
+    """variants.tsv without gene names or coordinates: the check cannot run and never caps."""
+    variants, candidates = _case(n_protein=6, n_binder_variants=6, n_genes=3)
+    result = el.assess(variants, candidates, ALLELES)
+    crit = _criterion(result, "antigen_presentation")
+    assert (crit.status, crit.cap, crit.value) == ("not assessed", None, None)
+    assert result.verdict == "eligible" and result.presentation == {}
+    assert any("Antigen presentation" in n for n in result.notes if "Not assessed" in n)
+
+
+def test_targets_on_a_lost_allele_are_not_counted(tmp_path):
+    variants, candidates = _case(n_protein=6, n_binder_variants=6, n_genes=3)
+    lost = tmp_path / "lost.txt"
+    lost.write_text("HLA-A*02:01\n")  # every binder of _case is on A*02:01
+    result = el.assess(variants, candidates, ALLELES, hla_loh=lost)
+    assert _criterion(result, "binder_variants").value == 0
+    assert result.verdict == "not supported"
+    assert result.presentation["verdict_without_presentation"] == "eligible"
+    assert len(result.presentation["uncounted_variants"]) == 6
+    assert {f["allele"] for f in result.presentation["flagged_candidates"]} == {"HLA-A*02:01"}
+    kept = tmp_path / "kept.txt"
+    kept.write_text("HLA-B*07:02\n")
+    assert el.assess(variants, candidates, ALLELES, hla_loh=kept).verdict == "eligible"
+
+
+@pytest.mark.parametrize("gene, vclass, verdict", [
+    ("B2M", "frameshift", "not supported"),
+    ("B2M", "missense", "eligible"),
+    ("STAT1", "splice_site", "borderline"),
+    ("TAP2", "start_loss", "borderline"),
+    ("NLRC5", "inframe_deletion", "eligible"),
+])
+def test_apm_hits_cap_by_role(gene, vclass, verdict):
+    variants, candidates = _case(n_protein=6, n_binder_variants=6, n_genes=3)
+    variants = pd.concat([variants, pd.DataFrame([{
+        "variant_id": "9:9:A>G", "status": "protein_changing", "gene_name": gene,
+        "variant_class": vclass, "protein_change": "p.X1Y"}])])
+    result = el.assess(variants, candidates, ALLELES)
+    assert result.verdict == verdict
+    assert result.presentation["apm_hits"][0]["gene"] == gene
+
+
+def test_eligibility_json_round_trip_with_and_without_presentation(tmp_path):
+    variants, candidates = _case(n_protein=6, n_binder_variants=6, n_genes=3)
+    lost = tmp_path / "lost.txt"
+    lost.write_text("HLA-B*07:02\n")
+    result = el.assess(variants, candidates, ALLELES, hla_loh=lost)
+    again = el.Eligibility.from_dict(result.to_dict())
+    assert again == result
+    old = result.to_dict()
+    del old["presentation"]  # eligibility.json written before the check existed
+    assert el.Eligibility.from_dict(old).presentation == {}

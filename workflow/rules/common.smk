@@ -29,7 +29,7 @@ samples = load_samples(config["samples"])
 #: The config sections each stage reads (results/config/<stage>.json).
 STAGE_SECTIONS = {
     "rank": ["binding", "ranking"],
-    "eligibility": ["eligibility"],
+    "eligibility": ["eligibility", "presentation"],
     "report": ["binding", "ranking", "report", "vaccine"],
     "vaccine": ["vaccine"],
     "aggregate": ["report"],
@@ -267,6 +267,30 @@ def get_rank_evidence_args(wildcards):
         # The reference links transcripts to genes for gene-level TPM.
         flags = f"{flags} {get_reference_args()}"
     return flags
+
+
+def get_eligibility_evidence(wildcards):
+    """Optional antigen-presentation inputs of the eligibility rule."""
+    row = samples.loc[wildcards.sample]
+    inputs = {}
+    if row.copy_number:
+        inputs["copy_number"] = row.copy_number
+    if row.hla_loh:
+        inputs["hla_loh"] = row.hla_loh
+    return inputs
+
+
+def get_eligibility_evidence_args(wildcards):
+    """`neorank eligibility` flags for the copy-number and HLA LOH files and the reference GTF."""
+    row = samples.loc[wildcards.sample]
+    args = []
+    if row.copy_number:
+        args += ["--copy-number", row.copy_number]
+    if row.hla_loh:
+        args += ["--hla-loh", row.hla_loh]
+    if cfg("reference/source") != "ensembl":
+        args += ["--reference-gtf", cfg_path("reference/gtf")]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def get_expression_arg(wildcards):

@@ -4,7 +4,9 @@
 
 rule eligibility:
     input:
+        unpack(get_eligibility_evidence),
         variants="results/{sample}/variants.tsv",
+        effects="results/effects/{sample}.tsv",
         candidates="results/{sample}/candidates.tsv",
         alleles="results/{sample}/alleles.json",
         params=stage_config("eligibility"),
@@ -23,6 +25,7 @@ rule eligibility:
         runtime=10,
     params:
         models_label=cfg("mhcflurry/models"),
+        evidence=get_eligibility_evidence_args,
         purity=get_purity_arg,
         expression=get_expression_arg,
     shell:
@@ -31,6 +34,8 @@ rule eligibility:
         " --variants {input.variants:q}"
         " --candidates {input.candidates:q}"
         " --alleles-json {input.alleles:q}"
+        " --effects {input.effects:q}"
+        " {params.evidence}"
         " --models-label {params.models_label:q}"
         " --params {input.params:q}"
         " {params.purity}"
