@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from neorank.eligibility import binder_mask, read_eligibility
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
+from neorank.verdict import binder_mask, read_eligibility
 
 LOG = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ copied from manifest.json.
 
 Sections: header and research-use disclaimer; DEMO-GRADE banner (embedded
 models) and affinity-only note; provenance; eligibility verdict and criteria
-(:mod:`neorank.eligibility`); variant funnel; HLA alleles; plots (inline SVG:
+(:mod:`neorank.verdict`); variant funnel; HLA alleles; plots (inline SVG:
 best IC50 against tumor VAF per variant, per-allele contributions); top binders
 (default 50; sortable, filterable); binders per gene (SVG); vaccine design
 (:mod:`neorank.vaccine`: long peptides, mRNA order, junctional binders);
@@ -35,12 +35,12 @@ import argparse
 import logging
 
 from neorank.config import DEFAULT_MAX_VARIANT_ROWS, DEFAULT_TOP_N, load_params
-from neorank.eligibility import read_eligibility
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import CHUNK_ROWS
 from neorank.report.digest import CandidateDigest, digest_candidates
 from neorank.report.render import render_report_from_files
 from neorank.tables import load_alleles, load_json, read_table, table_header, write_text
+from neorank.verdict import read_eligibility
 
 __all__ = ["CHUNK_ROWS", "CandidateDigest", "NeoRankError", "add_subcommand",
            "digest_candidates", "render_report_from_files", "run"]

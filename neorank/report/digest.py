@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neorank.eligibility import binder_mask
+from neorank.verdict import binder_mask
 
 REQUIRED_CANDIDATE_COLUMNS = ["rank", "candidate_id", "binder", "variant_id", "gene_name",
                               "protein_change", "mutant_peptide", "allele", "mutant_affinity_nm"]

@@ -22,7 +22,6 @@ from neorank.config import (
     eligibility_params,
     ranking_params,
 )
-from neorank.eligibility import Eligibility, judge
 from neorank.errors import InputFileError
 from neorank.html import CSS, escape
 from neorank.io import CHUNK_ROWS
@@ -37,6 +36,7 @@ from neorank.report.digest import (
     peptide_counts,
 )
 from neorank.tables import table_blocks, table_header
+from neorank.verdict import Eligibility, judge
 
 
 def _require(frame: pd.DataFrame | list[str], columns: list[str], where: str) -> None:
@@ -96,7 +96,7 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
 
     eligibility
         The verdict written by ``neorank eligibility`` (the workflow's path); None
-        judges it here with the same code (:func:`neorank.eligibility.judge`).
+        judges it here with the same code (:func:`neorank.verdict.judge`).
     Returns
     -------
     tuple

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neorank.eligibility import DISCLAIMERS, PROTEIN_CHANGING_STATUSES, Eligibility, binder_mask
 from neorank.html import css_class, escape, fmt, is_missing, num_td, td, th
+from neorank.verdict import DISCLAIMERS, PROTEIN_CHANGING_STATUSES, Eligibility, binder_mask
 
 HEADER_DISCLAIMER = (
     "This report summarises computational predictions for research. It is not a clinical "

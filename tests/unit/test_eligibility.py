@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from neorank import eligibility as el
+from neorank import verdict as el
 from neorank.errors import InputFileError, NeoRankError
 
 ALLELES = [

@@ -13,9 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from neorank import cohort
-from neorank import eligibility as el
+from neorank import cohort, eligibility
+from neorank import gene_spans as gs
+from neorank import hla_loh as loh
 from neorank import presentation_integrity as pi
+from neorank import verdict as el
 from neorank.errors import InputFileError, NeoRankError
 from neorank.report import sections
 from neorank.tables import load_alleles, read_table
@@ -74,16 +76,16 @@ def test_params_defaults_and_checks():
     ("HLA-C*07:02:01:03", "HLA-C*07:02"), ("not an allele", None), (None, None),
 ])
 def test_allele_names(text, key):
-    assert pi.allele_key(text) == key
+    assert loh.allele_key(text) == key
 
 
 def test_span_table_is_grch38_and_cited():
-    for gene, (contig, start, end, source) in pi.GENE_SPANS_GRCH38.items():
+    for gene, (contig, start, end, source) in gs.GENE_SPANS_GRCH38.items():
         assert contig in {"1", "2", "6", "9", "15", "16"} and 0 < start < end, gene
         assert source
-    assert pi.genes_at("chr15", 44711593, ["B2M"]) == ["B2M"]
-    assert pi.genes_at("15", 44711486, ["B2M"]) == []
-    assert set(pi.HLA_LOCI) == {"A", "B", "C"}
+    assert gs.genes_at("chr15", 44711593, ["B2M"]) == ["B2M"]
+    assert gs.genes_at("15", 44711486, ["B2M"]) == []
+    assert set(gs.HLA_LOCI) == {"A", "B", "C"}
 
 
 # ---------------------------------------------------------------- the demo case
@@ -92,7 +94,7 @@ def test_span_table_is_grch38_and_cited():
 def test_demo_stays_eligible_and_says_what_was_assessed():
     variants, effects, binders, alleles = _demo()
     result = el.assess(variants, binders, alleles, purity=0.6, effects=effects,
-                       reference_genes=pi.reference_gene_names(EMBEDDED_GTF),
+                       reference_genes=gs.reference_gene_names(EMBEDDED_GTF),
                        models_label="embedded")
     _show("demo", result)
     assert result.verdict == "eligible"
@@ -199,17 +201,17 @@ def test_ascat_segments_and_a_homozygous_locus():
     ("purple.cnv.somatic.tsv", "PURPLE", 1.9627), ("ascat.segments.txt", "ASCAT", 2.0),
 ])
 def test_segment_formats(name, caller, total):
-    segments = pi.read_allele_segments(DATA / name)
+    segments = loh.read_allele_segments(DATA / name)
     assert segments.caller == caller and segments.problem is None
     locus = "A"
-    got_total, minor, _ = pi.locus_copy_number(segments, locus)
+    got_total, minor, _ = loh.locus_copy_number(segments, locus)
     assert got_total == pytest.approx(total) and minor < 0.5
 
 
 def test_per_variant_copy_number_and_homozygous_deletion(tmp_path):
     per_variant = tmp_path / "cn.tsv"
     per_variant.write_text("variant_id\tcopy_number\n1:100:A>T\t2\n")
-    segments = pi.read_allele_segments(per_variant)
+    segments = loh.read_allele_segments(per_variant)
     assert "no minor allele copy number" in segments.problem
     _, _, binders, alleles = _demo()
     result = el.assess(pd.DataFrame({"variant_id": [], "status": []}), binders, alleles,
@@ -419,7 +421,7 @@ def test_stage_writes_the_presentation_record(tmp_path):
         params=None, purity=0.6, expression=None, chunk_rows=1000,
         effects=f"{DEMO}effects.tsv", copy_number=str(DATA / "purple.cnv.somatic.tsv"),
         hla_loh=str(LOHHLA), reference_gtf=str(EMBEDDED_GTF), out=str(out))
-    assert el.run(args) == 0
+    assert eligibility.run(args) == 0
     data = json.loads(out.read_text())
     record = data["presentation"]
     print(f"\n[stage: demo + B2M coordinates + PURPLE + LOHHLA] verdict: {data['verdict']}")

@@ -469,7 +469,7 @@ def test_untiered_table_is_judged_on_binders_like_eligibility(tmp_path):
     ``eligibility.assess`` does for it; the report's display placeholders must not
     turn it into a tiered table with no Pass rows."""
     from neorank.config import eligibility_params
-    from neorank.eligibility import assess
+    from neorank.verdict import assess
 
     args = _write_inputs(tmp_path, sample="PT1")
     frame = pd.read_csv(args.candidates, sep="\t", keep_default_na=False, na_values=["NA"])
