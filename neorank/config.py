@@ -16,7 +16,8 @@ import json
 import logging
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,14 @@ class Ranking:
     clonal_min_ccf: float = 0.8
     normal_copy_number: float = 2.0
     exclude_self_matches: bool = True
+    #: Share of the binding component taken by the log-IC50 term (docs/scoring.md).
+    affinity_log_share: float = 0.2
+    #: Anchor tier: mutated only at anchor positions, wildtype binds as well (neorank.ranking).
+    anchor_tier: bool = True
+    #: Anchor-position overrides, ``"ALLELE=2,-1"`` (``-1`` = C-terminus; ``default=``).
+    anchor_positions: tuple[str, ...] = ()
+    #: Predicted splice outcomes need RNA support to reach the Pass tier.
+    require_rna_for_splice: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,7 @@ class Report:
     drilldown_max_peptides: int = 25
     aggregate_inclusion_nm: float = 5000.0
     review_dir: str = "review"
+    review_max_binder_rows: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -143,23 +153,13 @@ class Vaccine:
     mrna_count: int = 34
     max_per_gene: int = 1
     pass_only: bool = False
-    review_max_binder_rows: int = 100_000
     long_peptide_length: int = 25
     linkers: tuple[str, ...] = ("", "GPGPG", "AAY")
     junction_lengths: tuple[int, ...] = (8, 9, 10, 11)
     junction_max_affinity_nm: float = 500.0
 
 
-#: Config section name -> its dataclass, in config.yaml order.
-SECTIONS: dict[str, type] = {
-    "reference": Reference, "somatic": Somatic, "annotate": Annotate, "peptides": Peptides,
-    "mhcflurry": Mhcflurry, "binding": Binding, "ranking": Ranking,
-    "eligibility": Eligibility, "presentation": Presentation, "report": Report,
-    "vaccine": Vaccine,
-}
-#: Top-level keys that are not sections.
-TOP_LEVEL = {"samples": "config/samples.tsv"}
-#: Verdicts from worst to best (the same order as :data:`neorank.eligibility.VERDICTS`).
+#: Verdicts from worst to best (the same order as :data:`neorank.verdict.VERDICTS`).
 VERDICTS = ("not supported", "borderline", "eligible")
 
 
@@ -183,6 +183,27 @@ class Presentation:
     lohhla_loss_copy_number_below: float = 0.5
 
 
+@dataclass(frozen=True)
+class Hla:
+    """The ``hla`` config section: which alleles besides human HLA-A/B/C are predicted.
+
+    ``allow_nonclassical``: HLA-E, -F and -G (the models must know them);
+    ``allow_nonhuman``: alleles of other species (SLA, Mamu, H-2, ...).
+    """
+
+    allow_nonclassical: bool = False
+    allow_nonhuman: bool = False
+
+
+#: Config section name -> its dataclass, in config.yaml order.
+SECTIONS: dict[str, type] = {
+    "reference": Reference, "somatic": Somatic, "annotate": Annotate, "peptides": Peptides,
+    "hla": Hla, "mhcflurry": Mhcflurry, "binding": Binding, "ranking": Ranking,
+    "eligibility": Eligibility, "presentation": Presentation, "report": Report,
+    "vaccine": Vaccine,
+}
+#: Top-level keys that are not sections.
+TOP_LEVEL = {"samples": "config/samples.tsv"}
 
 
 def section_defaults(name: str) -> dict[str, Any]:
@@ -267,23 +288,6 @@ def load_params(path: str | Path | list[str | Path] | None) -> dict[str, Any]:
     return data
 
 
-def load_yaml_text(text: str, where: str) -> Any:
-    """Parse YAML; an error names the file, the line and column, and the key.
-
-    A syntax error says which key's block it is in and shows the line; a tab in
-    the indentation and a key given twice in one mapping (PyYAML would keep the
-    last silently) are named as such.
-
-    Raises
-    ------
-    InputFileError
-        The text is not valid YAML.
-    """
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
 class _UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML would keep
     the last one silently)."""
@@ -326,6 +330,23 @@ def _yaml_key_at(text: str, line: int) -> str:
     return ".".join(key for _, key in stack)
 
 
+def load_yaml_text(text: str, where: str) -> Any:
+    """Parse YAML; an error names the file, the line and column, and the key.
+
+    A syntax error says which key's block it is in and shows the line; a tab in
+    the indentation and a key given twice in one mapping (PyYAML would keep the
+    last silently) are named as such.
+
+    Raises
+    ------
+    InputFileError
+        The text is not valid YAML.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
         at = key = shown = ""
         if mark is not None:
@@ -508,7 +529,8 @@ def check_config(config: dict[str, Any], where: str = "config") -> None:
         unknown(section, [f.name for f in dataclasses.fields(cls)], f"{name}.")
         if name == "ranking" and isinstance(section.get("weights"), dict):
             unknown(section["weights"], list(COMPONENTS), "ranking.weights.")
-    for check in (ranking_params, eligibility_params, presentation_params, vaccine_params):
+    for check in (hla_params, ranking_params, eligibility_params, presentation_params,
+                  vaccine_params):
         try:
             check(config, where=where)
         except NeoRankError as err:
@@ -787,3 +809,30 @@ def presentation_params(raw: dict[str, Any] | None = None,
             raise NeoRankError(f"presentation.{key} = {value!r} is not {kind}", where=where,
                                fix=f"write {kind}")
     return params
+
+
+def hla_params(raw: Mapping[str, Any] | None = None, where: str = "config") -> Hla:
+    """The ``hla`` section of a config or params object, defaults filled and checked.
+
+    Raises
+    ------
+    NeoRankError
+        ``hla`` is not a mapping, has an unknown key, or a value is not true/false.
+    """
+    section = (raw or {}).get("hla")
+    if section is None:
+        return Hla()
+    if not isinstance(section, Mapping):
+        raise NeoRankError(f"'hla' must be a mapping of keys, not {section!r}", where=where,
+                           fix="write e.g. hla: {allow_nonclassical: false, allow_nonhuman: false}")
+    known = [f.name for f in fields(Hla)]
+    for key, value in section.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean 'hla.{close[0]}'?" if close else ""
+            raise NeoRankError(f"unknown key 'hla.{key}'{hint} (known: {', '.join(known)})",
+                               where=where, fix="use only " + ", ".join(f"hla.{k}" for k in known))
+        if not isinstance(value, bool):
+            raise NeoRankError(f"hla.{key} = {value!r} is not true/false", where=where,
+                               fix=f"set hla.{key} to true or false")
+    return Hla(**dict(section))

@@ -112,6 +112,9 @@ def open_vcf(path: str | os.PathLike, role: str) -> Any:
         raise InputFileError(f"the {role} VCF does not exist", where=path,
                              fix="check the path in the sample sheet (relative paths are "
                              "resolved from the working directory)")
+    known = text_problem(path)  # content htslib would refuse with a misleading message
+    if known is not None:
+        raise known
     try:
         vcf = pysam.VariantFile(path)
     except NotImplementedError as err:  # htslib cannot seek in plain (non-BGZF) gzip
@@ -134,6 +137,43 @@ def open_vcf(path: str | os.PathLike, role: str) -> Any:
                              fix="re-save the VCF as UTF-8 (`iconv -f latin1 -t utf-8`) or rename "
                              "the samples (`bcftools reheader`)") from err
     return vcf
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def text_problem(path: str | os.PathLike) -> InputFileError | None:
+    """Name what keeps htslib from reading a text VCF whose content is fine: a UTF-8
+    byte-order mark or old Mac OS (CR-only) line endings; ``None`` if neither."""
+    import gzip
+
+    path = str(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(65536)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(65536)
+    except (OSError, EOFError):
+        return None
+    if head.startswith(b"BCF") or b"\x00" in head:  # binary: htslib's own message
+        return None
+    compressed = path.endswith((".gz", ".bgz"))
+    if head.startswith(_BOM):
+        command = (f"`bgzip -dc {path} | sed '1s/^\\xEF\\xBB\\xBF//' | bgzip > fixed.vcf.gz`"
+                   if compressed else f"`sed -i '1s/^\\xEF\\xBB\\xBF//' {path}`")
+        return InputFileError(
+            "starts with a UTF-8 byte-order mark (bytes EF BB BF, as some Windows editors save "
+            "text): htslib does not recognise the ##fileformat line after it", where=path,
+            fix=f"remove the mark: {command}, or save the file as UTF-8 without BOM")
+    if b"\r" in head.rstrip(b"\r") and b"\n" not in head:
+        command = (f"`bgzip -dc {path} | tr '\\r' '\\n' | bgzip > fixed.vcf.gz`"
+                   if compressed else f"`tr '\\r' '\\n' < {path} > fixed.vcf`")
+        return InputFileError(
+            "its lines end in CR only (old Mac OS line endings, no LF): htslib reads the whole "
+            "file as one line and finds no #CHROM header", where=path,
+            fix=f"convert the line endings to LF: {command} (or `mac2unix`)")
+    return None
 
 
 def iter_records(vcf: Any, path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
@@ -185,6 +225,18 @@ def choose_sample(vcf: Any, path: str | os.PathLike, requested: str | None, role
     if requested is not None:
         if requested in samples:
             return requested
+        column = f"{role}_sample" if role in ("tumor", "normal") else "tumor_sample/normal_sample"
+        spaced = [s for s in samples if s != s.strip() and s.strip() == requested.strip()]
+        if spaced:
+            name = spaced[0]
+            raise InputFileError(
+                f"{role} sample {requested!r} is not in the VCF, but {name!r} is: the VCF's "
+                "sample name has " + _spaces(name) + ", and names are matched exactly",
+                where=str(path),
+                fix=f'in the sample sheet, write the name in double quotes with its spaces in '
+                    f'the {column} column ("{name}"); on the command line quote it '
+                    f"({option} '{name}'); or remove the spaces from the VCF "
+                    "(`bcftools reheader -s new_names.txt`)")
         close = difflib.get_close_matches(requested, samples, n=1, cutoff=0.0)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         available = ", ".join(repr(s) for s in samples) or "none (sites-only VCF)"
@@ -192,7 +244,8 @@ def choose_sample(vcf: Any, path: str | os.PathLike, requested: str | None, role
             f"{role} sample {requested!r} is not in the VCF; available samples: {available}.{hint}",
             where=str(path),
             fix=f"pass the sample column name exactly as in the #CHROM line with {option} "
-            "(or the tumor_sample/normal_sample column of the sample sheet)",
+            f"(or the {column} column of the sample sheet; a name with leading or trailing "
+            'spaces goes in double quotes there: "TUMOR ")',
         )
     if required:
         raise NeoRankError(f"{option} is required with --paired-vcf",
@@ -208,6 +261,12 @@ def choose_sample(vcf: Any, path: str | os.PathLike, requested: str | None, role
     raise InputFileError(
         f"the {role} VCF has {len(samples)} samples ({', '.join(samples)}); which one is the {role}?",
         where=str(path), fix=f"name it with {option}")
+
+
+def _spaces(name: str) -> str:
+    where = [w for w, ok in (("leading", name != name.lstrip()), ("trailing", name != name.rstrip()))
+             if ok]
+    return " and ".join(where) + " space(s)"
 
 
 def filter_value(record: Any) -> str:

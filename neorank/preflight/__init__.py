@@ -25,29 +25,39 @@ when there is any error; the workflow's ``preflight`` rule runs it before the
 What is checked (see also ``tests/data/bad_inputs/README.md``):
 
 * each VCF: exists, readable, not empty, not binary; bgzip (BGZF) rather than
-  plain gzip (htslib cannot read plain gzip); not truncated; the
-  ``##fileformat`` and ``#CHROM`` header lines; tab-separated columns; one
-  column per sample; POS >= 1; blank lines; CRLF line endings; FILTER, INFO
-  and FORMAT ids declared in the header; then every record through pysam
+  plain gzip (htslib cannot read plain gzip); not truncated; a UTF-8
+  byte-order mark and CR-only (old Mac) line endings, which htslib cannot
+  read; the ``##fileformat`` and ``#CHROM`` header lines; a ``##contig``
+  declared twice with different lengths; tab-separated columns; one column
+  per sample; POS >= 1; blank lines; CRLF line endings; FILTER, INFO and
+  FORMAT ids declared in the header; then every record through pysam
   (the VCF layer :mod:`neorank.vcf`, which ``neorank somatic`` reads with),
   naming the line;
-* the tumor and normal sample columns exist (closest name suggested);
+* the tumor and normal sample columns exist (closest name suggested; a VCF
+  name with surrounding spaces is named as such); a sample column that is
+  ``.`` on every record (its read-count filters cannot work) is a warning;
 * alleles that the somatic stage will filter and account (symbolic, breakend,
   ``*``, ``N``, ...), multi-allelic records (split), duplicates, lowercase bases;
 * read counts: which of GT/AD/AF/DP the caller provides, which caller the
   file looks like (Mutect2, Strelka2, VarScan2, FreeBayes, DeepVariant,
-  generic), AF outside [0, 1], AD with the wrong number of values,
-  non-numeric counts;
+  generic), AF outside [0, 1], AD with the wrong number of values, AD summing
+  above DP (warning), non-numeric counts;
 * contigs against the reference (``chr`` prefix reconciled), REF past the
   contig's end, and the REF base of SNVs in transcribed exons against the
   reference transcript cDNA (strand-aware, through the exon structure; there
-  is no genome FASTA). More than 20% mismatches among at least 5 checked SNVs
-  is an error naming a genome-build mismatch (GRCh37 vs GRCh38);
+  is no genome FASTA). Each mismatching record is a warning naming its line
+  (annotate accounts for it with reason ``ref_mismatch``); more than 50%
+  mismatches among at least 5 checked SNVs is an error naming a genome-build
+  mismatch (GRCh37 vs GRCh38);
 * zero variants, and inputs where every allele is germline;
-* the HLA typing (:func:`neorank.alleles.normalize` for every allele; class
-  II, unparseable, one-field names and an empty list are errors; null
-  alleles warnings; names the MHCflurry models do not know are errors with
-  close matches, via :func:`neorank.models.resolve_alleles`);
+* the HLA typing (:func:`neorank.alleles.normalize_allele` for every allele:
+  class II, non-classical and non-human (unless ``--hla-allow-nonclassical`` /
+  ``--hla-allow-nonhuman``), unparseable, malformed, ambiguous and one-field
+  names and an empty list are errors listing candidates and naming the line;
+  reductions to two fields info rows; null alleles and HLA-A/B/C loci a typing
+  tool did not type warnings; an incomplete OptiType header an error; names
+  the MHCflurry models do not know are errors with close matches, via
+  :func:`neorank.models.resolve_alleles`);
 * purity in [0, 1];
 * the expression table: readable, its format (Salmon ``quant.sf``, Kallisto
   ``abundance.tsv``, RSEM ``*.results``, a plain gene table), and whether its
@@ -57,7 +67,8 @@ What is checked (see also ``tests/data/bad_inputs/README.md``):
   segments, parsed as ranking parses it; segment contigs on the reference).
 
 Modules: :mod:`~neorank.preflight.report` (the findings and the TSV),
-:mod:`~neorank.preflight.vcf_text` (a VCF's bytes and lines),
+:mod:`~neorank.preflight.vcf_text` (a VCF's bytes and lines; its ``##contig``
+lengths in :mod:`~neorank.preflight.contigs`),
 :mod:`~neorank.preflight.vcf_records` (its records, read with pysam),
 :mod:`~neorank.preflight.vcf_checks` (one VCF as a whole, its caller, the somatic
 dry run), :mod:`~neorank.preflight.hla` (the HLA typing) and
@@ -74,6 +85,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from neorank.alleles import Hla
 from neorank.errors import NeoRankError
 from neorank.io import write_tsv
 from neorank.preflight.evidence import (
@@ -184,7 +196,9 @@ def run_checks(args: argparse.Namespace) -> Report:
     if inputs_ok and not any(report.has_error(v) for v in vcfs):
         _guarded(report, "variants", check_somatic_outcome, args, report)
     _guarded(report, "hla", check_hla, args.alleles, report, models=args.models,
-             embedded_dir=args.embedded_dir, official_dir=args.official_dir)
+             embedded_dir=args.embedded_dir, official_dir=args.official_dir,
+             hla=Hla(allow_nonclassical=getattr(args, "hla_allow_nonclassical", False),
+                     allow_nonhuman=getattr(args, "hla_allow_nonhuman", False)))
     _guarded(report, "purity", check_purity, args.purity, report)
     _guarded(report, "expression", check_expression, args.expression, report, genome)
     _guarded(report, "rna_bam", check_rna_bam, getattr(args, "rna_bam", None), report, genome,
@@ -214,6 +228,10 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                         "default: PASS)")
     parser.add_argument("--alleles", required=True,
                         help="HLA class I typing: inline list or typing file")
+    parser.add_argument("--hla-allow-nonclassical", action="store_true",
+                        help="accept HLA-E/-F/-G alleles (config hla.allow_nonclassical)")
+    parser.add_argument("--hla-allow-nonhuman", action="store_true",
+                        help="accept non-human MHC alleles (config hla.allow_nonhuman)")
     parser.add_argument("--purity", metavar="X", help="tumor purity in [0, 1]")
     parser.add_argument("--expression", metavar="FILE", help="expression table")
     parser.add_argument("--rna-bam", metavar="FILE", help="tumor RNA-seq BAM (indexed)")

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from neorank.alleles import NULL_SKIPPED, SUPPORTED, PatientAllele, normalize, read_typing
+from neorank.alleles import (
+    NULL_SKIPPED,
+    SUPPORTED,
+    Hla,
+    PatientAllele,
+    normalize_allele,
+    read_typing_source,
+    untyped_note,
+)
 from neorank.errors import AlleleError, NeoRankError
 from neorank.models import (
     TRAINING_COUNTS,
@@ -68,35 +76,53 @@ def model_alleles(models: str, embedded_dir: str, official_dir: str | None) -> _
 
 
 def check_hla(spec: str, report: Report, *, models: str | None, embedded_dir: str,
-              official_dir: str | None) -> None:
-    """Every allele of the typing, all problems at once."""
+              official_dir: str | None, hla: Hla | None = None) -> None:
+    """Every allele of the typing, all problems at once.
+
+    Errors name the typing file and line (or the inline value) and list the
+    candidates of a malformed or ambiguous name; reductions to two fields are
+    info rows, untyped HLA-A/B/C loci and null alleles warnings.
+    """
+    hla = hla or Hla()
     where = f"--alleles {spec}"
     file = spec if Path(spec).is_file() else ""
     try:
-        raws = read_typing(spec)
+        source = read_typing_source(spec, hla=hla)
     except AlleleError as err:
         report.error("hla", err.problem, file=err.where or file, fix=err.fix or "")
         return
-    if not raws:
+    for note in source.notes:
+        report.info("hla", note, file=file)
+    for locus in source.untyped:
+        report.warning("hla", untyped_note(locus, source), file=file, record=locus,
+                       fix=f"check the typing of {locus} (too few reads over the locus?), or "
+                           "add its alleles from another typing")
+    if not source.entries:
         report.error("hla", "no HLA class I alleles given (empty typing)", file=file,
                      fix="list the patient's HLA-A/B/C alleles, e.g. HLA-A*02:01,HLA-A*01:01,"
                          "HLA-B*08:01 (or a typing file)")
         return
     typing: list[PatientAllele] = []
     seen: set[str] = set()
-    for raw in raws:
+    for entry in source.entries:
+        raw = entry.raw
         try:
-            name, is_null = normalize(raw, where=where)
+            normal = normalize_allele(raw, where=source.where(entry, where), hla=hla)
         except AlleleError as err:
-            report.error("hla", err.problem, file=file, record=raw, fix=err.fix or "")
+            record = f"{entry.where}: {raw}" if entry.where else raw
+            report.error("hla", err.problem, file=file, record=record, fix=err.fix or "")
             continue
-        if is_null:
+        if normal.is_null:
             report.warning("hla", f"{raw} is a null allele (not expressed): skipped",
                            file=file, record=raw,
                            fix="nothing to do if the typing is right")
-        if name not in seen:
-            seen.add(name)
-            typing.append(PatientAllele(raw, name, NULL_SKIPPED if is_null else SUPPORTED))
+        if normal.note:
+            report.info("hla", normal.note, file=file, record=raw)
+        if normal.allele not in seen:
+            seen.add(normal.allele)
+            typing.append(PatientAllele(raw, normal.allele,
+                                        NULL_SKIPPED if normal.is_null else SUPPORTED,
+                                        normal.note))
     expressed = [a for a in typing if a.status != NULL_SKIPPED]
     if typing and not expressed:
         report.error("hla", "no expressed HLA class I allele: every allele given is null",

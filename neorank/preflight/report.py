@@ -75,3 +75,19 @@ class Report:
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(f) for f in self.findings], columns=REPORT_COLUMNS)
+
+
+def read_caveats(path: Any) -> list[Finding]:
+    """The warnings of a written preflight report (``results/preflight/{sample}.tsv``), in
+    report order: what the sample report can show as the run's caveats (inputs that were
+    read, but with something lost, filtered or suspicious: an empty normal column, AD above
+    DP, REF mismatches, untyped HLA loci, ...). A missing file gives ``[]``."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return []
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if list(frame.columns) != REPORT_COLUMNS:
+        return []
+    return [Finding(**row) for row in frame.to_dict("records") if row["severity"] == WARNING]

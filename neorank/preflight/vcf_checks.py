@@ -53,6 +53,16 @@ _CALLER_NOTES = {
 }
 
 
+#: How to get the read counts NeoRank reads from a caller whose own it does not read.
+_CALLER_FIXES = {
+    "VarScan2": "to use the tumor alt-read and VAF filters, give AD as REF,ALT counts (AD=RD,AD) "
+                "and AF as a fraction (e.g. convert with vcf2maf/maf2vcf), or accept them as "
+                "not assessed",
+    "FreeBayes": "to use the read filters, give FORMAT AD (REF,ALT counts: FreeBayes >= 1.0 writes "
+                 "it; else derive it from RO,AO), or accept them as not assessed",
+}
+
+
 def report_caller(summary: VcfSummary, text: VcfText | None, role: str, report: Report) -> None:
     if not summary.readable:
         return
@@ -64,7 +74,8 @@ def report_caller(summary: VcfSummary, text: VcfText | None, role: str, report: 
     report.add(severity, "caller", f"{role} VCF looks like {summary.caller} output; FORMAT "
                f"provides {', '.join(provided) or 'none of GT/AD/AF/DP'}"
                + (f" (missing: {', '.join(missing)})" if missing else "") + f". {note}",
-               file=summary.path)
+               file=summary.path,
+               fix=_CALLER_FIXES.get(summary.caller, "") if severity == WARNING else "")
     if summary.records and summary.sample is not None:
         tiers = {"AU", "CU", "GU", "TU", "TAR", "TIR"} & keys
         if "DP" not in keys and "AD" not in keys and not tiers:

@@ -30,8 +30,10 @@ from neorank.vcf import (
 
 #: SNVs looked up in the reference transcripts per VCF (the REF check samples the file).
 MAX_REF_LOOKUPS = 50_000
-#: Genome-build mismatch: more than this fraction of at least MIN_REF_CHECKED SNVs.
-MAX_REF_MISMATCH_FRACTION = 0.2
+#: Genome-build mismatch: more than this fraction of at least MIN_REF_CHECKED SNVs (most
+#: records disagree: preflight stops); below it each mismatching record is a warning naming
+#: its line (annotate accounts for it with reason ref_mismatch).
+MAX_REF_MISMATCH_FRACTION = 0.5
 MIN_REF_CHECKED = 5
 
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
@@ -106,7 +108,7 @@ def scan_records(path: Path, role: str, text: VcfText | None, report: Report, *,
     try:
         vcf = open_vcf(path, role)
     except NeoRankError as err:
-        if text is None or text.header_ok:
+        if text is None or (text.header_ok and not text.unreadable):
             report.error("parse", err.problem, file=path, fix=err.fix or "")
         return summary
     with vcf:
@@ -140,6 +142,9 @@ def scan_records(path: Path, role: str, text: VcfText | None, report: Report, *,
         contig_lengths = {name: c.length for name, c in vcf.header.contigs.items()}
         samples_to_check = [(s, n) for s, n in ((resolved, sample_role), (other, "normal"))
                             if s is not None]
+        empty_calls = {column: 0 for column, _ in samples_to_check}  # records with '.' only
+        first_where = ""
+        conflicting = text.conflicting_contigs if text is not None else set()
         ad_number = vcf.header.formats["AD"].number if "AD" in vcf.header.formats else None
         check_ad = ad_number in (None, "R", ".")
         if not check_ad:
@@ -152,6 +157,10 @@ def scan_records(path: Path, role: str, text: VcfText | None, report: Report, *,
             for number, record in iter_records(vcf, path):
                 summary.records += 1
                 where = _label(text, number, record)
+                first_where = first_where or where
+                for column in empty_calls:
+                    if _no_call(record, column):
+                        empty_calls[column] += 1
                 alts = record.alts or (".",)
                 summary.alleles += len(alts)
                 for key in record.format.keys():
@@ -167,9 +176,13 @@ def scan_records(path: Path, role: str, text: VcfText | None, report: Report, *,
                 if length and record.pos + len(ref) - 1 > length:
                     report.error("contigs", f"REF {ref[:20]}{'...' if len(ref) > 20 else ''} "
                                  f"({len(ref)} bases at {record.pos}) extends past the end of "
-                                 f"{record.chrom} (length {length} in the header)", file=path,
+                                 f"{record.chrom} (length {length} in the header"
+                                 + (", the first of its conflicting ##contig lines)"
+                                    if record.chrom in conflicting else ")"), file=path,
                                  record=where,
-                                 fix="the record does not fit the contig: wrong genome build "
+                                 fix="fix the header's duplicate ##contig lines first (see the "
+                                     "header error)" if record.chrom in conflicting else
+                                     "the record does not fit the contig: wrong genome build "
                                      "or a corrupted record")
                 for index, alt in enumerate(alts, start=1):
                     problem = allele_problem(ref, alt)
@@ -202,6 +215,7 @@ def scan_records(path: Path, role: str, text: VcfText | None, report: Report, *,
                         except (ValueError, TypeError):  # reported by _check_counts
                             continue
                         present = [v for v in ad if v is not None]
+                        _check_ad_dp(record, column, label, ad, path, where, report)
                         if present and len(ad) < len(record.alleles):
                             report.warning(
                                 "read_counts", f"{label} sample {column!r}: AD has {len(ad)} "
@@ -240,6 +254,10 @@ def scan_records(path: Path, role: str, text: VcfText | None, report: Report, *,
                              fix=err.fix or "")
             return summary
         summary.readable = True
+    for column, label in samples_to_check:
+        if summary.records and empty_calls.get(column) == summary.records:
+            _report_empty_sample(path, column, label, role, summary.records, first_where,
+                                 report)
     if multi:
         report.info("alleles", f"{multi} multi-allelic record(s): split into one allele each "
                     "(one accounting row per ALT)", file=path)
@@ -260,6 +278,63 @@ def _resolve(vcf: Any, path: Path, requested: str | None, role: str, option: str
     except NeoRankError as err:
         report.error("samples", err.problem, file=path, fix=err.fix or "")
         return None
+
+
+def _missing(value: Any) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_missing(v) for v in value)
+    return value is None or value in (".", "")
+
+
+def _no_call(record: Any, column: str) -> bool:
+    """The sample column is '.' (or every FORMAT value of it is missing) on this record."""
+    try:
+        values = list(record.samples[column].values())
+    except (KeyError, ValueError, TypeError):
+        return False
+    return all(_missing(v) for v in values)
+
+
+def _report_empty_sample(path: Path, column: str, label: str, role: str, records: int,
+                         first: str, report: Report) -> None:
+    if label == "normal":
+        consequence = ("the normal read-count filters (somatic.min_normal_depth, "
+                       "somatic.max_normal_vaf) cannot work: normal depth and VAF are not "
+                       "assessed (NA), so no germline variant is removed by them"
+                       if role == "paired" else
+                       "the normal's depth and VAF are not assessed (NA); a tumor allele "
+                       "found in this VCF is still removed as germline")
+        fix = ("give the caller's tumor/normal output with the normal calls, or check that "
+               "--normal-sample (normal_sample in the sheet) names the normal column")
+    else:
+        consequence = ("the tumor depth, alt-read and VAF filters cannot work (not assessed, "
+                       "NA)")
+        fix = ("give the caller's output with the tumor calls, or check that --tumor-sample "
+               "(tumor_sample in the sheet) names the tumor column")
+    report.warning("samples", f"{label} sample {column!r} is '.' (no call, no counts) on every "
+                   f"one of the {records} record(s): {consequence}", file=path,
+                   record=f"{first} and every later record", fix=fix)
+
+
+def _check_ad_dp(record: Any, column: str, label: str, ad: tuple, path: Path, where: str,
+                 report: Report) -> None:
+    """AD summing above DP: the VAF from alt reads / DP is inflated."""
+    if "DP" not in record.format.keys():
+        return
+    try:
+        (depth,) = format_values(record.samples[column].get("DP"))[:1] or (None,)
+    except (ValueError, TypeError):
+        return
+    present = [v for v in ad if v is not None]
+    if depth is None or not present or sum(present) <= depth:
+        return
+    report.warning("read_counts", f"{label} sample {column!r}: AD "
+                   f"{','.join('.' if v is None else str(v) for v in ad)} sums to "
+                   f"{sum(present)}, more than DP {depth}: NeoRank takes DP as the depth, so a "
+                   "VAF from alt reads / DP is too high and the depth filters see fewer reads "
+                   "than AD", file=path, record=where,
+                   fix="check how the caller counts reads (DP after read filters, AD before?); "
+                       "nothing to do if that is expected, else fix AD/DP (or give AF)")
 
 
 def _allele_fix(problem: str) -> str:
@@ -318,6 +393,8 @@ def _report_reference(path: Path, report: Report, unknown: Counter, checked: int
     build_hint = ""
     if text is not None:
         for contig, length in text.contig_lengths.items():
+            if contig in text.conflicting_contigs:
+                continue  # reported as a header error, not a build
             if normalize_contig(contig) == "1" and length in _CHR1_LENGTH:
                 build_hint = f"; the VCF header's chr1 length {length} is {_CHR1_LENGTH[length]}"
         for line in text.meta:
@@ -336,7 +413,9 @@ def _report_reference(path: Path, report: Report, unknown: Counter, checked: int
         return
     for where, ref, expected in mismatches:
         report.warning("reference_bases", f"REF {ref} but the reference transcript has "
-                       f"{expected} here", file=path, record=where,
-                       fix="check this record (a REF/ALT swap or a different build?)")
+                       f"{expected} here: annotate cannot use this record and accounts for it "
+                       "in variants.tsv with reason ref_mismatch", file=path, record=where,
+                       fix="check this record (a REF/ALT swap, a caller bug or a different "
+                           "build?); nothing to do if you accept losing it")
     report.info("reference_bases", f"{checked} SNV REF base(s) in transcribed exons checked "
                 f"against the reference cDNA: {len(mismatches)} mismatch(es)", file=path)

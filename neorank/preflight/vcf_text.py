@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neorank.preflight.contigs import report_conflicting_contigs
 from neorank.preflight.report import WARNING, Report
 
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _META_ID = re.compile(r"##(INFO|FORMAT|FILTER|contig)=<ID=([^,>]+)")
 _CONTIG_LENGTH = re.compile(r"[<,]length=(\d+)")
 _CHROM_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
-
-
+_BOM = b"\xef\xbb\xbf"
 @dataclass
 class VcfText:
     """What the line-by-line scan of a text VCF found."""
@@ -41,6 +41,11 @@ class VcfText:
     bad_lines: set[int] = field(default_factory=set)  # lines already reported as errors
     header_ok: bool = True
     complete: bool = True  # the whole file could be read
+    #: Why htslib cannot read the file although the lines are fine (a byte-order mark,
+    #: CR-only line endings): reported once, so the record scan stays quiet.
+    unreadable: str = ""
+    #: Contigs whose ##contig lines disagree on the length (reported as such).
+    conflicting_contigs: set[str] = field(default_factory=set)
 
 
 def open_binary(path: Path):
@@ -112,10 +117,35 @@ def binary_fraction(data: bytes) -> float:
     return control / max(1, min(len(data), 4096))
 
 
-def iter_lines(path: Path, compressed: bool) -> Iterator[bytes]:
+def iter_lines(path: Path, compressed: bool, cr_only: bool = False) -> Iterator[bytes]:
+    """The (decompressed) lines; ``cr_only``: split at CR (old Mac line endings)."""
     opener = gzip.open if compressed else open_binary
     with opener(path) as handle:  # type: ignore[operator]
-        yield from handle
+        if not cr_only:
+            yield from handle
+            return
+        rest = b""
+        while chunk := handle.read(1 << 20):
+            *lines, rest = (rest + chunk).split(b"\r")
+            for line in lines:
+                yield line + b"\n"
+        if rest:
+            yield rest
+
+
+def is_cr_only(path: Path, compressed: bool) -> bool:
+    """The text has CR line breaks and no LF at all (classic Mac OS line endings)."""
+    opener = gzip.open if compressed else open_binary
+    head = b""
+    with opener(path) as handle:  # type: ignore[operator]
+        try:
+            while len(head) < 65536 and (chunk := handle.read(4096)):
+                head += chunk
+        except (EOFError, zlib.error, OSError):  # truncated: the line scan reports it
+            pass
+    if head.startswith(b"BCF") or b"\x00" in head:
+        return False
+    return b"\r" in head.rstrip(b"\r") and b"\n" not in head
 
 
 def scan_text(path: Path, kind: str, role: str, report: Report) -> VcfText | None:
@@ -132,13 +162,36 @@ def scan_text(path: Path, kind: str, role: str, report: Report) -> VcfText | Non
     n_columns = None
     line_no = 0
     first = True
+    contigs: dict[str, list[tuple[int, int | None]]] = {}  # -> [(line, length)]
     try:
-        for raw in iter_lines(path, compressed):
+        cr_only = is_cr_only(path, compressed)
+        if cr_only:
+            text.unreadable = "cr_only"
+            report.error("line_endings", "the lines end in CR only (old Mac OS line endings, "
+                         "no LF): htslib reads the whole file as one line and finds no #CHROM "
+                         "header", file=path, record="line 1",
+                         fix="convert the line endings to LF: "
+                             + (f"`bgzip -dc {path} | tr '\\r' '\\n' | bgzip > fixed.vcf.gz`"
+                                if compressed else f"`tr '\\r' '\\n' < {path} > fixed.vcf`")
+                             + " (or `mac2unix`)")
+        for raw in iter_lines(path, compressed, cr_only):
             line_no += 1
             if first:
                 first = False
                 if raw.startswith(b"BCF"):
                     return None
+                if raw.startswith(_BOM):
+                    raw = raw[len(_BOM):]
+                    text.unreadable = text.unreadable or "bom"
+                    report.error("encoding", "the file starts with a UTF-8 byte-order mark "
+                                 "(bytes EF BB BF, as some Windows editors save text): htslib "
+                                 "does not recognise the ##fileformat line after it and cannot "
+                                 "read the file", file=path, record="line 1",
+                                 fix="remove the mark: "
+                                     + (f"`bgzip -dc {path} | sed '1s/^\\xEF\\xBB\\xBF//' | "
+                                        "bgzip > fixed.vcf.gz`" if compressed else
+                                        f"`sed -i '1s/^\\xEF\\xBB\\xBF//' {path}`")
+                                     + ", or save it as UTF-8 without BOM")
             if raw.endswith(b"\n"):
                 raw = raw[:-1]
             if raw.endswith(b"\r"):
@@ -168,8 +221,10 @@ def scan_text(path: Path, kind: str, role: str, report: Report) -> VcfText | Non
                     text.declared[match.group(1)].add(match.group(2))
                     if match.group(1) == "contig":
                         length = _CONTIG_LENGTH.search(line)
-                        if length:
-                            text.contig_lengths[match.group(2)] = int(length.group(1))
+                        value = int(length.group(1)) if length else None
+                        contigs.setdefault(match.group(2), []).append((line_no, value))
+                        if value is not None:  # htslib keeps the first declaration
+                            text.contig_lengths.setdefault(match.group(2), value)
                         continue
                 if len(text.meta) < 2000:
                     text.meta.append(line)
@@ -216,6 +271,11 @@ def scan_text(path: Path, kind: str, role: str, report: Report) -> VcfText | Non
                         report.error("samples", "an empty sample name in the #CHROM line",
                                      file=path, record=f"line {line_no}",
                                      fix="name every sample column (no doubled tabs)")
+                    elif name != name.strip():
+                        report.info("samples", f"sample name {name!r} has leading or trailing "
+                                    "spaces; give it exactly, spaces included (in the sample "
+                                    f'sheet in double quotes: "{name}")', file=path,
+                                    record=f"line {line_no}")
                     elif not name.isascii():
                         report.info("samples", f"sample name {name!r} has non-ASCII characters "
                                     "(read as UTF-8); give it exactly the same way on the "
@@ -238,6 +298,7 @@ def scan_text(path: Path, kind: str, role: str, report: Report) -> VcfText | Non
         report.error("compression", f"the file is truncated or corrupt after line {line_no} "
                      f"({err})", file=path, record=f"line {line_no + 1}",
                      fix="copy or download it again; check it with `bgzip -t` / `gzip -t`")
+    text.conflicting_contigs = report_conflicting_contigs(path, contigs, report)
     if not seen_chrom and text.header_ok:
         text.header_ok = False
         report.error("header", "no #CHROM header line", file=path,

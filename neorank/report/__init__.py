@@ -38,7 +38,7 @@ from neorank.config import DEFAULT_MAX_VARIANT_ROWS, DEFAULT_TOP_N, load_params
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import CHUNK_ROWS
 from neorank.report.digest import CandidateDigest, digest_candidates
-from neorank.report.render import render_report_from_files
+from neorank.report.render import preflight_warnings, render_report_from_files
 from neorank.tables import load_alleles, load_json, read_table, table_header, write_text
 from neorank.verdict import read_eligibility
 
@@ -72,6 +72,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eligibility-json",
                         help="eligibility.json written by `neorank eligibility` (the workflow "
                         "passes it); omitted: the verdict is judged here with the same code")
+    parser.add_argument("--preflight", help="the sample's preflight report (results/preflight/"
+                        "<sample>.tsv): its warnings become the report's input caveats")
     parser.add_argument("--vaccine-peptides", help="vaccine_peptides.tsv (neorank vaccine)")
     parser.add_argument("--vaccine-mrna", help="vaccine_mrna.tsv")
     parser.add_argument("--vaccine-junctions", help="vaccine_junctions.tsv")
@@ -118,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
         sample, variants, args.peptides, args.candidates, manifest, alleles, params,
         chunk_rows=getattr(args, "chunk_rows", None) or CHUNK_ROWS, top_n=top_n, purity=purity,
         expression=getattr(args, "expression", None) or None, max_variant_rows=max_rows,
-        vaccine=vaccine, eligibility=(read_eligibility(args.eligibility_json)
+        vaccine=vaccine,
+        caveats=(preflight_warnings(args.preflight) if getattr(args, "preflight", None)
+                 else None),
+        eligibility=(read_eligibility(args.eligibility_json)
                                       if getattr(args, "eligibility_json", None) else None))
     write_text(args.out, page)
     LOG.info("%s: verdict %s -> %s", sample, result.verdict, args.out)

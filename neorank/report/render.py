@@ -35,7 +35,7 @@ from neorank.report.digest import (
     digest_candidates,
     peptide_counts,
 )
-from neorank.tables import table_blocks, table_header
+from neorank.tables import read_table, table_blocks, table_header
 from neorank.verdict import Eligibility, judge
 
 
@@ -64,6 +64,7 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
                              max_variant_rows: int = DEFAULT_MAX_VARIANT_ROWS,
                              vaccine: dict[str, pd.DataFrame] | None = None,
                              eligibility: Eligibility | None = None,
+                             caveats: list[dict[str, str]] | None = None,
                              ) -> tuple[str, Eligibility]:
     """Render the HTML report, reading peptides.tsv and candidates.tsv from their paths
     in blocks of ``chunk_rows`` rows (only the columns the report uses).
@@ -94,6 +95,9 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
         ``{"peptides", "mrna", "junctions"}`` tables of ``neorank vaccine``
         (the section says "not run" when None).
 
+    caveats
+        Preflight's warnings for the sample (:func:`preflight_warnings`); None leaves
+        the section out (no preflight report given).
     eligibility
         The verdict written by ``neorank eligibility`` (the workflow's path); None
         judges it here with the same code (:func:`neorank.verdict.judge`).
@@ -120,7 +124,8 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
                                              dtype={"variant_id": "str"}))
     return _render(sample, variants, n_peptides, digest, manifest, alleles, params, settings,
                    top_n=top_n, purity=purity, expression=expression,
-                   max_variant_rows=max_variant_rows, vaccine=vaccine, result=eligibility)
+                   max_variant_rows=max_variant_rows, vaccine=vaccine, result=eligibility,
+                   caveats=caveats)
 
 
 def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: CandidateDigest,
@@ -128,7 +133,8 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
             settings: tuple[dict[str, Any], dict[str, Any], dict[str, Any]], *,
             top_n: int, purity: float | None, expression: str | None, max_variant_rows: int,
             vaccine: dict[str, pd.DataFrame] | None,
-            result: Eligibility | None = None) -> tuple[str, Eligibility]:
+            result: Eligibility | None = None,
+            caveats: list[dict[str, str]] | None = None) -> tuple[str, Eligibility]:
     """The page from the variants table, peptide counts and the candidates digest
     (``settings``: what :func:`_settings` returns for ``params``)."""
     rank_params, report_params, elig_params = settings
@@ -157,6 +163,7 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
         sections.provenance(manifest, predictors),
         sections.eligibility(result),
         sections.presentation(result),
+        sections.caveats(caveats),
         sections.funnel(variants, len(n_peptides), len(digest.binder_variant_rows)),
         sections.alleles(alleles, digest.allele_rows, digest.binder_allele_rows),
         plots.section(digest.best, digest.binder_allele_rows, digest.binder_allele_variants,
@@ -184,3 +191,10 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
         "vaccine_*.tsv; review: candidates.xlsx; provenance: manifest.json.</footer>\n"
         f"</main>\n<script>{script}</script>\n</body>\n</html>\n")
     return page, result
+
+
+def preflight_warnings(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The ``warning`` rows of a preflight report (results/preflight/<sample>.tsv)."""
+    frame = read_table(path, columns=["severity", "check", "file", "record", "message", "fix"])
+    frame = frame.astype(object).where(frame.notna(), "")
+    return [row for row in frame.to_dict("records") if row.get("severity") == "warning"]

@@ -69,6 +69,25 @@ def banners(models_label: str, affinity_only: bool) -> str:
     return "".join(parts)
 
 
+def caveats(findings: list[dict[str, str]] | None) -> str:
+    """Preflight's warnings about this sample's inputs (read, but with something lost,
+    filtered or suspicious), so a reviewer sees them beside the verdict."""
+    if findings is None:
+        return ""
+    if not findings:
+        return ("<section id=\"caveats\"><h2>Input caveats</h2><p>Preflight raised no "
+                "warning about this sample's inputs.</p></section>\n")
+    items = "".join(
+        f"<li><strong>{escape(f.get('check'))}</strong> ({escape(f.get('file'))}"
+        + (f", {escape(f.get('record'))}" if f.get("record") else "")
+        + f"): {escape(f.get('message'))}"
+        + (f" <em>Fix: {escape(f.get('fix'))}</em>" if f.get("fix") else "") + "</li>"
+        for f in findings)
+    return ("<section id=\"caveats\"><h2>Input caveats</h2><p>Preflight read these inputs "
+            f"with {len(findings)} warning(s); results/preflight/&lt;sample&gt;.tsv has every "
+            f"finding.</p><ul>{items}</ul></section>\n")
+
+
 def provenance(manifest: dict[str, Any], predictors: list[str]) -> str:
     versions = manifest.get("versions") or {}
     models = manifest.get("models") or {}

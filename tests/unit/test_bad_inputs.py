@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from neorank import cli, preflight, samplesheet
-from neorank.errors import SampleSheetError
+from neorank.config import load_config_file
+from neorank.errors import InputFileError, SampleSheetError
 from neorank.io import read_tsv
 from neorank.preflight import vcf_text
 from neorank.somatic import GERMLINE_REASON
@@ -50,10 +51,15 @@ class Case:
     rc: int  # preflight exit code: 1 = errors found
     expect: list[tuple[str, str, str]]  # (severity, check, text in message/record/fix)
     somatic: str | None = "rows"  # "rows": accounting rule holds; "error": usage error
-    annotate: str = "rows"  # after somatic: "rows" (variants.tsv keeps every row) or "error"
+    # after somatic: "rows" (variants.tsv keeps every row), "error", or "ref_mismatch" (rows;
+    # the variant ids of `dropped` filtered with reason ref_mismatch)
+    annotate: str = "rows"
     reasons: dict[str, str] = field(default_factory=dict)  # variant_id -> reason text
     extra: list[str] = field(default_factory=list)  # more preflight arguments
     alleles: str = "HLA-A*02:01,HLA-B*08:01"
+    record: str = ""  # text in the record column (file line) of the first expected row
+    errors: int | None = None  # exact number of error rows (one clear error, not a cascade)
+    dropped: list[str] = field(default_factory=list)  # variant ids annotate drops (ref_mismatch)
 
 
 CASES = [
@@ -176,6 +182,48 @@ CASES = [
          annotate="error"),
     Case("unknown_contig", paired("unknown_contig.vcf"), 0,
          [("warning", "contigs", "chrUn_KI270742v1 (2), NC_000001.11 (1)")]),
+    # --- inputs as real pipelines produce them
+    Case("bom", paired("bom.vcf"), 1,
+         [("error", "encoding", "starts with a UTF-8 byte-order mark (bytes EF BB BF"),
+          ("error", "encoding", "sed -i '1s/^\\xEF\\xBB\\xBF//'")], somatic="error",
+         record="line 1", errors=1),
+    Case("cr_line_endings", paired("cr_line_endings.vcf"), 1,
+         [("error", "line_endings", "the lines end in CR only (old Mac OS line endings"),
+          ("error", "line_endings", "tr '\\r' '\\n'")], somatic="error", record="line 1",
+         errors=1),
+    Case("duplicate_contig", paired("duplicate_contig.vcf"), 1,
+         [("error", "header", "##contig chr1 is declared 2 times with different lengths: "
+                              "248956422 (line 10, the GRCh38 length) and 249250621 (line 12, "
+                              "the GRCh37 length)"),
+          ("error", "header", "keep one ##contig line per contig")], record="line 12",
+         errors=1),
+    Case("normal_all_missing", paired("normal_all_missing.vcf"), 0,
+         [("warning", "samples", "normal sample 'NORMAL' is '.' (no call, no counts) on every "
+                                 "one of the 8 record(s)"),
+          ("warning", "samples", "somatic.min_normal_depth, somatic.max_normal_vaf) cannot work")],
+         record="line 16 (chr1:23362762) and every later record"),
+    Case("ad_above_dp", paired("ad_above_dp.vcf"), 0,
+         [("warning", "read_counts", "tumor sample 'TUMOR': AD 30,25 sums to 55, more than DP "
+                                     "40")], record="line 16 (chr1:23362762)"),
+    Case("ref_mismatch", paired("ref_mismatch.vcf"), 0,
+         [("warning", "reference_bases", "REF T but the reference transcript has G here"),
+          ("info", "reference_bases", "8 SNV REF base(s) in transcribed exons checked against "
+                                      "the reference cDNA: 1 mismatch(es)")],
+         record="line 18 (chr1:173811223)", annotate="ref_mismatch",
+         dropped=["chr1:173811223:T>A"]),
+    Case("ref_mismatch_majority", paired("ref_mismatch_majority.vcf"), 1,
+         [("error", "reference_bases", "5 of 8 SNV REF bases"),
+          ("error", "reference_bases", "another genome build (GRCh37/hg19 vs GRCh38)"),
+          ("error", "reference_bases", "line 16 (chr1:23362762): VCF REF T, reference G")],
+         annotate="error", errors=1),
+    Case("sample_name_trailing_space", paired("sample_name_trailing_space.vcf"), 1,
+         [("error", "samples", "tumor sample 'TUMOR' is not in the VCF, but 'TUMOR ' is: the "
+                               "VCF's sample name has trailing space(s)"),
+          ("error", "samples", 'write the name in double quotes with its spaces in the '
+                               'tumor_sample column ("TUMOR ")')], somatic="error"),
+    Case("sample_name_trailing_space_exact",
+         paired("sample_name_trailing_space.vcf", tumor="TUMOR "), 0,
+         [("info", "samples", "sample name 'TUMOR ' has leading or trailing spaces")]),
     # --- somatic outcome
     Case("only_germline", separate("only_germline.tumor.vcf", "only_germline.normal.vcf"), 0,
          [("warning", "variants", "all 3 tumor allele(s) are germline")],
@@ -205,6 +253,61 @@ CASES = [
     Case("hla_missing_file", paired("baseline.vcf"), 1,
          [("error", "hla", "HLA typing file not found")], alleles="typing/missing.txt",
          somatic=None),
+    Case("hla_malformed_field", paired("baseline.vcf"), 1,
+         [("error", "hla", "'HLA-A*02:1' has a one-digit field '1': allele fields have at least "
+                           "two digits (mhcgnomes would silently read it as HLA-A*02:01)"),
+          ("error", "hla", "candidates: HLA-A*02:01, HLA-A*02:10 to HLA-A*02:19 if a digit was "
+                           "lost")],
+         alleles=str(BAD / "hla_malformed_field.txt"), somatic=None, record="line 1: HLA-A*02:1",
+         errors=1),
+    Case("hla_malformed_inline", paired("baseline.vcf"), 1,
+         [("error", "hla", "'HLA-C*7:01' has a one-digit field '7'"),
+          ("error", "hla", "candidates: HLA-C*07:01")],
+         alleles="HLA-A*02:01,HLA-C*7:01", somatic=None, record="HLA-C*7:01", errors=1),
+    Case("hla_ambiguous", paired("baseline.vcf"), 1,
+         [("error", "hla", "'HLA-A*02:01/02:02' is an ambiguous typing (one of HLA-A*02:01, "
+                           "HLA-A*02:02), not one allele")],
+         alleles=str(BAD / "hla_ambiguous.txt"), somatic=None, record="line 1", errors=1),
+    Case("hla_nonclassical_nonhuman", paired("baseline.vcf"), 1,
+         [("error", "hla", "'HLA-E*01:03' is a non-classical class I allele (HLA-E)"),
+          ("error", "hla", "hla.allow_nonclassical: true"),
+          ("error", "hla", "'SLA-1*04:01' is a non-human MHC allele (Sus sp.: SLA-1*04:01)"),
+          ("error", "hla", "'H-2-Kb' is a non-human MHC allele (Mus musculus: H2-K*b)"),
+          ("error", "hla", "hla.allow_nonhuman: true")],
+         alleles=str(BAD / "hla_nonclassical_nonhuman.txt"), somatic=None,
+         record="line 2: HLA-E*01:03", errors=3),
+    Case("hla_nonclassical_nonhuman_allowed", paired("baseline.vcf"), 1,  # the models decide
+         [("error", "hla", "'HLA-E*01:03' (HLA-E*01:03) has no MHC pseudosequence"),
+          ("error", "hla", "'SLA-1*04:01' (SLA-1*04:01) has no MHC pseudosequence")],
+         alleles=str(BAD / "hla_nonclassical_nonhuman.txt"), somatic=None,
+         extra=["--hla-allow-nonclassical", "--hla-allow-nonhuman"], errors=3),
+    Case("hla_groups", paired("baseline.vcf"), 0,
+         [("info", "hla", "G group HLA-A*02:01:01G (alleles with identical exon 2 and 3 "
+                          "sequences) reduced to two fields: HLA-A*02:01"),
+          ("info", "hla", "P group HLA-B*07:02P"),
+          ("info", "hla", "4-field name HLA-C*07:01:01:01 reduced to two fields: HLA-C*07:01"),
+          ("info", "hla", "3 expressed allele(s): HLA-A*02:01 (supported), HLA-B*07:02 "
+                          "(supported), HLA-C*07:01 (supported)")],
+         alleles=str(BAD / "hla_groups.txt"), somatic=None),
+    Case("hla_optitype", paired("baseline.vcf"), 0,
+         [("info", "hla", "5 expressed allele(s): HLA-A*02:01 (supported), HLA-A*24:02 "
+                          "(supported), HLA-B*07:02 (supported), HLA-B*08:01 (supported), "
+                          "HLA-C*07:01 (supported)")],
+         alleles=str(BAD / "hla_optitype_result.tsv"), somatic=None),
+    Case("hla_optitype_incomplete", paired("baseline.vcf"), 1,
+         [("error", "hla", "OptiType result: the header (line 1) lacks the column(s) C1, C2"),
+          ("error", "hla", "give OptiType's complete *_result.tsv")],
+         alleles=str(BAD / "hla_optitype_incomplete_result.tsv"), somatic=None, errors=1),
+    Case("hla_hlahd", paired("baseline.vcf"), 0,
+         [("warning", "hla", "HLA-C was not typed by HLA-HD (no allele reported): no HLA-C "
+                             "allele is predicted"),
+          ("info", "hla", "HLA-HD result: 12 class II and non-classical locus row(s) skipped "
+                          "(NeoRank predicts HLA class I A/B/C): DRB1, DQA1, DQB1, DPA1, DPB1, "
+                          "E, F, G, H, J, DRB3, DRB4"),
+          ("info", "hla", "3-field name HLA-A*02:01:01 reduced to two fields: HLA-A*02:01"),
+          ("info", "hla", "4 expressed allele(s): HLA-A*02:01 (supported), HLA-A*24:02 "
+                          "(supported), HLA-B*07:02 (supported), HLA-B*08:01 (supported)")],
+         alleles=str(BAD / "hla_hlahd_final.result.txt"), somatic=None, record="HLA-C"),
     # --- purity
     *[Case(f"purity_{label}", paired("baseline.vcf"), 1, [("error", "purity", text)],
            extra=["--purity", value], somatic=None)
@@ -291,12 +394,19 @@ def test_preflight_case(case: Case, capsys, tmp_path, reference_args):
                                       alleles=case.alleles, extra=case.extra)
     assert rc == case.rc, output
     rows = table.to_dict("records")
-    for severity, check, text in case.expect:
+    for number, (severity, check, text) in enumerate(case.expect):
         hits = [r for r in rows if r["severity"] == severity and r["check"] == check
                 and text in " ".join((r["record"], r["message"], r["fix"]))]
         assert hits, f"no {severity} {check} row with {text!r}:\n{table.to_string()}"
         if severity != "info":  # errors and warnings are also printed for the log
             assert text in output or text in hits[0]["record"]
+            assert hits[0]["fix"], hits[0]  # ... each with its fix
+        if number == 0 and case.record:  # named by the line or record of the file
+            assert case.record in hits[0]["record"], hits[0]
+            if severity != "info":
+                assert case.record in output
+    if case.errors is not None:
+        assert (table["severity"] == "error").sum() == case.errors, table.to_string()
     if case.rc == 0:
         assert not (table["severity"] == "error").any(), table.to_string()
     else:
@@ -340,12 +450,18 @@ def test_somatic_accounting_or_clean_error(case: Case, capsys, tmp_path, referen
         assert "neorank annotate: error:" in output and "Fix:" in output
         assert not variants_tsv.exists()
         return
+    if case.annotate == "ref_mismatch" and rc == 2 and "disagrees with the reference" in output:
+        pytest.xfail("annotate still stops the sample on a REF mismatch: the ref_mismatch "
+                     "drop in neorank/annotate/annotation.py has not landed yet")
     assert rc == 0, output
     variants = read_tsv(variants_tsv, dtype=str).fillna("")
     assert list(variants["variant_id"]) == list(table["variant_id"])
     assert variants["status"].isin(ANNOTATE_STATUSES).all(), set(variants["status"])
     unexplained = variants[(variants["status"] != "protein_changing") & (variants["reason"] == "")]
     assert unexplained.empty, unexplained.to_string()
+    dropped = variants[variants["reason"].str.startswith("ref_mismatch")]
+    assert list(dropped["variant_id"]) == case.dropped, variants.to_string()
+    assert (dropped["status"] == "filtered").all()
 
 
 def test_unreadable_file(capsys, tmp_path, reference_args, monkeypatch):
@@ -371,7 +487,8 @@ def test_unreadable_file(capsys, tmp_path, reference_args, monkeypatch):
 def test_every_corpus_file_is_documented_and_used():
     readme = (BAD / "README.md").read_text()
     used = {Path(a).name for c in CASES for a in [*c.mode, *c.extra, c.alleles]}
-    used |= {name for name, _ in SHEETS} | {FAKE_MODELS.name}
+    used |= {name for name, _ in SHEETS} | {name for name, _, _ in CONFIGS}
+    used |= {FAKE_MODELS.name, QUOTED_SHEET.name}
     for path in sorted(BAD.iterdir()):
         if path.name in ("README.md", "build_corpus.py", "__pycache__"):
             continue
@@ -400,6 +517,17 @@ SHEETS = [
                           "purity 'abc' is not a number"]),
     ("sheet_empty_hla.tsv", ["sample 'P1' has an empty hla_alleles"]),
     ("sheet_spaces.tsv", ["the sheet must be tab-separated"]),
+    ("sheet_reserved_ids.tsv", ["4 problems",
+                                "line 2: sample id 'config' is reserved: the results layout "
+                                "already uses results/config/",
+                                "line 3: sample id 'Cohort' is reserved",
+                                "line 4: sample id 'run_config' is reserved",
+                                "line 5: sample id 'predictions' is reserved",
+                                "rename the sample"]),
+    ("sheet_long_id.tsv", ["line 2: sample id 'patient_012345678901'... has 74 characters; at "
+                           "most 64 are allowed"]),
+    ("sheet_case_duplicate_ids.tsv", ["line 3: sample id 'p1' differs from 'P1' (line 2) only "
+                                      "in letter case", "differs in more than letter case"]),
 ]
 
 
@@ -412,6 +540,21 @@ def test_sample_sheet_case(name, texts):
     for text in texts:
         assert text in message
     assert "Fix:" in message
+
+
+QUOTED_SHEET = BAD / "sheet_quoted_sample_name.tsv"
+
+
+def test_quoted_sheet_cell_gives_a_vcf_sample_name_with_its_spaces(capsys, tmp_path,
+                                                                  reference_args):
+    """A double-quoted tumor_sample keeps its trailing space and matches the VCF exactly."""
+    (row,) = samplesheet.read_sample_sheet(QUOTED_SHEET).to_dict("records")
+    assert row["tumor_sample"] == "TUMOR " and row["normal_sample"] == "NORMAL"
+    rc, output, table = run_preflight(
+        capsys, tmp_path, reference_args,
+        paired(row["paired_vcf"], tumor=row["tumor_sample"], normal=row["normal_sample"]))
+    assert rc == 0, output
+    assert not (table["severity"] == "error").any(), table.to_string()
 
 
 def test_missing_sample_sheet(tmp_path):
@@ -458,6 +601,26 @@ def test_workflow_quotes_paths_with_shell_metacharacters(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_workflow_passes_a_quoted_sample_name_verbatim(tmp_path):
+    """Dry run: "TUMOR " from the sheet reaches preflight and somatic as one quoted word."""
+    shutil.copy(BAD / "sample_name_trailing_space.vcf", tmp_path / "in.vcf")
+    text = QUOTED_SHEET.read_text().replace("sample_name_trailing_space.vcf", "in.vcf")
+    result = _snakemake(_workflow_dir(tmp_path, text), "results/P1/somatic.vcf.gz")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    commands = [line for line in result.stdout.splitlines() if "neorank " in line
+                and ("preflight" in line or "somatic" in line)]
+    assert commands and all("--tumor-sample 'TUMOR '" in c for c in commands), commands
+
+
+def test_workflow_refuses_reserved_sample_ids_before_the_dag(tmp_path):
+    workdir = _workflow_dir(tmp_path, (BAD / "sheet_reserved_ids.tsv").read_text())
+    result = _snakemake(workdir)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "4 problems in the sample sheet" in output
+    assert "sample id 'config' is reserved" in output and "Traceback" not in output
+
+
 def test_workflow_reports_every_sheet_problem(tmp_path):
     workdir = _workflow_dir(tmp_path, (BAD / "sheet_path_traversal.tsv").read_text())
     result = _snakemake(workdir)
@@ -465,3 +628,41 @@ def test_workflow_reports_every_sheet_problem(tmp_path):
     output = result.stdout + result.stderr
     assert "3 problems in the sample sheet" in output
     assert "sample id '../../etc/passwd' contains '/'" in output
+
+
+# ------------------------------------------------------------------ config files
+#: (file, texts in the message: line and key, text in the fix)
+CONFIGS = [
+    ("config_tab_indent.yaml",
+     ["not valid YAML at line 3 column 1 (in 'somatic.min_tumor_depth')",
+      "a tab character: YAML indentation must use spaces"], "indent with spaces, not tabs"),
+    ("config_duplicate_key.yaml",
+     ["not valid YAML at line 4 column 3 (in 'somatic.min_tumor_depth')",
+      "the key 'min_tumor_depth' is given twice (first on line 3)"], "keep one of the two"),
+    ("config_missing_colon.yaml",
+     ["not valid YAML at line 4", "(in 'somatic.", "mapping values are not allowed here"],
+     "the line above may lack the ':' after its key"),
+    ("config_bad_values.yaml",
+     ["4 problems in the config",
+      "line 3: unknown key 'somatic.min_tumor_dept'; did you mean 'somatic.min_tumor_depth'?",
+      "line 4: somatic.max_normal_vaf: 2 is greater than the maximum of 1",
+      "line 6: reference.release: '87' is not of type 'integer'",
+      "line 7: reference.source: 'web' is not one of ['local', 'ensembl']"],
+     "correct the keys named above"),
+]
+
+
+@pytest.mark.parametrize(("name", "texts", "fix"), CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_config_file_case(name, texts, fix):
+    with pytest.raises(InputFileError) as err:
+        load_config_file(BAD / name)
+    message = str(err.value)
+    assert message.startswith(f"{BAD / name}: ")
+    for text in texts:
+        assert text in message
+    assert fix in err.value.fix
+
+
+def test_shipped_config_file_loads():
+    config = load_config_file(REPO / "config" / "config.yaml")
+    assert config["samples"] == "config/samples.tsv"

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from neorank import preflight, samplesheet
-from neorank.alleles import SUPPORTED, PatientAllele
+from neorank.alleles import SUPPORTED, Hla, PatientAllele
 from neorank.errors import AlleleError, SampleSheetError
 from neorank.expression import detect_expression_format
 from neorank.models import resolve_alleles
+from neorank.preflight.report import read_caveats
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "data" / "bad_inputs"
@@ -255,3 +256,99 @@ def test_copy_number_table_is_parsed_as_ranking_parses_it(tmp_path, mini_genome)
     (warning,) = _findings(report, "copy_number")
     assert warning.severity == "warning" and "no segment is on a reference contig" \
         in warning.message
+
+
+# ------------------------------------------------ inputs as real pipelines write them
+def _vcf_findings(path: Path, genome=None) -> list[preflight.Finding]:
+    report = preflight.Report()
+    preflight.check_vcf(str(path), "paired", report, sample="TUMOR", sample_option="--tumor-sample",
+                        required=True, other_sample="NORMAL", other_option="--normal-sample",
+                        ref_checker=preflight.RefChecker(genome) if genome is not None else None)
+    return report.findings
+
+
+@pytest.mark.parametrize(("transform", "check", "message", "fix"), [
+    (lambda b: b"\xef\xbb\xbf" + b, "encoding", "UTF-8 byte-order mark",
+     "bgzip -dc {path} | sed '1s/^\\xEF\\xBB\\xBF//' | bgzip > fixed.vcf.gz"),
+    (lambda b: b.replace(b"\n", b"\r"), "line_endings", "CR only",
+     "bgzip -dc {path} | tr '\\r' '\\n' | bgzip > fixed.vcf.gz"),
+])
+def test_bom_and_cr_line_endings_inside_bgzip(tmp_path, transform, check, message, fix):
+    import pysam
+
+    from neorank.errors import InputFileError
+    from neorank.vcf import open_vcf
+
+    plain = tmp_path / "calls.vcf"
+    plain.write_bytes(transform((BAD / "baseline.vcf").read_bytes()))
+    path = tmp_path / "calls.vcf.gz"
+    pysam.tabix_compress(str(plain), str(path))
+    findings = _vcf_findings(path)
+    (error,) = [f for f in findings if f.severity == "error"]  # one error, not a cascade
+    assert (error.check, error.record) == (check, "line 1") and message in error.message
+    assert fix.format(path=path) in error.fix
+    with pytest.raises(InputFileError) as err:  # what `neorank somatic` says
+        open_vcf(path, "paired")
+    assert message in err.value.problem and fix.format(path=path) in err.value.fix
+
+
+def test_conflicting_contig_lengths_are_not_blamed_on_the_build(tmp_path, mini_genome):
+    text = (BAD / "wrong_build.vcf").read_text().replace(
+        "##contig=<ID=chr2,", "##contig=<ID=chr1,length=249250621>\n##contig=<ID=chr2,", 1)
+    path = tmp_path / "merged_header.vcf"
+    path.write_text(text)
+    findings = _vcf_findings(path, mini_genome)
+    header = [f for f in findings if f.check == "header" and f.severity == "error"]
+    assert len(header) == 1 and "different lengths" in header[0].message
+    (build,) = [f for f in findings if f.check == "reference_bases"]
+    assert "chr1 length" not in build.message  # the REF bases name the build, not the header
+
+
+def test_a_minority_of_ref_mismatches_is_a_warning_per_line(tmp_path, mini_genome):
+    lines = (BAD / "baseline.vcf").read_text().splitlines()
+    wrong = (BAD / "wrong_build.vcf").read_text().splitlines()
+    records = [i for i, line in enumerate(lines) if not line.startswith("#")]
+    for i in records[:3]:  # 3 of 8 (37%): not a build mismatch
+        lines[i] = wrong[i]
+    path = tmp_path / "three_wrong.vcf"
+    path.write_text("\n".join(lines) + "\n")
+    findings = [f for f in _vcf_findings(path, mini_genome) if f.check == "reference_bases"]
+    assert [f.severity for f in findings] == ["warning"] * 3 + ["info"]
+    assert [f.record for f in findings[:3]] == ["line 16 (chr1:23362762)",
+                                               "line 17 (chr1:151185547)",
+                                               "line 18 (chr1:173811223)"]
+    assert "ref_mismatch" in findings[0].message and "3 mismatch(es)" in findings[3].message
+
+
+def test_read_caveats_lists_the_warnings_of_a_written_report(tmp_path):
+    report = preflight.Report()
+    report.info("variants", "8 input allele(s)")
+    report.warning("samples", "normal sample 'NORMAL' is '.' ...", file="x.vcf",
+                   record="line 16 (chr1:1) and every later record", fix="give the normal")
+    report.error("hla", "bad")
+    report.warning("read_counts", "AD 30,25 sums to 55, more than DP 40", file="x.vcf",
+                   record="line 17 (chr1:2)", fix="check")
+    path = tmp_path / "S.tsv"
+    report.frame().to_csv(path, sep="\t", index=False)
+    caveats = read_caveats(path)
+    assert [(c.check, c.record) for c in caveats] == [
+        ("samples", "line 16 (chr1:1) and every later record"),
+        ("read_counts", "line 17 (chr1:2)")]
+    assert read_caveats(tmp_path / "absent.tsv") == []
+
+
+def test_hla_options_reach_the_preflight_hla_check(tmp_path):
+    typing = tmp_path / "typing.txt"
+    typing.write_text("HLA-A*02:01\nHLA-E*01:03\n")
+    for hla, expected in ((None, "non-classical class I allele"), (Hla(allow_nonclassical=True),
+                                                                  None)):
+        report = preflight.Report()
+        preflight.check_hla(str(typing), report, models=None, embedded_dir="",
+                            official_dir=None, hla=hla)
+        errors = [f for f in report.findings if f.severity == "error"]
+        if expected is None:
+            assert not errors
+        else:
+            (error,) = errors
+            assert expected in error.message and error.record == "line 2: HLA-E*01:03"
+            assert error.file == str(typing)

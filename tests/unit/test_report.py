@@ -597,3 +597,27 @@ def test_missing_tables_and_columns_are_input_errors(tmp_path):
     write_tsv(frame.drop(columns=["allele"]), args.candidates)
     with pytest.raises(InputFileError, match="missing column"):
         report.run(args)
+
+
+def test_preflight_warnings_become_input_caveats(tmp_path):
+    """The report lists the sample's preflight warnings (not its info rows), escaped."""
+    args = _write_inputs(tmp_path, sample="PT1")
+    preflight = tmp_path / "preflight.tsv"
+    write_tsv(pd.DataFrame([
+        {"severity": "info", "check": "variants", "file": "t.vcf", "record": "",
+         "message": "12 input allele(s)", "fix": ""},
+        {"severity": "warning", "check": "read_counts", "file": "t.vcf",
+         "record": "line 16 (chr1:23362762)", "message": "AD 30,25 sums to 55, more than DP 40",
+         "fix": "check the caller's <AD> definition"},
+    ]), preflight)
+    args.preflight = str(preflight)
+    report.run(args)
+    page = (tmp_path / "report.html").read_text()
+    section = page[page.index('<section id="caveats">'):]
+    section = section[:section.index("</section>")]
+    assert "1 warning(s)" in section and "AD 30,25 sums to 55" in section
+    assert "line 16 (chr1:23362762)" in section and "&lt;AD&gt;" in section
+    assert "12 input allele(s)" not in section
+    args.preflight = None
+    report.run(args)
+    assert 'id="caveats"' not in (tmp_path / "report.html").read_text()

@@ -317,6 +317,35 @@ def test_bad_input_is_a_neorank_error(tmp_path, filter_vcf, case):
         assert "record 17" in str(err.value)
 
 
+def test_sample_name_with_spaces_names_the_spaces_and_the_sheet_fix(tmp_path):
+    vcf = write_vcf(tmp_path / "spaced.vcf", [" TUMOR ", "NORMAL"],
+                    ["chr1 100 . A G . PASS . GT:AD:DP 0/1:20,10:30 0/0:30,0:30"])
+    argv = ["--paired-vcf", str(vcf), "--normal-sample", "NORMAL"]
+    with pytest.raises(InputFileError) as err:
+        run_stage(tmp_path, *argv, "--tumor-sample", "TUMOR")
+    assert "but ' TUMOR ' is: the VCF's sample name has leading and trailing space(s)" \
+        in err.value.problem
+    assert 'in the tumor_sample column (" TUMOR ")' in err.value.fix
+    table, _ = run_stage(tmp_path, *argv, "--tumor-sample", " TUMOR ")  # exactly as written
+    assert list(table["status"]) == ["somatic"]
+
+
+@pytest.mark.parametrize(("content", "problem", "fix"), [
+    (lambda text: b"\xef\xbb\xbf" + text, "starts with a UTF-8 byte-order mark",
+     "sed -i '1s/^\\xEF\\xBB\\xBF//'"),
+    (lambda text: text.replace(b"\n", b"\r"), "its lines end in CR only", "tr '\\r' '\\n'"),
+])
+def test_byte_order_mark_and_cr_line_endings_are_named(tmp_path, filter_vcf, content, problem,
+                                                       fix):
+    vcf = tmp_path / "windows.vcf"
+    vcf.write_bytes(content(filter_vcf.read_bytes()))
+    with pytest.raises(InputFileError) as err:
+        run_stage(tmp_path, "--paired-vcf", str(vcf), "--tumor-sample", "TUMOR",
+                  "--normal-sample", "NORMAL")
+    assert err.value.where == str(vcf) and problem in err.value.problem
+    assert f"{fix}" in err.value.fix
+
+
 def test_undeclared_format_fields_are_parsed_or_reported(tmp_path):
     text = ("##fileformat=VCFv4.2\n##contig=<ID=chr1>\n"
             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tTUMOR\tNORMAL\n"

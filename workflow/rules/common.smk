@@ -8,9 +8,15 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from neorank.config import check_config
+from neorank.config import check_config, load_config_file
 from neorank.resources import shipped
 
+# Every config file is checked with line numbers first (YAML, unknown keys, values,
+# schema), then the merged config (--config overrides included), before any job.
+for configfile_path in workflow.configfiles:
+    load_config_file(
+        configfile_path, schema=Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+    )
 check_config(config, where=", ".join(map(str, workflow.configfiles)) or "config")
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -216,6 +222,16 @@ def mem_by_attempt(base_mb):
         return base_mb * attempt
 
     return mem_mb
+
+
+def get_hla_option_args():
+    """`--hla-allow-*` flags from the config's hla section (preflight and predict)."""
+    flags = []
+    if cfg("hla/allow_nonclassical"):
+        flags.append("--hla-allow-nonclassical")
+    if cfg("hla/allow_nonhuman"):
+        flags.append("--hla-allow-nonhuman")
+    return " ".join(flags)
 
 
 def get_purity_arg(wildcards):

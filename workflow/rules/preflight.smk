@@ -29,6 +29,7 @@ rule preflight:
         evidence=get_preflight_evidence_args,
         reference=get_reference_args(),
         models=get_models_args(with_cache=False),
+        hla_options=get_hla_option_args(),
     shell:
         "neorank preflight"
         " --sample {wildcards.sample:q}"
@@ -40,5 +41,6 @@ rule preflight:
         " {params.evidence}"
         " {params.reference}"
         " {params.models}"
+        " {params.hla_options}"
         " --out {output:q}"
         " > {log:q} 2>&1"

@@ -13,6 +13,7 @@ rule report:
         vaccine_mrna="results/{sample}/vaccine_mrna.tsv",
         vaccine_junctions="results/{sample}/vaccine_junctions.tsv",
         eligibility="results/{sample}/eligibility.json",
+        preflight="results/preflight/{sample}.tsv",
     output:
         html=report(
             "results/{sample}/report.html",
@@ -48,5 +49,6 @@ rule report:
         " --vaccine-mrna {input.vaccine_mrna:q}"
         " --vaccine-junctions {input.vaccine_junctions:q}"
         " --eligibility-json {input.eligibility:q}"
+        " --preflight {input.preflight:q}"
         " --out {output.html:q}"
         " > {log:q} 2>&1"

@@ -211,10 +211,56 @@ def build() -> None:
     write("freebayes.vcf", text(header(meta=freebayes_meta) + [
         row(*g, fmt="GT:DP:RO:AO", calls=("0/1:50:30:20", "0/0:40:40:0")) for g in GOOD[:3]]))
 
+    # --- inputs as real pipelines produce them
+    write("bom.vcf", b"\xef\xbb\xbf" + baseline.encode())  # Windows editors' UTF-8 BOM
+    write("cr_line_endings.vcf", baseline.replace("\n", "\r"))  # classic Mac OS line ends
+    lines = header()
+    at = next(i for i, line in enumerate(lines) if line.startswith("##contig=<ID=chr1,"))
+    lines.insert(at + 2, "##contig=<ID=chr1,length=249250621,assembly=GRCh37>")  # merged headers
+    write("duplicate_contig.vcf", text(lines + good_rows()))
+    write("normal_all_missing.vcf", text(header() + good_rows(calls=(TUMOR, "."))))
+    write("ad_above_dp.vcf", text(header() + [
+        row(*GOOD[0], calls=("0/1:30,25:0.45:40", NORMAL)), *good_rows()[1:4]]))
+    def wrong_ref(chrom, pos, ref, _alt):  # a REF that is not the GRCh38 base (as wrong_build)
+        return row(chrom, pos, {"A": "C", "C": "G", "G": "T", "T": "A"}[ref],
+                   {"A": "G", "C": "T", "G": "A", "T": "C"}[ref])
+
+    rows = good_rows()
+    rows[2] = wrong_ref(*GOOD[2])  # one record whose REF is not the reference base
+    write("ref_mismatch.vcf", text(header() + rows))
+    write("ref_mismatch_majority.vcf", text(header() + [  # 5 of 8: most records disagree
+        wrong_ref(*g) if i < 5 else row(*g) for i, g in enumerate(GOOD)]))
+    write("sample_name_trailing_space.vcf", text(header(samples=("TUMOR ", "NORMAL"))
+                                                 + good_rows(3)))
+
     # --- HLA typings
     write("hla_null_only.txt", "HLA-A*01:11N\n")
     write("hla_empty.txt", "# HLA typing: nothing typed\n")
     write("hla_many_errors.txt", "HLA-A*02:01\nHLA-A*02\nA2\nHLA-Z*01:01\nHLA-DQB1*06:02\n")
+    write("hla_malformed_field.txt", "HLA-A*02:1\nHLA-B*08:01\n")
+    write("hla_ambiguous.txt", "HLA-A*02:01/02:02\nHLA-B*08:01\n")
+    write("hla_nonclassical_nonhuman.txt", "HLA-A*02:01\nHLA-E*01:03\nSLA-1*04:01\nH-2-Kb\n")
+    write("hla_groups.txt", "HLA-A*02:01:01G\nHLA-B*07:02P\nHLA-C*07:01:01:01\n")
+    # OptiType's <prefix>_result.tsv: an unnamed index column, the six alleles, Reads, Objective.
+    optitype = ["", "A1", "A2", "B1", "B2", "C1", "C2", "Reads", "Objective"]
+    write("hla_optitype_result.tsv", text(["\t".join(optitype), "\t".join(
+        ["0", "A*02:01", "A*24:02", "B*07:02", "B*08:01", "C*07:01", "C*07:01", "1523.0",
+         "1489.74"])]))
+    write("hla_optitype_incomplete_result.tsv", text(["\t".join(optitype[:5] + optitype[7:]),
+                                                       "\t".join(["0", "A*02:01", "A*24:02",
+                                                                  "B*07:02", "B*08:01",
+                                                                  "1523.0", "1489.74"])]))
+    # HLA-HD's <sample>_final.result.txt: every locus of its dictionary, class II and
+    # non-classical included; '-' = no second allele, 'Not typed' = no reads to type it.
+    hlahd = [("A", "HLA-A*02:01:01", "HLA-A*24:02:01"), ("B", "HLA-B*07:02:01", "HLA-B*08:01:01"),
+             ("C", "Not typed", "Not typed"), ("DRB1", "HLA-DRB1*15:01:01", "HLA-DRB1*04:05:01"),
+             ("DQA1", "HLA-DQA1*01:02:01", "HLA-DQA1*03:03:01"),
+             ("DQB1", "HLA-DQB1*06:02:01", "HLA-DQB1*04:01:01"),
+             ("DPA1", "HLA-DPA1*01:03:01", "-"), ("DPB1", "HLA-DPB1*04:01:01", "HLA-DPB1*05:01:01"),
+             ("E", "HLA-E*01:01:01", "HLA-E*01:03:02"), ("F", "HLA-F*01:01:01", "-"),
+             ("G", "HLA-G*01:01:01", "-"), ("H", "HLA-H*02:04", "-"), ("J", "Not typed", "Not typed"),
+             ("DRB3", "Not typed", "Not typed"), ("DRB4", "HLA-DRB4*01:03:01", "-")]
+    write("hla_hlahd_final.result.txt", text(["\t".join(r) for r in hlahd]))
     # A stand-in for a saved MHCflurry model: only the allele list is read by preflight.
     alleles = ["HLA-A*01:01", "HLA-A*02:01", "HLA-A*02:02", "HLA-A*02:03", "HLA-A*02:05",
                "HLA-A*02:06", "HLA-A*24:02", "HLA-B*07:02", "HLA-B*08:01", "HLA-C*07:01"]
@@ -266,6 +312,23 @@ def build() -> None:
     sheet("sheet_empty_hla.tsv", [["P1", "", "baseline.vcf", "TUMOR", "NORMAL", "", "", "", ""]])
     write("sheet_spaces.tsv", text(["sample hla_alleles paired_vcf tumor_sample normal_sample",
                                     "P1 HLA-A*02:01 baseline.vcf TUMOR NORMAL"]))
+    sheet("sheet_reserved_ids.tsv", [["config", *paired], ["Cohort", *paired],
+                                     ["run_config", *paired], ["predictions", *paired]])
+    sheet("sheet_long_id.tsv", [["patient_" + "0123456789" * 6 + "_tumor", *paired]])
+    sheet("sheet_case_duplicate_ids.tsv", [["P1", *paired], ["p1", *paired]])
+    # A VCF sample name with a trailing space, given verbatim in double quotes.
+    sheet("sheet_quoted_sample_name.tsv", [
+        ["P1", hla, "sample_name_trailing_space.vcf", '"TUMOR "', "NORMAL", "", "", "", ""]])
+
+    # --- config files (neorank.config.load_config_file)
+    config = "samples: config/samples.tsv\nsomatic:\n  min_tumor_depth: 10\n"
+    write("config_tab_indent.yaml", config.replace("  min_tumor_depth", "\tmin_tumor_depth"))
+    write("config_duplicate_key.yaml", config + "  min_tumor_depth: 12\n")
+    write("config_missing_colon.yaml", "samples: config/samples.tsv\nsomatic:\n"
+          "  min_tumor_depth 10\n  max_normal_vaf: 0.02\n")
+    write("config_bad_values.yaml", "samples: config/samples.tsv\nsomatic:\n"
+          "  min_tumor_dept: 10\n  max_normal_vaf: 2\nreference:\n  release: \"87\"\n"
+          "  source: web\n")
 
 
 if __name__ == "__main__":
