@@ -21,7 +21,16 @@ effects table, then length, then the peptide's protein start position (in that
 first transcript), then the peptide.
 
 ``anchor_mutated`` says whether a mutated position is a canonical class I
-anchor: position 2 or the C-terminal position.
+anchor: position 2 or the C-terminal position (allele-independent; the ranking's
+``anchor`` criterion uses allele-specific positions, :mod:`neorank.ranking`).
+
+``evidence`` says how certain the peptide's protein is: ``dna`` when some
+transcript makes it from the DNA change with the annotated splicing,
+``predicted_splice`` when every producing transcript's effect rests on a predicted
+splicing outcome (exon skipping, or the coding change of a splice-site variant
+assuming normal splicing; :func:`neorank.annotate.effects.splice_derived`); ``NA``
+for an effects table without the column. Ranking asks predicted ones for RNA
+support (``ranking.require_rna_for_splice``).
 
 Reference proteome (:mod:`neorank.proteome`): every mutant peptide is looked
 up in all protein sequences of the annotation. Peptides that occur there
@@ -51,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from neorank import reference
+from neorank.annotate.effects import EVIDENCE_DNA
 from neorank.errors import InputFileError
 from neorank.io import read_tsv
 from neorank.proteome import PROTEOME_COLUMNS, ProteomeIndex
@@ -63,7 +73,7 @@ PEPTIDE_COLUMNS = [
     "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "length",
     "mutant_peptide", "wildtype_peptide", "mutation_positions", "n_flank", "c_flank",
     "anchor_mutated", "gene_names", *PROTEOME_COLUMNS, "merged_variant_ids", "in_cis",
-    "germline_context",
+    "germline_context", "evidence",
 ]
 STANDARD_AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
 #: Effects whose mutant has the reference length, residue for residue.
@@ -147,6 +157,8 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
                 label = _optional(row, "germline_context")
                 if label not in seen["germline_context"]:
                     seen["germline_context"].append(label)
+                if _optional(row, "evidence") == EVIDENCE_DNA:  # one certain source suffices
+                    seen["evidence"] = EVIDENCE_DNA
                 continue
             if not _is_standard(peptide):
                 continue
@@ -181,6 +193,7 @@ def effect_peptides(row: dict[str, Any], lengths: Iterable[int],
                 "merged_variant_ids": _optional(row, "merged_variant_ids"),
                 "in_cis": _optional(row, "in_cis"),
                 "germline_context": _optional(row, "germline_context"),
+                "evidence": _optional(row, "evidence"),
                 "start": context_start + offset,
             })
     return peptides
@@ -193,7 +206,7 @@ def read_effects(path: str | Path) -> pd.DataFrame:
         frame = read_tsv(path, dtype={"mutant_context": str, "wildtype_context": str,
                                       "gene_name": str, "protein_change": str,
                                       "merged_variant_ids": str, "in_cis": str,
-                                      "germline_context": str})
+                                      "germline_context": str, "evidence": str})
     except (OSError, ValueError) as err:
         raise InputFileError(f"cannot read the effects table: {err}", where=str(path),
                              fix="pass results/effects/{sample}.tsv from `neorank annotate`") from err

@@ -1,11 +1,11 @@
 """Ranking rules shared by ``neorank rank`` and ``neorank score``: per-criterion verdicts,
-tiers and the composite score.
+tiers, their reasons and the composite score.
 
 A layer below both stages (:mod:`neorank.rank` ranks predictions.tsv,
 :mod:`neorank.score` scores peptides made elsewhere). Rows carry evidence
 columns (``binder`` and ``agretopicity`` are defined in :mod:`neorank.rank`);
 evidence that is missing is **not assessed** (``NA`` / ``not_assessed``), never
-imputed.
+imputed. The formula, the weights and why are in ``docs/scoring.md``.
 
 Criteria (``pass_<criterion>``: ``pass`` / ``fail`` / ``not_assessed``)
 -----------------------------------------------------------------------
@@ -37,23 +37,48 @@ Criteria (``pass_<criterion>``: ``pass`` / ``fail`` / ``not_assessed``)
     pass when ``self_match`` is False (the mutant peptide does not occur in the
     reference proteome), fail when True; not assessed when the peptides table
     has no ``self_match`` column.
+``anchor``
+    fail when every mutated position (``mutation_positions``) is an anchor
+    position of the allele (:data:`ALLELE_ANCHORS`, else :data:`DEFAULT_ANCHORS`;
+    ``ranking.anchor_positions`` overrides) **and** the wildtype binds at least
+    as well (``wildtype_affinity_nm <= mutant_affinity_nm``): the T-cell-facing
+    residues are the wildtype's and the wildtype is presented as well, so T cells
+    are likely tolerant (the idea of pVACseq's ``Anchor`` tier, which asks the
+    wildtype to be a binder). Pass otherwise. Not assessed
+    without a wildtype prediction, without ``mutation_positions``, when the
+    wildtype peptide is not aligned residue by residue (indels), or with
+    ``ranking.anchor_tier: false``.
+``splice_support``
+    for peptides of a predicted splice outcome (``evidence`` ``predicted_splice``,
+    :mod:`neorank.annotate.effects`): pass when ``rna_support`` passes, fail
+    otherwise (no RNA BAM, or too few RNA reads). Pass for DNA-certain peptides
+    (``evidence`` ``dna``). Not assessed without an ``evidence`` value or with
+    ``ranking.require_rna_for_splice: false``.
 
 Tier
 ----
 Failed criteria are grouped into families, and the tier names the failing
-family (pVACseq-style: one reason per tier, ``Poor`` for several):
+family (pVACseq-style: one reason per tier, ``Poor`` for several). Tiers in
+order (:data:`TIERS`, best first): ``Pass``, ``Anchor``, ``SpliceUnconfirmed``,
+``WeakBinder``, ``SelfSimilar``, ``LowExpression``, ``Subclonal``, ``Poor``.
 
-=================  ==============================  ================
+=================  ==============================  =====================
 family             criteria                        tier when it alone fails
-=================  ==============================  ================
+=================  ==============================  =====================
+anchor             anchor                          ``Anchor``
+splice             splice_support                  ``SpliceUnconfirmed``
 binding            binding, presentation           ``WeakBinder``
 self-similarity    self_match                      ``SelfSimilar``
 expression         expression, rna_support         ``LowExpression``
 clonality          clonality                       ``Subclonal``
-=================  ==============================  ================
+=================  ==============================  =====================
 
 ``Pass`` when no family fails (not-assessed criteria never fail a row), the
 family's tier when exactly one fails, ``Poor`` when two or more fail.
+``tier_reason`` says why, naming each failed criterion with its values (or, for
+``Pass``, which criteria were not assessed). The tier does not change the order
+of candidates.tsv (:mod:`neorank.rank`); it is what the aggregate report and
+``vaccine.pass_only`` read.
 
 Composite score
 ---------------
@@ -66,13 +91,13 @@ weight ``w_c > 0`` (``ranking.weights``; defaults binding 1.0, vaf 0.5,
 dissimilarity 0.25, presentation 0.5, expression 0.25). The components are:
 
 ``binding``
-    ``s = L(mutant_affinity_nm)``. Mandatory: a row without a mutant affinity
+    ``s = B(mutant_affinity_nm)``. Mandatory: a row without a mutant affinity
     is an input error.
 ``vaf``
     ``s = tumor_vaf`` clipped to [0, 1] (from variants.tsv, joined on
     ``variant_id``). Clonal, well-supported variants score higher.
 ``dissimilarity``
-    ``s = 1 - L(wildtype_affinity_nm)``. A wildtype peptide that also binds is
+    ``s = 1 - B(wildtype_affinity_nm)``. A wildtype peptide that also binds is
     likely presented in normal tissue and its T cells tolerised, so a
     non-binding wildtype scores higher.
 ``presentation``
@@ -81,15 +106,21 @@ dissimilarity 0.25, presentation 0.5, expression 0.25). The components are:
     ``s = TPM / (TPM + ranking.expression_half_tpm)`` (10 TPM scores 0.5),
     with the TPM of the ``expression`` criterion.
 
-with Vaxrank's logistic epitope score (Sette et al. 1994 constants)::
+with the binding score (:func:`binding_score`)::
 
-    L(ic50) = 1 / (1 + exp((ic50 - midpoint) / width))   for ic50 <  cutoff
-    L(ic50) = 0                                          for ic50 >= cutoff
+    B(ic50) = (1 - a) * L(ic50) + a * G(ic50)
+    L(ic50) = 1 / (1 + exp((ic50 - midpoint) / width))  for ic50 < cutoff, else 0
+    G(ic50) = 1 - ln(ic50) / ln(50000)                  clipped to [0, 1]
 
-``midpoint = ranking.affinity_midpoint_nm`` (350 nM), ``width =
-ranking.affinity_width_nm`` (150 nM), ``cutoff = ranking.affinity_cutoff_nm``
-(5000 nM). So L(50 nM) = 0.881, L(350 nM) = 0.5, L(500 nM) = 0.269,
-L(1000 nM) = 0.013.
+``L`` is Vaxrank's logistic epitope score (``midpoint`` 350 nM, ``width`` 150 nM,
+``cutoff`` 5000 nM: ``ranking.affinity_*``), which separates binders sharply but
+is flat (0 at 6 decimals) above about 2,500 nM; ``G`` is MHCflurry's own
+regression target (log IC50, proportional to binding free energy), strictly
+decreasing over MHCflurry's whole output range (1 to 50,000 nM), with the share
+``a = ranking.affinity_log_share`` (0.2). So B(50 nM) = 0.832325,
+B(350 nM) = 0.491718, B(500 nM) = 0.300278, B(5000 nM) = 0.042563 and
+B(50000 nM) = 0: the score is strictly monotone in IC50, and two IC50s more than
+0.014% apart never get the same printed score (docs/scoring.md).
 
 Missing evidence is **not imputed**. A component whose input is ``NA``
 (no tumor VAF from the caller; no wildtype peptide, e.g. most frameshift
@@ -97,35 +128,146 @@ peptides) is "not assessed": it is dropped and the remaining weights are
 renormalised. ``score_components`` lists the components used, in the fixed
 order ``binding;vaf;dissimilarity;presentation;expression``. Because of the
 renormalisation, scores are most comparable between rows with the same
-``score_components``. Example: IC50 350 nM, VAF 0.4, wildtype IC50 >= 5000 nM
-gives (1*0.5 + 0.5*0.4 + 0.25*1) / 1.75 = 0.542857; the same peptide without a
-VAF gives (0.5 + 0.25) / 1.25 = 0.6. The score is rounded to 6 decimals
+``score_components``. The score is rounded to 6 decimals
 (:data:`SCORE_DECIMALS`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from neorank.config import COMPONENTS
+from neorank.errors import NeoRankError
 
-#: Criteria in their fixed column order (``pass_<criterion>``).
+#: Criteria in their fixed column order (``pass_<criterion>``); ``anchor`` and
+#: ``splice_support`` were added last so older columns keep their places.
 CRITERIA = ("binding", "presentation", "agretopicity", "clonality", "expression",
-            "rna_support", "self_match")
+            "rna_support", "self_match", "anchor", "splice_support")
 PASS, FAIL, NOT_ASSESSED = "pass", "fail", "not_assessed"
 #: Criterion families and the tier a row gets when only that family fails, in
-#: the order they are checked; ``agretopicity`` is informational (no family).
+#: tier order; ``agretopicity`` is informational (no family).
 TIER_FAMILIES = (
+    ("Anchor", ("anchor",)),
+    ("SpliceUnconfirmed", ("splice_support",)),
     ("WeakBinder", ("binding", "presentation")),
     ("SelfSimilar", ("self_match",)),
     ("LowExpression", ("expression", "rna_support")),
     ("Subclonal", ("clonality",)),
 )
-TIERS = ("Pass", "WeakBinder", "SelfSimilar", "LowExpression", "Subclonal", "Poor")
+#: Tiers, best first. ``Anchor`` right after ``Pass`` (a binder that only fails the
+#: anchor rule, pVACseq's ``Anchor`` tier), then ``SpliceUnconfirmed`` (a binder whose
+#: protein is a prediction), then the families of the earlier tiers.
+TIERS = ("Pass", "Anchor", "SpliceUnconfirmed", "WeakBinder", "SelfSimilar", "LowExpression",
+         "Subclonal", "Poor")
 SCORE_DECIMALS = 6
+
+#: MHCflurry's affinity cap (nM): its predictions lie in (1, 50000), and
+#: ``1 - ln(ic50) / ln(50000)`` is its regression target (mhcflurry.regression_target).
+MAX_IC50 = 50000.0
+
+#: ``evidence`` values of peptides.tsv (written by :mod:`neorank.annotate.effects`).
+EVIDENCE_DNA, EVIDENCE_SPLICE = "dna", "predicted_splice"
+
+#: Anchor positions used when an allele has no entry in :data:`ALLELE_ANCHORS`:
+#: P2 and the C-terminal residue (PΩ), 1-based, negative = from the C-terminus.
+#: Source: Falk K, Rötzschke O, Stevanović S, Jung G, Rammensee H-G. Allele-specific
+#: motifs revealed by sequencing of self-peptides eluted from MHC molecules. Nature
+#: 1991;351:290-296 (the B and F pockets hold P2 and PΩ for most class I alleles).
+DEFAULT_ANCHORS: tuple[int, ...] = (2, -1)
+#: Allele-specific exceptions (kept small; each cited):
+#:
+#: * HLA-A*01:01: P3 (D/E) and PΩ (Y). "A comprehensive analysis of peptides presented
+#:   by HLA-A1", Tissue Antigens 2015;85(6):492-496, doi:10.1111/tan.12565 (4,735
+#:   eluted ligands: the canonical motif is an acidic P3 and a C-terminal Y).
+#: * HLA-B*08:01: P3 and P5 (K/R) and PΩ (L). Arnett KL, Huang W, Valiante NM,
+#:   Barber LD, Parham P. Immunogenetics 1998;48(1):56-61, doi:10.1007/s002510050400
+#:   ("HLA-B*0801 is unique among HLA-B allotypes in having dominant amino acid
+#:   anchors at positions 3 and 5"; the C-terminus binds the F pocket).
+ALLELE_ANCHORS: dict[str, tuple[int, ...]] = {
+    "HLA-A*01:01": (3, -1),
+    "HLA-B*08:01": (3, 5, -1),
+}
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def check_params(params: dict[str, Any], where: str = "params") -> None:
+    """Check the ranking keys this module reads beyond :func:`neorank.config.ranking_params`
+    (``affinity_log_share``, ``anchor_tier``, ``anchor_positions``,
+    ``require_rna_for_splice``); all problems in one :class:`NeoRankError`."""
+    ranking = params["ranking"]
+    problems = []
+    share = ranking.get("affinity_log_share")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) \
+            or not (math.isfinite(share) and 0 < share <= 1):
+        problems.append(f"ranking.affinity_log_share = {share!r} is not a number in (0, 1] "
+                        "(0 would make every IC50 above ~2,500 nM tie)")
+    for key in ("anchor_tier", "require_rna_for_splice"):
+        if not isinstance(ranking.get(key), bool):
+            problems.append(f"ranking.{key} = {ranking.get(key)!r} is not true/false")
+    try:
+        anchor_table(ranking)
+    except NeoRankError as err:
+        problems.append(err.problem)
+    if problems:
+        raise NeoRankError("; ".join(problems), where=where,
+                           fix="see config/README.md (ranking) and docs/scoring.md")
+
+
+def anchor_table(ranking: dict[str, Any]) -> tuple[tuple[int, ...], dict[str, tuple[int, ...]]]:
+    """``(default, {allele: positions})``: :data:`DEFAULT_ANCHORS` and
+    :data:`ALLELE_ANCHORS` with ``ranking.anchor_positions`` applied.
+
+    Each override is ``"ALLELE=P,P,..."`` (positions 1-based from the N-terminus,
+    negative from the C-terminus: ``-1`` is PΩ); ``"default=..."`` replaces the
+    default. Alleles are normalised (``B*08:01`` = ``HLA-B*08:01``).
+    """
+    entries = ranking.get("anchor_positions") or []
+    if isinstance(entries, str) or not isinstance(entries, (list, tuple)):
+        raise NeoRankError(f"ranking.anchor_positions = {entries!r} is not a list",
+                           fix='write e.g. ["HLA-B*08:01=3,5,-1"]')
+    default, table = DEFAULT_ANCHORS, dict(ALLELE_ANCHORS)
+    for entry in entries:
+        name, _, spec = str(entry).partition("=")
+        name = name.strip()
+        try:
+            positions = tuple(sorted({int(p) for p in spec.split(",")}))
+        except ValueError:
+            positions = ()
+        if not name or not positions or 0 in positions:
+            raise NeoRankError(f"ranking.anchor_positions entry {entry!r} is not "
+                               "ALLELE=POSITIONS (e.g. HLA-B*08:01=3,5,-1; no position 0)",
+                               fix='write e.g. ["HLA-B*08:01=3,5,-1", "default=2,-1"]')
+        if name.lower() == "default":
+            default = positions
+            continue
+        from neorank.alleles import normalize
+
+        try:
+            allele, _ = normalize(name, where="ranking.anchor_positions")
+        except NeoRankError as err:
+            raise NeoRankError(f"ranking.anchor_positions entry {entry!r}: {err.problem}",
+                               fix="give a class I allele, e.g. HLA-B*08:01") from err
+        table[allele] = positions
+    return default, table
+
+
+def anchor_positions(allele: str, length: int,
+                     table: tuple[tuple[int, ...], dict[str, tuple[int, ...]]] | None = None
+                     ) -> frozenset[int]:
+    """1-based anchor positions of a peptide of ``length`` residues on ``allele``."""
+    default, alleles = table or (DEFAULT_ANCHORS, ALLELE_ANCHORS)
+    positions = alleles.get(allele, default)
+    return frozenset(p if p > 0 else length + 1 + p for p in positions
+                     if 1 <= (p if p > 0 else length + 1 + p) <= length)
+
+
+# --------------------------------------------------------------------------- score
 
 
 def logistic_affinity(ic50: Any, midpoint: float = 350.0, width: float = 150.0,
@@ -150,6 +292,26 @@ def logistic_affinity(ic50: Any, midpoint: float = 350.0, width: float = 150.0,
     with np.errstate(over="ignore"):
         scores = 1.0 / (1.0 + np.exp((values - midpoint) / width))
     return np.where(values >= cutoff, 0.0, scores)
+
+
+def log_affinity(ic50: Any, max_ic50: float = MAX_IC50) -> np.ndarray:
+    """``1 - ln(ic50) / ln(max_ic50)`` clipped to [0, 1] (MHCflurry's regression target).
+
+    Strictly decreasing from 1 nM (1.0) to ``max_ic50`` (0.0); NaN stays NaN.
+    """
+    values = np.asarray(ic50, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = 1.0 - np.log(np.maximum(values, 1.0)) / math.log(max_ic50)
+    return np.where(np.isnan(values), np.nan, np.clip(scores, 0.0, 1.0))
+
+
+def binding_score(ic50: Any, ranking: dict[str, Any]) -> np.ndarray:
+    """The binding score ``B`` of the module docstring:
+    ``(1 - a) * logistic_affinity + a * log_affinity`` with ``a = affinity_log_share``."""
+    share = float(ranking["affinity_log_share"])
+    logistic = logistic_affinity(ic50, ranking["affinity_midpoint_nm"],
+                                 ranking["affinity_width_nm"], ranking["affinity_cutoff_nm"])
+    return (1.0 - share) * logistic + share * log_affinity(ic50)
 
 
 def _status(assessed: np.ndarray, passed: np.ndarray) -> np.ndarray:
@@ -180,14 +342,12 @@ def score_rows(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray,
     ``transcript_tpm`` (missing columns = not assessed).
     """
     ranking = params["ranking"]
-    logistic = {"midpoint": ranking["affinity_midpoint_nm"], "width": ranking["affinity_width_nm"],
-                "cutoff": ranking["affinity_cutoff_nm"]}
     tpm = expression_tpm(frame)
     values = {
-        "binding": logistic_affinity(_float_column(frame, "mutant_affinity_nm"), **logistic),
+        "binding": binding_score(_float_column(frame, "mutant_affinity_nm"), ranking),
         "vaf": np.clip(_float_column(frame, "tumor_vaf"), 0.0, 1.0),
-        "dissimilarity": 1.0 - logistic_affinity(_float_column(frame, "wildtype_affinity_nm"),
-                                                 **logistic),
+        "dissimilarity": 1.0 - binding_score(_float_column(frame, "wildtype_affinity_nm"),
+                                             ranking),
         "presentation": np.clip(_float_column(frame, "presentation_score"), 0.0, 1.0),
         "expression": tpm / (tpm + ranking["expression_half_tpm"]),
     }
@@ -208,12 +368,197 @@ def score_rows(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray,
     return score, [";".join(names) for names in used]
 
 
-def assess_criteria(frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """``pass_<criterion>`` columns and ``tier`` (module docstring) for evidence rows.
+# --------------------------------------------------------------------------- criteria
 
-    ``frame`` needs ``binder``; the other evidence columns (``presentation_percentile``,
-    ``agretopicity``, ``wildtype_affinity_nm``, ``clonality``, ``gene_tpm``,
-    ``transcript_tpm``, ``rna_alt_reads``, ``self_match``) are optional.
+
+def parse_positions(value: Any) -> tuple[int, ...] | None:
+    """``"2;5"`` -> ``(2, 5)``; ``None`` for a missing or unreadable value."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        positions = tuple(int(float(p)) for p in str(value).split(";") if p.strip())
+    except ValueError:
+        return None
+    return positions or None
+
+
+def _text_list(frame: pd.DataFrame, column: str) -> list[Any]:
+    """A column as a Python list, missing cells as ``None`` (fast for Arrow strings)."""
+    if column not in frame.columns:
+        return [None] * len(frame)
+    values = frame[column]
+    return values.astype(object).where(values.notna(), None).tolist()
+
+
+def _anchor_rows(frame: pd.DataFrame, ranking: dict[str, Any]
+                 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...] | None]]:
+    """(assessed, anchor-only with a wildtype binding as well, mutated positions) per row.
+
+    The alignment check is made once per distinct (peptide, wildtype, positions) and
+    the anchor check once per distinct (positions, allele, length): a peptide comes
+    back once per allele, and positions repeat across peptides.
+    """
+    n = len(frame)
+    assessed = np.zeros(n, dtype=bool)
+    failed = np.zeros(n, dtype=bool)
+    positions: list[tuple[int, ...] | None] = [None] * n
+    needed = ("mutation_positions", "mutant_peptide", "allele")
+    if not ranking["anchor_tier"] or any(c not in frame.columns for c in needed):
+        return assessed, failed, positions
+    table = anchor_table(ranking)
+    mutant_nm = _float_column(frame, "mutant_affinity_nm")
+    wildtype_nm = _float_column(frame, "wildtype_affinity_nm")
+    has_wildtype_column = "wildtype_peptide" in frame.columns
+    aligned_cache: dict[tuple[Any, Any, Any], tuple[tuple[int, ...] | None, bool]] = {}
+    anchor_cache: dict[tuple[tuple[int, ...], str, int], bool] = {}
+    with np.errstate(invalid="ignore"):
+        wildtype_binds = wildtype_nm <= mutant_nm  # False where either is NaN
+    known = ~np.isnan(wildtype_nm) & ~np.isnan(mutant_nm)
+    rows = zip(_text_list(frame, "mutant_peptide"), _text_list(frame, "wildtype_peptide"),
+               _text_list(frame, "allele"), _text_list(frame, "mutation_positions"), strict=True)
+    for index, (peptide, wt, allele, value) in enumerate(rows):
+        key = (peptide, wt, value)
+        if key not in aligned_cache:
+            mutated = parse_positions(value)
+            peptide = str(peptide)
+            if isinstance(wt, str) and wt:
+                # aligned residue by residue: same length, differing only at mutated positions
+                aligned = mutated is not None and len(wt) == len(peptide) and not any(
+                    a != b and i + 1 not in mutated
+                    for i, (a, b) in enumerate(zip(peptide, wt, strict=True)))
+            else:
+                aligned = mutated is not None and not has_wildtype_column
+            aligned_cache[key] = (mutated, aligned)
+        mutated, aligned = aligned_cache[key]
+        positions[index] = mutated
+        if not aligned or not known[index]:
+            continue
+        assessed[index] = True
+        anchor_key = (mutated, str(allele), len(str(peptide)))  # type: ignore[arg-type]
+        if anchor_key not in anchor_cache:
+            anchor_cache[anchor_key] = set(mutated) <= anchor_positions(  # type: ignore[arg-type]
+                anchor_key[1], anchor_key[2], table)
+        failed[index] = anchor_cache[anchor_key] and bool(wildtype_binds[index])
+    return assessed, failed, positions
+
+
+def _splice_rows(frame: pd.DataFrame, ranking: dict[str, Any],
+                 rna_status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(assessed, passed) of the ``splice_support`` criterion."""
+    n = len(frame)
+    if not ranking["require_rna_for_splice"] or "evidence" not in frame.columns:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    evidence = frame["evidence"].astype(object).where(frame["evidence"].notna(), None)
+    evidence = evidence.to_numpy()
+    splice = evidence == EVIDENCE_SPLICE
+    assessed = splice | (evidence == EVIDENCE_DNA)
+    passed = ~splice | (rna_status == PASS)
+    return assessed, passed
+
+
+def _numbers(values: np.ndarray, digits: int = 3) -> list[str]:
+    """Values for ``tier_reason``: ``NA``, whole numbers from 1,000 on, else ``digits``
+    significant digits (IC50 ``12,345`` and ``345.2``, percentile ``1.46``)."""
+    return ["NA" if v != v else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}g}"
+            for v in np.asarray(values, dtype=float).tolist()]
+
+
+def _reasons(frame: pd.DataFrame, out: pd.DataFrame, params: dict[str, Any],
+             positions: list[tuple[int, ...] | None]) -> list[str]:
+    """``tier_reason`` per row: each failed criterion with its values; for ``Pass`` the
+    criteria that were not assessed. Texts are built per criterion for the rows failing
+    it (vectorised over rows; most rows fail one criterion at most)."""
+    binding, ranking = params["binding"], params["ranking"]
+    n = len(frame)
+    status = {c: out[f"pass_{c}"].to_numpy() for c in CRITERIA}
+    min_reads = ranking["min_rna_alt_reads"]
+
+    def rna_texts(rows: np.ndarray) -> list[str]:
+        missing = status["rna_support"][rows] == NOT_ASSESSED
+        reads = _numbers(_float_column(frame, "rna_alt_reads")[rows])
+        return ["no RNA evidence (no tumor RNA BAM, or it lacks the contig)" if m else
+                f"{r} tumor RNA read(s) carry the variant (< {min_reads})"
+                for m, r in zip(missing, reads, strict=True)]
+
+    def binding_texts(rows: np.ndarray) -> list[str]:
+        limits: list[list[str]] = [[] for _ in rows]
+        if binding["max_affinity_nm"] is not None:
+            bound = f"{binding['max_affinity_nm']:g}"
+            for parts, ic50 in zip(limits, _numbers(
+                    _float_column(frame, "mutant_affinity_nm")[rows], 4), strict=True):
+                parts.append(f"IC50 {ic50} nM > {bound} nM")
+        if binding["max_percentile"] is not None:
+            bound = f"{binding['max_percentile']:g}"
+            for parts, pct in zip(limits, _numbers(
+                    _float_column(frame, "mutant_percentile")[rows]), strict=True):
+                parts.append("no percentile" if pct == "NA" else f"percentile {pct} > {bound}")
+        return ["not a binder: " + ", ".join(parts) for parts in limits]
+
+    def anchor_texts(rows: np.ndarray) -> list[str]:
+        alleles = _text_list(frame, "allele")
+        wildtype = _numbers(_float_column(frame, "wildtype_affinity_nm")[rows], 4)
+        mutant = _numbers(_float_column(frame, "mutant_affinity_nm")[rows], 4)
+        return [f"mutated only at anchor position(s) "
+                f"{';'.join(str(p) for p in positions[i] or ())} of {alleles[i] or 'the allele'} "
+                f"and the wildtype binds as well ({w} <= {m} nM): T cells see the wildtype's "
+                "residues" for i, w, m in zip(rows.tolist(), wildtype, mutant, strict=True)]
+
+    def clonality_texts(rows: np.ndarray) -> list[str]:
+        ccf = _numbers(_float_column(frame, "ccf")[rows])
+        vaf = _numbers(_float_column(frame, "tumor_vaf")[rows])
+        return [f"subclonal (VAF {v}{'' if c == 'NA' else f', CCF {c}'})"
+                for v, c in zip(vaf, ccf, strict=True)]
+
+    texts = {
+        "anchor": anchor_texts,
+        "splice_support": lambda rows: ["peptide of a predicted splice outcome without RNA "
+                                        "support: " + r for r in rna_texts(rows)],
+        "binding": binding_texts,
+        "presentation": lambda rows: [
+            f"presentation percentile {p} > {ranking['max_presentation_percentile']:g}"
+            for p in _numbers(_float_column(frame, "presentation_percentile")[rows])],
+        "self_match": lambda rows: ["the mutant peptide occurs in the reference proteome"]
+        * len(rows),
+        "expression": lambda rows: [
+            f"expression {tpm} TPM < {ranking['min_expression_tpm']:g}"
+            for tpm in _numbers(expression_tpm(frame)[rows])],
+        "rna_support": rna_texts,
+        "clonality": clonality_texts,
+    }
+    parts: list[list[str]] = [[] for _ in range(n)]
+    for _, criteria in TIER_FAMILIES:
+        for criterion in criteria:
+            rows = np.flatnonzero(status[criterion] == FAIL)
+            if len(rows):
+                for i, text in zip(rows.tolist(), texts[criterion](rows), strict=True):
+                    parts[i].append(text)
+    missing = (np.stack([status[c] == NOT_ASSESSED for c in CRITERIA], axis=1) if n
+               else np.zeros((0, len(CRITERIA)), dtype=bool))
+    passing: dict[bytes, str] = {}
+    reasons = []
+    for i, tier in enumerate(out["tier"].tolist()):
+        if tier == "Pass":
+            key = missing[i].tobytes()
+            if key not in passing:
+                names = [c for c, m in zip(CRITERIA, missing[i], strict=True) if m]
+                passing[key] = "every assessed criterion passes" + (
+                    f" (not assessed: {', '.join(names)})" if names else "")
+            reasons.append(passing[key])
+        else:
+            prefix = "several criterion families fail: " if tier == "Poor" else ""
+            reasons.append(prefix + "; ".join(parts[i]))
+    return reasons
+
+
+def assess_criteria(frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """``pass_<criterion>`` columns, ``tier`` and ``tier_reason`` (module docstring) for
+    evidence rows.
+
+    ``frame`` needs ``binder``; the other evidence columns (``mutant_affinity_nm``,
+    ``mutant_percentile``, ``presentation_percentile``, ``agretopicity``,
+    ``wildtype_affinity_nm``, ``wildtype_peptide``, ``mutant_peptide``, ``allele``,
+    ``mutation_positions``, ``clonality``, ``gene_tpm``, ``transcript_tpm``,
+    ``rna_alt_reads``, ``self_match``, ``evidence``) are optional.
     """
     binding, ranking = params["binding"], params["ranking"]
     out = pd.DataFrame(index=frame.index)
@@ -252,6 +597,11 @@ def assess_criteria(frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame
     else:
         out["pass_self_match"] = NOT_ASSESSED
 
+    assessed, anchor_only, positions = _anchor_rows(frame, ranking)
+    out["pass_anchor"] = _status(assessed, ~anchor_only)
+    assessed, supported = _splice_rows(frame, ranking, out["pass_rna_support"].to_numpy())
+    out["pass_splice_support"] = _status(assessed, supported)
+
     failed_families = [
         (tier, np.any([out[f"pass_{c}"].to_numpy() == FAIL for c in criteria], axis=0))
         for tier, criteria in TIER_FAMILIES
@@ -266,4 +616,5 @@ def assess_criteria(frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame
         else:
             tiers.append(next(tier for tier, failed in failed_families if failed[index]))
     out["tier"] = tiers
+    out["tier_reason"] = _reasons(frame, out, params, positions)
     return out

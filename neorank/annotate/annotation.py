@@ -28,6 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.annotate"
 
+#: A genome-build mismatch stops the stage: more than this fraction of at least
+#: MIN_REF_CHECKED annotated variants disagree with the reference (as preflight judges it);
+#: fewer mismatching variants are dropped one by one: status ``filtered``, reason
+#: ``ref_mismatch: ...`` in variants.tsv.
+MAX_REF_MISMATCH_FRACTION = 0.5
+MIN_REF_CHECKED = 5
+REF_MISMATCH = "ref_mismatch"
+
 #: Progress lines of a long loop (see :func:`progress_step`) and the fewest items between two.
 PROGRESS_LINES = 20
 PROGRESS_MIN_STEP = 1000
@@ -86,7 +94,7 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
             contig_map[record.chrom] = reference.contig_for(genome, record.chrom, contigs)
     transcript_filter = canonical_transcript_filter() if transcripts == "canonical" else None
     result: dict[str, VariantAnnotation] = {}
-    mismatches: list[ReferenceMismatch] = []
+    mismatches: list[ReferenceMismatch] = []  # of single records (by_number), in record order
     if merge_in_cis:
         for group, basis in in_cis_groups(records, genome, contig_map):
             contig = contig_map[group[0].chrom]
@@ -103,8 +111,8 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
                 annotation = annotate_variant(variant, ids[0], context=context,
                                               transcript_filter=transcript_filter,
                                               where=f"{source}: in-cis SNVs {', '.join(ids)}")
-            except ReferenceMismatch as err:
-                mismatches.append(err)
+            except ReferenceMismatch as err:  # its records are annotated one by one below
+                log.warning("%s: %s; annotated one by one", err.where, err.problem)
                 continue
             annotation.merged_variant_ids = ";".join(ids)
             annotation.in_cis = basis
@@ -135,6 +143,8 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
                 where=f"{source}: record {number} ({record.variant_id})")
         except ReferenceMismatch as err:
             by_number.append((number, err))
+            result[record.variant_id] = VariantAnnotation(
+                record.variant_id, "filtered", f"{REF_MISMATCH}: {err.problem}")
             return
         if germline is not None:
             apply_germline(result[record.variant_id], record, germline, genome, contig,
@@ -151,8 +161,13 @@ def annotate_records(records: Iterable[SomaticRecord], genome: pyensembl.Genome,
             emitted.add(record.variant_id)
             emit(result[record.variant_id])
     mismatches += [err for _, err in sorted(by_number, key=lambda item: item[0])]
-    if mismatches:
-        raise reference_mismatch_error(mismatches, len(result) + len(mismatches), source)
+    annotated = len(result)  # the mismatching records included
+    if (mismatches and annotated >= MIN_REF_CHECKED
+            and len(mismatches) > MAX_REF_MISMATCH_FRACTION * annotated):
+        raise reference_mismatch_error(mismatches, annotated, source)
+    for err in mismatches:
+        log.warning("%s: %s; dropped (%s, accounted in variants.tsv)", err.where, err.problem,
+                    REF_MISMATCH)
     return result
 
 

@@ -64,6 +64,44 @@ def protein_change(effect) -> str:
     return f"p.{span}delins{alt}"
 
 
+#: ``evidence`` of an effect row: ``dna`` when the mutant protein follows from the DNA
+#: change with the annotated splicing, ``predicted_splice`` when it rests on a predicted
+#: splicing outcome (:func:`splice_derived`); ranking then asks for RNA support.
+EVIDENCE_DNA, EVIDENCE_SPLICE = "dna", "predicted_splice"
+#: varcode effect classes that mean a splice signal is hit or a splicing outcome is
+#: predicted (the signals of :data:`_SPLICE_SIGNALS`, the outcome set and its outcomes).
+SPLICE_EFFECTS = frozenset({
+    "SpliceDonor", "SpliceAcceptor", "IntronicSpliceSite", "ExonicSpliceSite", "SpliceSite",
+    "SpliceOutcomeSet", "NormalSplicing", "ExonSkipping", "IntronRetention", "CrypticAcceptor",
+    "CrypticDonor", "CrypticExonCandidate", "CrypticSpliceSiteEffect", "SpliceMechanismEffect",
+})
+
+
+def splice_derived(effect: Any) -> bool:
+    """Does the effect (or any layer :func:`unwrap_effect` goes through) hit a splice signal
+    or predict a splicing outcome? Then its protein is a prediction, not a certainty: e.g.
+    an exon skipping, or the coding change of an exonic splice-site variant under the
+    assumption that splicing stays normal."""
+    from varcode.effects.effect_classes import MultiOutcomeEffect, NormalSplicing
+
+    for _ in range(10):
+        signal = getattr(getattr(effect, "disrupted_signal_class", None), "__name__", "")
+        if type(effect).__name__ in SPLICE_EFFECTS or signal in SPLICE_EFFECTS:
+            return True
+        if isinstance(effect, NormalSplicing) and effect.coding_effect is not None:
+            effect = effect.coding_effect
+        elif isinstance(effect, MultiOutcomeEffect):
+            inner = effect.most_likely_effect
+            if inner is effect:
+                inner = getattr(effect, "alternate_effect", None) or effect
+            if inner is effect:
+                return False
+            effect = inner
+        else:
+            return False
+    return False
+
+
 def unwrap_effect(effect: Any) -> Any:
     """Replace a multi-outcome effect by its most likely outcome.
 
@@ -124,7 +162,10 @@ def effect_row(effect: Any, variant_id: str, context: int = 40,
     dict or None
         ``None`` when the protein is unchanged or unknown (silent, start loss,
         a plain stop gain, a deletion at a protein end, unresolved splicing).
+        ``evidence`` is :data:`EVIDENCE_SPLICE` for a splice-derived effect
+        (:func:`splice_derived`), else :data:`EVIDENCE_DNA`.
     """
+    evidence = EVIDENCE_SPLICE if splice_derived(effect) else EVIDENCE_DNA
     effect = unwrap_effect(effect)
     if not getattr(effect, "modifies_protein_sequence", False):
         return None
@@ -172,6 +213,7 @@ def effect_row(effect: Any, variant_id: str, context: int = 40,
         "wildtype_context": wildtype_context,
         "mutation_start": start - context_start,
         "mutation_end": end - context_start,
+        "evidence": evidence,
     }
 
 

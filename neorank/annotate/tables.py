@@ -19,7 +19,7 @@ from neorank.tables import TableWriter
 EFFECT_COLUMNS = [
     "variant_id", "gene_id", "gene_name", "transcript_id", "effect", "protein_change",
     "context_start", "mutant_context", "wildtype_context", "mutation_start", "mutation_end",
-    "merged_variant_ids", "in_cis", "germline_context",
+    "merged_variant_ids", "in_cis", "germline_context", "evidence",
 ]
 #: Columns added to the accounting table in results/{sample}/variants.tsv.
 ANNOTATION_COLUMNS = ["gene_name", "transcript_id", "effect", "protein_change", "variant_class",

@@ -26,15 +26,23 @@ Criteria, tiers and the composite score
 ---------------------------------------
 Shared with ``neorank score``: see :mod:`neorank.ranking` (the criteria
 ``binding``, ``presentation``, ``agretopicity``, ``clonality``, ``expression``,
-``rna_support`` and ``self_match``; the tiers ``Pass``, ``WeakBinder``,
-``SelfSimilar``, ``LowExpression``, ``Subclonal`` and ``Poor``; the weighted
-score in [0, 1] over the assessed components).
+``rna_support``, ``self_match``, ``anchor`` and ``splice_support``; the tiers
+``Pass``, ``Anchor``, ``SpliceUnconfirmed``, ``WeakBinder``, ``SelfSimilar``,
+``LowExpression``, ``Subclonal`` and ``Poor`` with a ``tier_reason``; the weighted
+score in [0, 1] over the assessed components, docs/scoring.md).
+
+``evidence`` (``dna`` or ``predicted_splice``) comes from peptides.tsv through
+predictions.tsv; for a predictions table without it, peptides of variants whose
+variants.tsv ``variant_class`` is ``splice_site`` count as ``predicted_splice``.
 
 Order
 -----
 The score is rounded to 6 decimals. Rows are sorted by ``binder`` (True
 first), ``score`` (descending), ``mutant_affinity_nm`` (ascending) and
-``candidate_id`` (ascending), and ``rank`` numbers them 1..n. With
+``candidate_id`` (ascending), and ``rank`` numbers them 1..n. The score is
+strictly decreasing in the mutant IC50 (other inputs equal), so the IC50 key only
+orders rows whose other evidence differs and whose scores coincide. The tier
+does not change the order. With
 ``ranking.exclude_self_matches`` (default true) rows whose ``self_match`` is
 True are excluded from ranking: they keep their row, score and tier
 (``SelfSimilar`` or ``Poor``) but are placed after every other row.
@@ -66,7 +74,7 @@ from neorank.io import CHUNK_ROWS, read_tsv_chunks
 from neorank.rank.candidates import candidate_id, rank_candidates
 from neorank.rank.evidence import require_columns
 from neorank.rank.merge import rank_file
-from neorank.ranking import TIERS
+from neorank.ranking import TIERS, check_params
 from neorank.reference import add_reference_arguments, genome_from_args
 from neorank.rnaseq import count_variant_reads
 from neorank.tables import read_table, table_header
@@ -106,6 +114,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--affinity-midpoint-nm", type=float,
                        help="ranking.affinity_midpoint_nm (350)")
     group.add_argument("--affinity-width-nm", type=float, help="ranking.affinity_width_nm (150)")
+    group.add_argument("--affinity-log-share", type=float,
+                       help="ranking.affinity_log_share (0.2): share of the binding component "
+                            "given to the log-IC50 term (docs/scoring.md)")
     for name in COMPONENTS:
         default = DEFAULT_PARAMS["ranking"]["weights"][name]
         group.add_argument(f"--weight-{name}", type=float, dest=f"weight_{name}",
@@ -123,13 +134,17 @@ def _params_from_args(args: argparse.Namespace) -> dict[str, Any]:
         ("max_percentile", binding, "max_percentile"),
         ("affinity_midpoint_nm", ranking, "affinity_midpoint_nm"),
         ("affinity_width_nm", ranking, "affinity_width_nm"),
+        ("affinity_log_share", ranking, "affinity_log_share"),
     ] + [(f"weight_{n}", weights, n) for n in COMPONENTS]:
         value = getattr(args, attr, None)
         if value is not None:
             section[key] = value
     ranking["weights"] = weights
     raw["binding"], raw["ranking"] = binding, ranking
-    return ranking_params(raw, where=str(getattr(args, "params", None) or "command line"))
+    where = str(getattr(args, "params", None) or "command line")
+    params = ranking_params(raw, where=where)
+    check_params(params, where=where)
+    return params
 
 
 def _genome_if_given(args: argparse.Namespace) -> Any:

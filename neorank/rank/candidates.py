@@ -24,7 +24,14 @@ from neorank.rank.evidence import (
     numeric_column,
     require_columns,
 )
-from neorank.ranking import CRITERIA, assess_criteria, score_rows
+from neorank.ranking import (
+    CRITERIA,
+    EVIDENCE_DNA,
+    EVIDENCE_SPLICE,
+    assess_criteria,
+    check_params,
+    score_rows,
+)
 
 LOG = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.rank"
 
@@ -51,6 +58,7 @@ TRAILING_COLUMNS = [
     *EVIDENCE_COLUMNS,
     *[f"pass_{c}" for c in CRITERIA],
     "tier",
+    "tier_reason",
     "score",
     "score_components",
 ]
@@ -112,6 +120,7 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
         absent from variants.tsv, or conflicting duplicate rows.
     """
     params = params or ranking_params({})
+    check_params(params)
     binding, ranking = params["binding"], params["ranking"]
     require_columns(predictions, PREDICTION_COLUMNS, predictions_where, "predict stage")
     require_columns(variants, VARIANT_COLUMNS, variants_where, "annotate stage")
@@ -173,6 +182,15 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
     for column in JOINED_COLUMNS:
         var[column] = numeric_column(var.reset_index(drop=True), column,
                                       variants_where).to_numpy()
+    if "evidence" not in frame.columns and "variant_class" in variants.columns:
+        # predictions.tsv from before the evidence column: splice-site variants (the
+        # variants.tsv class) count as predicted splice outcomes
+        first = variants.drop_duplicates("variant_id")
+        classes = pd.Series(first["variant_class"].to_numpy(),
+                            index=first["variant_id"].astype(str))
+        evidence = classes.map(lambda c: None if pd.isna(c) else
+                               EVIDENCE_SPLICE if c == "splice_site" else EVIDENCE_DNA)
+        frame["evidence"] = frame["variant_id"].map(evidence).astype(object)
     depth = var["tumor_depth"]
     if depth.dropna().apply(float.is_integer).all():
         var["tumor_depth"] = depth.astype("Int64")

@@ -148,8 +148,8 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
 PREDICTION_TEXT_COLUMNS = (
     "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "mutant_peptide",
     "wildtype_peptide", "mutation_positions", "n_flank", "c_flank", "gene_names",
-    "nearest_self_peptide", "merged_variant_ids", "in_cis", "germline_context", "allele",
-    "allele_status", "predictor")
+    "nearest_self_peptide", "merged_variant_ids", "in_cis", "germline_context", "evidence",
+    "allele", "allele_status", "predictor")
 
 
 def _prediction_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

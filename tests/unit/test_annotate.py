@@ -342,14 +342,47 @@ def test_splice_sites_use_the_most_likely_outcome(mini_genome, oracle, tmp_path)
         == "splice_site"
 
 
-def test_reference_mismatch_is_an_input_error(mini_genome, tmp_path):
+CUL9_MISSENSE = ("chr6", 43186384, "G", "T")  # demo osteosarc VCFs (p.D394Y), plus strand
+
+
+def test_evidence_marks_predicted_splice_outcomes(mini_genome, oracle, tmp_path):
+    """CUL9 (ENST00000252050, plus strand): the demo's missense variant is DNA-certain; a
+    donor +1 allele (after the exon ending at 43187096 - 1) and an allele of the first base
+    of the demo variant's exon are splice-derived, whatever their most likely outcome
+    (exon skipping; the coding change with normal splicing)."""
+    tid = "ENST00000252050"
+    transcript = mini_genome.transcript_by_id(tid)
+    assert transcript.strand == "+"
+    donor_exon = next(e for e in transcript.exons if e.end == 43187095)
+    demo_exon = next(e for e in transcript.exons if e.start <= CUL9_MISSENSE[1] <= e.end)
+    donor = ("chr6", donor_exon.end + 1, "G", "T")  # canonical GT: intron +1 is G
+    first = oracle.cdna[tid][transcript.spliced_offset(demo_exon.start)]
+    exonic = ("chr6", demo_exon.start, first, "C" if first != "C" else "A")
+    effects, variants = run_annotate(mini_genome, tmp_path, [CUL9_MISSENSE, donor, exonic])
+    assert list(effects.columns) == annotate.EFFECT_COLUMNS
+    evidence = effects.groupby("variant_id")["evidence"].agg(set)
+    assert evidence[vid(CUL9_MISSENSE)] == {"dna"}
+    assert evidence[vid(donor)] == {"predicted_splice"}
+    assert evidence[vid(exonic)] == {"predicted_splice"}
+    by_id = variants.set_index("variant_id")
+    assert by_id.loc[vid(donor), "variant_class"] == by_id.loc[vid(exonic), "variant_class"] \
+        == "splice_site"
+    assert by_id.loc[vid(CUL9_MISSENSE), "variant_class"] == "missense"
+    # the exonic allele's peptides are its coding change, assuming normal splicing
+    row = effects[(effects["variant_id"] == vid(exonic)) & (effects["transcript_id"] == tid)]
+    assert row["effect"].tolist() == ["Substitution"]
+
+
+def test_one_reference_mismatch_is_dropped_and_the_sample_runs(mini_genome, tmp_path):
+    """A single record whose REF disagrees with the reference is accounted for as
+    filtered with reason ref_mismatch (naming the site and the bases); the other
+    variants are annotated (only a majority of mismatches stops the sample)."""
     chrom, pos, _, alt = MISSENSE
     wrong = (chrom, pos, "A", alt)  # the reference (transcript) base is G
-    with pytest.raises(ReferenceError_) as caught:
-        run_annotate(mini_genome, tmp_path, [wrong])
-    message = str(caught.value)
-    assert vid(wrong) in message and "build" in message and "Fix:" in message
-    assert "1 of 1 annotated variants" in message and "build mismatch is likely" not in message
+    _, variants = run_annotate(mini_genome, tmp_path, [wrong])
+    row = variants.set_index("variant_id").loc[vid(wrong)]
+    assert row["status"] == "filtered"
+    assert row["reason"].startswith("ref_mismatch: ") and "'A'" in row["reason"]
 
 
 def wrong_refs(mini_genome, oracle) -> list[tuple]:

@@ -450,9 +450,6 @@ def test_somatic_accounting_or_clean_error(case: Case, capsys, tmp_path, referen
         assert "neorank annotate: error:" in output and "Fix:" in output
         assert not variants_tsv.exists()
         return
-    if case.annotate == "ref_mismatch" and rc == 2 and "disagrees with the reference" in output:
-        pytest.xfail("annotate still stops the sample on a REF mismatch: the ref_mismatch "
-                     "drop in neorank/annotate/annotation.py has not landed yet")
     assert rc == 0, output
     variants = read_tsv(variants_tsv, dtype=str).fillna("")
     assert list(variants["variant_id"]) == list(table["variant_id"])

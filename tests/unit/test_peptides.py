@@ -223,6 +223,38 @@ def test_dedup_across_transcripts_keeps_first_transcript():
     assert list(table["mutant_peptide"]) == ["AAW", "WCC", "GAW", "AWC", "WCD"]
 
 
+def test_evidence_dna_wins_across_transcripts():
+    """A peptide made by a DNA-certain transcript is ``dna`` even when another transcript
+    makes it only through a predicted splice outcome; an effects table without the column
+    gives NA."""
+    common = dict(effect="Substitution", mutation_start=2, mutation_end=3)
+    effects = pd.DataFrame([
+        _row(transcript_id="T2", context_start=10, mutant_context="AAWCC", wildtype_context="AAYCC",
+             evidence="dna", **common),
+        _row(transcript_id="T1", context_start=20, mutant_context="GAWCD", wildtype_context="GAYCD",
+             evidence="predicted_splice", **common),
+    ])
+    by_peptide = make_peptides(effects, [3]).set_index("mutant_peptide")
+    assert by_peptide.loc["AWC", "transcript_ids"] == "T1;T2"
+    assert by_peptide.loc["AWC", "evidence"] == "dna"          # T2 makes it from the DNA
+    assert by_peptide.loc["GAW", "evidence"] == "predicted_splice"  # T1 only
+    assert by_peptide.loc["AAW", "evidence"] == "dna"
+    assert make_peptides(effects.drop(columns="evidence"), [3])["evidence"].isna().all()
+
+
+def test_evidence_of_real_splice_and_missense_peptides(mini_genome):
+    """CUL9: the demo's missense variant and a donor +1 allele of a real CUL9 exon."""
+    missense, donor = ("chr6", 43186384, "G", "T"), ("chr6", 43187096, "G", "T")
+    records = [annotate.SomaticRecord(vid(v), *v) for v in (missense, donor)]
+    annotations = annotate.annotate_records(records, mini_genome)
+    rows = [row for record in records for row in annotations[record.variant_id].rows]
+    table = make_peptides(pd.DataFrame(rows, columns=annotate.EFFECT_COLUMNS))
+    evidence = table.groupby("variant_id")["evidence"].agg(set)
+    assert evidence[vid(missense)] == {"dna"}
+    assert evidence[vid(donor)] == {"predicted_splice"}
+    assert list(table.columns) == peptides.PEPTIDE_COLUMNS
+
+
 def test_self_peptides_are_kept_and_marked():
     from neorank.proteome import ProteomeIndex
 

@@ -58,6 +58,16 @@ def _pred(vid: str, peptide: str, allele: str, mt: float, pct: float | None,
     }
 
 
+def L(ic50: float) -> float:  # noqa: N802 - Vaxrank's logistic (docs/scoring.md)
+    return 0.0 if ic50 >= 5000 else 1 / (1 + math.exp((ic50 - 350) / 150))
+
+
+def B(ic50: float, share: float = 0.2) -> float:  # noqa: N802 - the binding score
+    """(1 - share) x L + share x (1 - ln IC50 / ln 50000), clipped (docs/scoring.md)."""
+    log_term = min(1.0, max(0.0, 1 - math.log(max(ic50, 1.0)) / math.log(50000)))
+    return (1 - share) * L(ic50) + share * log_term
+
+
 def _sha_id(vid: str, peptide: str, allele: str) -> str:
     return f"{SAMPLE}-" + hashlib.sha1(f"{vid}|{peptide}|{allele}".encode()).hexdigest()[:12]
 
@@ -85,12 +95,25 @@ def test_logistic_midpoint_is_exactly_half_and_cutoff_is_zero():
     assert values[4] == 0.0 and values[5] == 0.0
 
 
+def test_binding_score_hand_computed():
+    params = config.ranking_params({})["ranking"]
+    # L(350) = 0.5; log term 1 - ln 350 / ln 50000 = 0.458590
+    assert ranking.binding_score([350.0], params)[0] == pytest.approx(
+        0.8 * 0.5 + 0.2 * (1 - math.log(350) / math.log(50000)), abs=1e-12)
+    assert ranking.binding_score([350.0], params)[0] == pytest.approx(0.491718, abs=1e-6)
+    assert ranking.binding_score([50000.0, 80000.0], params).tolist() == [0.0, 0.0]
+    # 5000 nM: the logistic is 0 there, the log term is not
+    assert ranking.binding_score([5000.0], params)[0] == pytest.approx(
+        0.2 * (1 - math.log(5000) / math.log(50000)), abs=1e-12)
+
+
 def test_score_all_components_hand_computed():
-    # IC50 350 -> 0.5; VAF 0.4; WT 20000 nM (>= cutoff) -> dissimilarity 1.
+    # IC50 350; VAF 0.4; WT 20000 nM (a non-binder) -> dissimilarity 1 - B(20000).
     out = _rank([_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)])
     row = out.iloc[0]
-    assert row["score"] == pytest.approx(round((1 * 0.5 + 0.5 * 0.4 + 0.25 * 1.0) / 1.75, 6))
-    assert row["score"] == pytest.approx(0.542857)
+    assert row["score"] == pytest.approx(
+        round((1 * B(350) + 0.5 * 0.4 + 0.25 * (1 - B(20000))) / 1.75, 6), abs=1e-9)
+    assert row["score"] == pytest.approx(0.535705, abs=1e-6)
     assert row["score_components"] == "binding;vaf;dissimilarity"
     assert row["agretopicity"] == pytest.approx(350 / 20000)
     assert row["tumor_vaf"] == 0.4 and row["tumor_depth"] == 50 and row["normal_vaf"] == 0.0
@@ -99,7 +122,7 @@ def test_score_all_components_hand_computed():
 def test_missing_vaf_is_not_imputed_and_weights_renormalise():
     out = _rank([_pred("17:7675088:C>T", "HMTEVVRHC", "HLA-A*02:01", 350, 0.9, 20000)])
     row = out.iloc[0]
-    assert row["score"] == pytest.approx(0.6)  # (0.5 + 0.25 * 1) / 1.25
+    assert row["score"] == pytest.approx((B(350) + 0.25 * (1 - B(20000))) / 1.25, abs=1e-6)
     assert row["score_components"] == "binding;dissimilarity"
     assert pd.isna(row["tumor_vaf"]) and pd.isna(row["tumor_depth"])
 
@@ -107,27 +130,29 @@ def test_missing_vaf_is_not_imputed_and_weights_renormalise():
 def test_missing_wildtype_drops_dissimilarity_and_agretopicity():
     out = _rank([_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, None)])
     row = out.iloc[0]
-    assert row["score"] == pytest.approx(round((0.5 + 0.5 * 0.4) / 1.5, 6))  # 0.466667
+    assert row["score"] == pytest.approx(round((B(350) + 0.5 * 0.4) / 1.5, 6), abs=1e-9)
     assert row["score_components"] == "binding;vaf"
     assert pd.isna(row["agretopicity"])
 
 
 def test_binding_only_when_vaf_and_wildtype_missing():
     out = _rank([_pred("17:7675088:C>T", "HMTEVVRHC", "HLA-A*02:01", 350, None, None)])
-    assert out.iloc[0]["score"] == 0.5
+    assert out.iloc[0]["score"] == round(B(350), 6)
     assert out.iloc[0]["score_components"] == "binding"
 
 
 def test_vaf_clipped_to_one():
     out = _rank([_pred("12:25245350:C>A", "VVVGAVGVG", "HLA-A*02:01", 350, 0.9, 20000)])
-    assert out.iloc[0]["score"] == pytest.approx((0.5 + 0.5 * 1.0 + 0.25) / 1.75, abs=1e-6)
+    assert out.iloc[0]["score"] == pytest.approx((B(350) + 0.5 * 1.0 + 0.25 * (1 - B(20000)))
+                                                 / 1.75, abs=1e-6)
 
 
 def test_zero_weight_component_is_not_listed():
     params = {"ranking": {"weights": {"vaf": 0}}}
     out = _rank([_pred("2:209113112:C>T", "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)], params)
     assert out.iloc[0]["score_components"] == "binding;dissimilarity"
-    assert out.iloc[0]["score"] == pytest.approx(0.6)
+    assert out.iloc[0]["score"] == pytest.approx((B(350) + 0.25 * (1 - B(20000))) / 1.25,
+                                                 abs=1e-6)
 
 
 # --------------------------------------------------------------------------- binder
@@ -150,8 +175,8 @@ def test_binder_thresholds_inclusive_and_percentile_only():
 def test_binders_rank_before_higher_scoring_non_binders():
     vid = "12:25245350:C>A"  # VAF clipped to 1
     out = _rank([
-        _pred(vid, "NONBINDER", "HLA-A*02:01", 520, 3.0, 20000),  # score 0.568, not a binder
-        _pred(vid, "PCTBINDER", "HLA-A*02:01", 2000, 0.5, 100),   # score 0.308, binder by percentile
+        _pred(vid, "NONBINDER", "HLA-A*02:01", 520, 3.0, 20000),  # score 0.586, not a binder
+        _pred(vid, "PCTBINDER", "HLA-A*02:01", 2000, 0.5, 100),   # score 0.350, binder by percentile
     ])
     assert _row(out, "NONBINDER")["score"] > _row(out, "PCTBINDER")["score"]
     assert list(out["mutant_peptide"]) == ["PCTBINDER", "NONBINDER"]
@@ -189,7 +214,8 @@ def test_sort_score_then_affinity_then_candidate_id():
 
 
 def test_equal_score_sorted_by_affinity():
-    # Same score (score is rounded to 6 decimals), different affinity: lower IC50 first.
+    # At and beyond MHCflurry's 50,000 nM cap the binding score is 0 (MHCflurry never
+    # predicts more): same score, different affinity -> lower IC50 first.
     vid = "17:7675088:C>T"
     out = _rank([
         _pred(vid, "WEAKERPEP", "HLA-A*02:01", 60000, 0.5, None),
@@ -278,20 +304,18 @@ def test_run_writes_contract_columns_deterministically(tmp_path):
     added = ["binder", "agretopicity", "tumor_vaf", "tumor_depth", "normal_vaf",
              "clonality", "ccf", "gene_tpm", "transcript_tpm", "rna_depth", "rna_alt_reads",
              "rna_vaf", "self_match", "pass_binding", "pass_presentation", "pass_agretopicity",
-             "pass_clonality", "pass_expression", "pass_rna_support", "pass_self_match", "tier",
-             "score", "score_components"]
+             "pass_clonality", "pass_expression", "pass_rna_support", "pass_self_match",
+             "pass_anchor", "pass_splice_support", "tier", "tier_reason", "score",
+             "score_components"]
     assert list(out.columns) == ["rank", "candidate_id", *predictions.columns, *added]
     assert list(out["rank"]) == [1, 2, 3, 4]
-    # Binders first (by score: 0.822 binding-only, 0.543, 0.429), then the non-binder.
+    # Binders first (by score: 0.769 binding-only, 0.536, 0.453), then the non-binder.
     assert out["binder"].tolist() == [True, True, True, False]
     assert out["mutant_peptide"].tolist() == ["HMTEVVRHC", "GWVKPIIIG", "VVGAVGVGK", "GWVKPIIIG"]
     assert out["allele"].tolist()[-1] == "HLA-B*07:02"
-    def logistic(ic50):
-        return 1 / (1 + math.exp((ic50 - 350) / 150))
-
-    expected = [logistic(120),
-                (logistic(350) + 0.5 * 0.4 + 0.25) / 1.75,
-                (logistic(2500) + 0.5 * 1.0 + 0.25 * (1 - logistic(3000))) / 1.75]
+    expected = [B(120),
+                (B(350) + 0.5 * 0.4 + 0.25 * (1 - B(20000))) / 1.75,
+                (B(2500) + 0.5 * 1.0 + 0.25 * (1 - B(3000))) / 1.75]
     assert out["score"].tolist()[:3] == pytest.approx(expected, abs=1e-6)
     assert out["score_components"].tolist() == [
         "binding", "binding;vaf;dissimilarity", "binding;vaf;dissimilarity",
@@ -306,6 +330,16 @@ def test_run_flag_overrides_params(tmp_path):
     _write_inputs(tmp_path, rows)
     rank.run(_args(tmp_path, max_percentile=1.0))
     assert read_tsv(tmp_path / "candidates.tsv")["binder"].tolist() == [False]
+
+
+def test_run_affinity_log_share_override(tmp_path):
+    rows = [_pred("17:7675088:C>T", "HMTEVVRHC", "HLA-A*02:01", 350, None, None)]  # no VAF
+    _write_inputs(tmp_path, rows)
+    rank.run(_args(tmp_path, affinity_log_share=1.0))  # the log-IC50 term alone
+    out = read_tsv(tmp_path / "candidates.tsv")
+    assert out["score"].tolist() == [round(1 - math.log(350) / math.log(50000), 6)]
+    with pytest.raises(NeoRankError, match="affinity_log_share"):
+        rank.run(_args(tmp_path, affinity_log_share=0.0))
 
 
 def test_run_empty_predictions_writes_header(tmp_path):
@@ -422,8 +456,9 @@ def test_presentation_criterion_and_score_component():
     out = _tiered([row])
     assert out.loc[0, "pass_presentation"] == "fail"
     assert out.loc[0, "tier"] == "WeakBinder"
-    # (1*0.5 + 0.5*0.4 + 0.25*1 + 0.5*0.8) / 2.25
-    assert out.loc[0, "score"] == pytest.approx((0.5 + 0.2 + 0.25 + 0.4) / 2.25, abs=1e-6)
+    # (1*B(350) + 0.5*0.4 + 0.25*(1 - B(20000)) + 0.5*0.8) / 2.25
+    assert out.loc[0, "score"] == pytest.approx(
+        (B(350) + 0.2 + 0.25 * (1 - B(20000)) + 0.4) / 2.25, abs=1e-6)
     assert out.loc[0, "score_components"] == "binding;vaf;dissimilarity;presentation"
     row.update(presentation_percentile=2.0)
     assert _tiered([row]).loc[0, "tier"] == "Pass"
@@ -432,8 +467,9 @@ def test_presentation_criterion_and_score_component():
 def test_expression_score_component_hand_computed():
     out = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)],
                   expression=_gene_table({"IDH1": 25.0}))
-    # expression s = 25 / (25 + 10); (0.5 + 0.5*0.4 + 0.25*1 + 0.25*25/35) / 2.0
-    assert out.loc[0, "score"] == pytest.approx((0.95 + 0.25 * 25 / 35) / 2.0, abs=1e-6)
+    # expression s = 25 / (25 + 10); (B(350) + 0.5*0.4 + 0.25*(1 - B(20000)) + 0.25*25/35) / 2
+    assert out.loc[0, "score"] == pytest.approx(
+        (B(350) + 0.2 + 0.25 * (1 - B(20000)) + 0.25 * 25 / 35) / 2.0, abs=1e-6)
     assert out.loc[0, "score_components"] == "binding;vaf;dissimilarity;expression"
     # A gene missing from the table is not assessed, never scored as 0 TPM.
     missing = _tiered([_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 350, 0.9, 20000)],
@@ -598,3 +634,204 @@ def test_sort_keys_order_floats_like_pandas():
     descending = merge._float_keys(values, descending=True)
     expected = pd.Series(values).sort_values(ascending=False, kind="mergesort").index.tolist()
     assert sorted(range(len(values)), key=lambda i: (descending[i], i)) == expected
+
+
+# --------------------------------------------------------------------------- demo: anchor and splice
+
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO_ALLELES = ["HLA-A*01:01", "HLA-B*08:01", "HLA-B*27:05", "HLA-C*01:02", "HLA-C*07:01"]
+#: Demo missense variants (osteosarc.tumor.vcf): PTH1R (SFMLRAVSI -> SFMLRAVSF), CENPL,
+#: VPS13B, MT-ND5 and CUL9.
+DEMO_IDS = ["chr3:46898732:A>T", "chr1:173811223:G>T", "chr8:99861923:C>T", "chrM:12994:G>A",
+            "chr6:43186384:G>T"]
+#: A synthetic allele at a real CUL9 splice donor (intron +1 after the exon ending at
+#: 43187095, next to the demo's CUL9 variant): no splice-site variant is in the demo VCFs.
+CUL9_DONOR = ("chr6", 43187096, "G", "T")
+#: The cited anchor table of docs/scoring.md, written out independently of neorank.
+CITED_ANCHORS = {"HLA-A*01:01": (3, -1), "HLA-B*08:01": (3, 5, -1)}
+
+
+def _demo_records() -> tuple[list, pd.DataFrame]:
+    """The DEMO_IDS records of the demo tumor VCF (pysam) and their variants.tsv rows."""
+    import pysam
+
+    from neorank.annotate import SomaticRecord
+
+    records, rows = [], []
+    with pysam.VariantFile(str(DEMO / "osteosarc.tumor.vcf")) as vcf:
+        for rec in vcf:
+            vid = f"{rec.chrom}:{rec.pos}:{rec.ref}>{rec.alts[0]}"
+            if vid in DEMO_IDS:
+                call = rec.samples[0]
+                records.append(SomaticRecord(vid, rec.chrom, rec.pos, rec.ref, rec.alts[0]))
+                rows.append({"variant_id": vid, "chrom": rec.chrom, "pos": rec.pos,
+                             "tumor_depth": call["DP"], "tumor_vaf": call["AF"][0],
+                             "normal_vaf": None})
+    assert sorted(r.variant_id for r in records) == sorted(DEMO_IDS)
+    return records, pd.DataFrame(rows)
+
+
+def _predictions(peptide_table: pd.DataFrame, alleles: list[str]) -> pd.DataFrame:
+    """predictions.tsv rows (peptides x alleles) from the embedded models."""
+    from neorank.models import load_predictor
+
+    predictor = load_predictor("embedded", "")
+    mutant = peptide_table["mutant_peptide"].astype(str)
+    wildtype = peptide_table["wildtype_peptide"].dropna().astype(str)
+    affinity = predictor.affinity(sorted(set(mutant) | set(wildtype)), alleles).set_index(
+        ["peptide", "allele"])
+    out = peptide_table.loc[peptide_table.index.repeat(len(alleles))].reset_index(drop=True)
+    out["allele"] = alleles * len(peptide_table)
+    out["allele_status"] = "supported"
+    for prefix, column in (("mutant", out["mutant_peptide"]),
+                           ("wildtype", out["wildtype_peptide"].fillna(""))):
+        key = pd.MultiIndex.from_arrays([column, out["allele"]])
+        out[f"{prefix}_affinity_nm"] = affinity["affinity_nm"].reindex(key).to_numpy()
+        out[f"{prefix}_percentile"] = affinity["percentile"].reindex(key).to_numpy()
+    out["predictor"] = predictor.label
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo(mini_genome):
+    """Predictions and variants of the demo variants plus the CUL9 donor allele."""
+    from neorank import annotate, peptides
+    from neorank.annotate import SomaticRecord
+
+    records, variants = _demo_records()
+    donor = SomaticRecord("chr6:43187096:G>T", *CUL9_DONOR)
+    annotations = annotate.annotate_records([*records, donor], mini_genome)
+    rows = [row for r in [*records, donor] for row in annotations[r.variant_id].rows]
+    effects = pd.DataFrame(rows, columns=annotate.EFFECT_COLUMNS)
+    table = pd.concat(list(peptides.peptide_blocks(effects)), ignore_index=True)
+    variants = pd.concat([variants, pd.DataFrame([{
+        "variant_id": donor.variant_id, "chrom": "chr6", "pos": CUL9_DONOR[1],
+        "tumor_depth": None, "tumor_vaf": None, "normal_vaf": None}])], ignore_index=True)
+    return _predictions(table, DEMO_ALLELES), variants, annotations
+
+
+def _expected_anchor(row) -> str:
+    """pass_anchor from the cited table, the peptides and the predicted affinities."""
+    peptide, wildtype = row["mutant_peptide"], row["wildtype_peptide"]
+    positions = {int(p) for p in str(row["mutation_positions"]).split(";")}
+    if not isinstance(wildtype, str) or len(wildtype) != len(peptide):
+        return "not_assessed"
+    if any(a != b and i + 1 not in positions
+           for i, (a, b) in enumerate(zip(peptide, wildtype, strict=True))):
+        return "not_assessed"
+    n = len(peptide)
+    anchors = {p if p > 0 else n + 1 + p for p in CITED_ANCHORS.get(row["allele"], (2, -1))}
+    only_anchors = positions <= anchors
+    return "fail" if only_anchors and row["wildtype_affinity_nm"] <= row["mutant_affinity_nm"] \
+        else "pass"
+
+
+def test_anchor_tier_on_the_demo(demo):
+    predictions, variants, _ = demo
+    dna = predictions[predictions["variant_id"].isin(DEMO_IDS)].reset_index(drop=True)
+    out = rank.rank_candidates(dna, variants, SAMPLE, config.ranking_params({}))
+    expected = out.apply(_expected_anchor, axis=1)
+    assert out["pass_anchor"].tolist() == expected.tolist()
+    # no other evidence is given: only the binding and anchor families can fail
+    tiers = [{(False, False): "Pass", (True, False): "Anchor", (False, True): "WeakBinder",
+              (True, True): "Poor"}[(a == "fail", not b)]
+             for a, b in zip(expected, out["binder"], strict=True)]
+    assert out["tier"].tolist() == tiers
+    anchor = out[out["tier"] == "Anchor"]
+    assert len(anchor) >= 1  # e.g. PTH1R SFMLRAVSF on HLA-B*08:01 (change at PΩ)
+    assert anchor["binder"].all() and anchor["evidence"].eq("dna").all()
+    for row in anchor.itertuples():
+        assert f"anchor position(s) {row.mutation_positions} of {row.allele}" in row.tier_reason
+    # PTH1R on HLA-B*08:01: P9 is an anchor (PΩ), P2 is not (B*08:01 uses P3/P5/PΩ)
+    pth1r = out[(out["mutant_peptide"] == "SFMLRAVSF") & (out["allele"] == "HLA-B*08:01")].iloc[0]
+    assert pth1r["mutation_positions"] == "9"
+    assert pth1r["pass_anchor"] == ("fail" if pth1r["wildtype_affinity_nm"]
+                                    <= pth1r["mutant_affinity_nm"] else "pass")
+    # The tier never changes the order (binder, score, IC50, candidate_id).
+    again = rank.rank_candidates(dna, variants, SAMPLE,
+                                 config.ranking_params({"ranking": {"anchor_tier": False}}))
+    assert again["candidate_id"].tolist() == out["candidate_id"].tolist()
+    assert set(again["pass_anchor"]) == {"not_assessed"} and "Anchor" not in set(again["tier"])
+
+
+def test_anchor_positions_override(demo):
+    predictions, variants, _ = demo
+    rows = predictions[(predictions["mutant_peptide"] == "SFMLRAVSF")].reset_index(drop=True)
+    # B*08:01 without its PΩ anchor: a change at P9 is no longer anchor-only
+    params = config.ranking_params({"ranking": {"anchor_positions": ["B*08:01=3,5"]}})
+    out = rank.rank_candidates(rows, variants, SAMPLE, params).set_index("allele")
+    assert out.loc["HLA-B*08:01", "pass_anchor"] == "pass"
+    # default=3: no other allele has P9 as an anchor any more either
+    params = config.ranking_params({"ranking": {"anchor_positions": ["default=3"]}})
+    out = rank.rank_candidates(rows, variants, SAMPLE, params).set_index("allele")
+    assert (out.drop(index=["HLA-B*08:01", "HLA-A*01:01"])["pass_anchor"] == "pass").all()
+    for bad in (["HLA-B*08:01"], ["HLA-B*08:01=0"], ["HLA-DRB1*01:01=2"], "HLA-B*08:01=2"):
+        with pytest.raises(NeoRankError, match="anchor_positions"):
+            rank.rank_candidates(rows, variants, SAMPLE,
+                                 config.ranking_params({"ranking": {"anchor_positions": bad}}))
+
+
+def test_splice_candidates_need_rna_support(demo, tmp_path):
+    predictions, variants, annotations = demo
+    donor = "chr6:43187096:G>T"
+    assert annotations[donor].variant_class == "splice_site"
+    assert annotations["chr6:43186384:G>T"].variant_class == "missense"
+    rows = predictions[predictions["variant_id"].isin([donor, "chr6:43186384:G>T"])]
+    splice = rows["variant_id"] == donor
+    assert set(rows.loc[splice, "evidence"]) == {"predicted_splice"}
+    assert set(rows.loc[~splice, "evidence"]) == {"dna"}
+
+    # Through the command line (predictions.tsv written and read back as text).
+    write_tsv(rows, tmp_path / "predictions.tsv")
+    write_tsv(variants, tmp_path / "variants.tsv")
+    (tmp_path / "params.json").write_text("{}")
+    assert rank.run(_args(tmp_path)) == 0
+    out = read_tsv(tmp_path / "candidates.tsv", dtype={"mutation_positions": str})
+    is_splice = out["variant_id"] == donor
+    assert set(out.loc[is_splice, "pass_splice_support"]) == {"fail"}
+    assert set(out.loc[~is_splice, "pass_splice_support"]) == {"pass"}
+    anchor_fail = out["pass_anchor"] == "fail"
+    expected = [("SpliceUnconfirmed" if b and not a else "Poor") if s else
+                ("Pass" if b and not a else "Anchor" if b else
+                 "WeakBinder" if not a else "Poor")
+                for s, b, a in zip(is_splice, out["binder"], anchor_fail, strict=True)]
+    assert out["tier"].tolist() == expected
+    unconfirmed = out[out["tier"] == "SpliceUnconfirmed"]
+    assert len(unconfirmed) >= 1 and unconfirmed["binder"].all()
+    assert unconfirmed["tier_reason"].str.contains(
+        "predicted splice outcome without RNA support: no RNA evidence").all()
+
+    # RNA reads carrying both variants: the splice candidates can reach Pass.
+    rna = _rna([(donor, 30, 6), ("chr6:43186384:G>T", 40, 12)])
+    confirmed = rank.rank_candidates(rows, variants, SAMPLE, rna_counts=rna)
+    assert set(confirmed["pass_splice_support"]) == {"pass"}
+    assert "SpliceUnconfirmed" not in set(confirmed["tier"])
+    by_id = confirmed.set_index("candidate_id")
+    for candidate in unconfirmed["candidate_id"]:
+        assert by_id.loc[candidate, "tier"] == "Pass"
+    # One RNA read only: RNA support fails too, so the splice binders are Poor.
+    weak = rank.rank_candidates(rows, variants, SAMPLE, rna_counts=_rna(
+        [(donor, 30, 1), ("chr6:43186384:G>T", 40, 12)])).set_index("candidate_id")
+    for candidate in unconfirmed["candidate_id"]:
+        assert weak.loc[candidate, "tier"] == "Poor"
+        assert "1 tumor RNA read(s) carry the variant (< 2)" in weak.loc[candidate, "tier_reason"]
+    # require_rna_for_splice: false -> not assessed, no SpliceUnconfirmed tier
+    off = rank.rank_candidates(rows, variants, SAMPLE, config.ranking_params(
+        {"ranking": {"require_rna_for_splice": False}}))
+    assert set(off["pass_splice_support"]) == {"not_assessed"}
+    assert "SpliceUnconfirmed" not in set(off["tier"])
+
+
+def test_splice_evidence_from_variant_class_without_an_evidence_column():
+    """predictions.tsv from before the evidence column: variants.tsv's class decides."""
+    variants = _variants()
+    variants["variant_class"] = ["splice_site", "missense", None]
+    rows = [_pred(IDH1, "GWVKPIIIG", "HLA-A*02:01", 50, 0.1, 20000),
+            _pred(TP53, "HMTEVVRHC", "HLA-A*02:01", 50, 0.1, 20000),
+            _pred(KRAS, "VVGAVGVGK", "HLA-A*02:01", 50, 0.1, 20000)]
+    out = rank.rank_candidates(pd.DataFrame(rows), variants, SAMPLE).set_index("variant_id")
+    assert out.loc[IDH1, "evidence"] == "predicted_splice"
+    assert out.loc[IDH1, "tier"] == "SpliceUnconfirmed"
+    assert out.loc[TP53, "evidence"] == "dna" and out.loc[TP53, "tier"] == "Pass"
+    assert pd.isna(out.loc[KRAS, "evidence"])
+    assert out.loc[KRAS, "pass_splice_support"] == "not_assessed"

@@ -128,5 +128,5 @@ def test_installed_wheel_runs_from_an_empty_folder(installed, tmp_path):
                       resources=str(ROOT / "resources"))
     assert scored.returncode == 0, scored.stderr[-3000:]
     lines = (empty / "out.tsv").read_text().splitlines()
-    assert len(lines) == 3 and "mutant_affinity_nm" in lines[0]
+    assert len(lines) == 3 and "affinity_nm" in lines[0].split("\t")
     assert sorted(p.name for p in empty.iterdir()) == ["in.tsv", "out.tsv"]
