@@ -53,7 +53,6 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -73,7 +72,7 @@ PEPTIDE_COLUMNS = [
     "candidate_id", "tier", "best_peptide", "best_allele", "best_affinity_nm",
     "best_percentile", "score", "long_peptide", "long_peptide_start", "long_peptide_length",
     "mutation_in_long_peptide", "n_binder_epitopes", "binder_epitopes",
-    *MANUFACTURABILITY_COLUMNS,
+    *MANUFACTURABILITY_COLUMNS, "vaccine_note",
 ]
 MRNA_COLUMNS = [
     "position", "variant_id", "gene_name", "protein_change", "candidate_id", "linker_before",
@@ -156,8 +155,39 @@ def select_variants(pool: pd.DataFrame, count: int, max_per_gene: int) -> pd.Dat
             break
         if index not in taken:
             chosen.append(index)
-    # Keep the first-pass order, then the fill order; both follow rank.
-    return best.iloc[chosen].reset_index(drop=True)
+    # Keep the first-pass order, then the fill order; both follow rank. Rows of the
+    # fill pass came after their gene had max_per_gene variants ahead of them.
+    selected = best.iloc[chosen].reset_index(drop=True)
+    selected["_gene_capped"] = [index not in taken for index in chosen]
+    return selected
+
+
+def design_note(row: dict[str, Any], params: dict[str, Any], tiered: bool) -> str:
+    """Why a binder variant is, or is not, in the vaccine designs (vaccine_note)."""
+    order = int(row["order"])
+    in_peptides = order <= params["peptide_count"]
+    in_mrna = order <= params["mrna_count"]
+    if in_peptides and in_mrna:
+        return "in the long-peptide and mRNA designs"
+    reasons = []
+    if in_mrna:
+        reasons.append(f"in the mRNA design; beyond vaccine.peptide_count "
+                       f"({params['peptide_count']}) for the long-peptide design")
+    elif in_peptides:
+        reasons.append(f"in the long-peptide design; beyond vaccine.mrna_count "
+                       f"({params['mrna_count']}) for the mRNA design")
+    else:
+        reasons.append(f"not in the designs: priority {order} is beyond vaccine.peptide_count "
+                       f"({params['peptide_count']}) and vaccine.mrna_count "
+                       f"({params['mrna_count']})")
+    if row.get("_gene_capped"):
+        reasons.append(f"gene {row.get('gene_name')} already has vaccine.max_per_gene "
+                       f"({params['max_per_gene']}) variant(s) ahead of it")
+    if tiered and str(row.get("tier")) != "Pass":
+        reasons.append(f"tier {row.get('tier')} (Pass-tier variants come first)")
+    if row.get("manufacturable") is False:
+        reasons.append(f"manufacturability: {row.get('manufacturability_flags')}")
+    return "; ".join(reasons)
 
 
 # --------------------------------------------------------------------------- long peptides
@@ -303,8 +333,9 @@ def design_peptides(selected: pd.DataFrame, pool: pd.DataFrame, effects: pd.Data
             "np_bonds": flags.get("np_bonds"),
             "manufacturability_flags": _flags_text(flags.get("flags")),
             "manufacturable": flags.get("manufacturable"),
+            "_gene_capped": bool(cand.get("_gene_capped", False)),
         })
-    return pd.DataFrame(rows, columns=PEPTIDE_COLUMNS)
+    return pd.DataFrame(rows, columns=[*PEPTIDE_COLUMNS, "_gene_capped"])
 
 
 # --------------------------------------------------------------------------- mRNA order
@@ -481,6 +512,10 @@ def run(args: argparse.Namespace, predictor: Any = None, chunk_rows: int = CHUNK
     # the designs are the first peptide_count / mrna_count of that order.
     selected = select_variants(pool, pool["variant_id"].nunique(), params["max_per_gene"])
     designed = design_peptides(selected, pool, effects, params["long_peptide_length"])
+    tiered = "tier" in pool.columns
+    designed["vaccine_note"] = [design_note(row, params, tiered)
+                                for row in designed.to_dict("records")]
+    designed = designed.drop(columns="_gene_capped")
     peptides = designed.head(params["peptide_count"])
     mrna_segments = designed.head(params["mrna_count"])
     if predictor is None and len(mrna_segments) > 1:
@@ -503,12 +538,3 @@ def run(args: argparse.Namespace, predictor: Any = None, chunk_rows: int = CHUNK
              "binders left", pool["variant_id"].nunique(), len(peptides), len(order),
              len(junctions))
     return 0
-
-
-def read_design(path: str | Path | None) -> pd.DataFrame | None:
-    """Read a vaccine TSV if given (report, review); None when absent."""
-    if not path:
-        return None
-    return read_tsv(path)
-
-

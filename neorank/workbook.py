@@ -51,7 +51,7 @@ REVIEW_COLUMNS = [
     *IDENTIFYING_COLUMNS, *REVIEWER_COLUMNS,
     "candidate_id", "effect", "tier", "score", "best_peptide", "best_allele",
     "best_affinity_nm", "best_percentile", "tumor_vaf", "long_peptide", "manufacturable",
-    "manufacturability_flags", "in_peptide_design", "mrna_position",
+    "manufacturability_flags", "in_peptide_design", "mrna_position", "vaccine_note",
 ]
 #: Columns :func:`read_review` needs in the Review sheet's header.
 READ_COLUMNS = ["candidate_id", "variant_id", "priority", "decision", "comment"]

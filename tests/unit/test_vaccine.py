@@ -60,6 +60,27 @@ def test_selection_spreads_across_genes_then_fills_in_rank_order():
     assert chosen.loc[0, "candidate_id"] == "PT-001"
 
 
+def test_every_binder_variant_says_why_it_is_or_is_not_in_the_designs():
+    pool = vaccine.rank_pool(pd.DataFrame([
+        _candidate(1, "v1", "A", "AAAAAAAAA", tier="Pass"),
+        _candidate(2, "v2", "A", "CCCCCCCCC", tier="Pass"),
+        _candidate(3, "v3", "B", "DDDDDDDDD", tier="Pass"),
+        _candidate(4, "v4", "C", "FFFFFFFFF", tier="Anchor"),
+    ]))
+    selected = vaccine.select_variants(pool, 4, 1)  # v1, v3, v4, then v2 (gene A capped)
+    params = {**config.vaccine_params({}), "peptide_count": 2, "mrna_count": 3}
+    rows = [{**row, "order": order, "manufacturable": order != 3,
+             "manufacturability_flags": "n_cysteines" if order == 3 else ""}
+            for order, row in enumerate(selected.to_dict("records"), start=1)]
+    notes = {row["variant_id"]: vaccine.design_note(row, params, tiered=True) for row in rows}
+    assert notes["v1"] == "in the long-peptide and mRNA designs"
+    assert notes["v3"] == "in the long-peptide and mRNA designs"
+    assert notes["v4"].startswith("in the mRNA design; beyond vaccine.peptide_count (2)")
+    assert "tier Anchor" in notes["v4"] and "manufacturability: n_cysteines" in notes["v4"]
+    assert notes["v2"].startswith("not in the designs: priority 4 is beyond")
+    assert "gene A already has vaccine.max_per_gene (1)" in notes["v2"]
+
+
 def test_pass_tier_first_and_pass_only():
     frame = pd.DataFrame([
         _candidate(1, "v1", "A", "AAAAAAAAA", tier="Subclonal"),
