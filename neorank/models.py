@@ -133,9 +133,18 @@ class MhcflurryPredictor:
         if self.presentation_predictor is None or not peptides:
             return pd.DataFrame(columns=["peptide", "n_flank", "c_flank", "presentation_score",
                                          "presentation_percentile", "processing_score"])
+        # Whole batches, as in affinity(): MHCflurry's default batch sizes would make a
+        # peptide's scores depend (6th digit) on which other peptides share its job.
+        # The genotype as a one-sample dict: a plain list is capped at 6 alleles.
+        n = len(peptides)
+        pad = -n % PREDICT_BATCH
         result = self.presentation_predictor.predict(
-            peptides=peptides, alleles=alleles, n_flanks=n_flanks, c_flanks=c_flanks,
-            verbose=0)
+            peptides=list(peptides) + [PAD_PEPTIDE] * pad, alleles={"patient": list(alleles)},
+            n_flanks=list(n_flanks) + [""] * pad, c_flanks=list(c_flanks) + [""] * pad,
+            affinity_model_kwargs={"batch_size": PREDICT_BATCH},
+            processing_batch_size=PREDICT_BATCH, verbose=0)
+        result = result.sort_values("peptide_num", kind="stable")
+        result = result.loc[result["peptide_num"] < n].reset_index(drop=True)
         result = result.rename(columns={"best_allele": "presentation_best_allele"})
         result["n_flank"] = n_flanks
         result["c_flank"] = c_flanks

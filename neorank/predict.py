@@ -22,7 +22,7 @@ import pandas as pd
 from neorank.alleles import NULL_SKIPPED, PatientAllele, parse_typing
 from neorank.cache import CachedPredictor, PredictionCache
 from neorank.errors import InputFileError
-from neorank.io import NA, read_tsv, write_rows, write_tsv
+from neorank.io import NA, read_tsv, tsv_columns, write_rows, write_tsv
 from neorank.models import Predictor, load_predictor, models_checksum, resolve_alleles
 
 LOG = logging.getLogger(__name__)
@@ -31,6 +31,9 @@ LOG = logging.getLogger(__name__)
 #: Peptide rows of a shard predicted and written at a time (x alleles = rows in memory).
 BLOCK_ROWS = 50_000
 
+
+#: peptides.tsv columns of protein sequence around the peptide (empty at a protein end).
+FLANK_COLUMNS = ("n_flank", "c_flank")
 
 PREDICTION_COLUMNS = [
     "allele", "allele_status", "mutant_affinity_nm", "mutant_percentile",
@@ -155,12 +158,16 @@ def read_shard(path: str | os.PathLike, shard: tuple[int, int],
     least one (possibly empty) frame."""
     rows = shard_rows(count_data_rows(path), shard)
     start, stop = rows.start, rows.stop
+    # A flank is protein sequence, never missing: "NA" there is Asn-Ala (a flank cut
+    # at a protein end), not a missing value.
+    na_values = {column: [NA] for column in tsv_columns(path) if column not in FLANK_COLUMNS}
     kwargs = dict(dtype={"wildtype_peptide": "string"},
                   skiprows=(lambda i: 0 < i <= start) if start else None, nrows=stop - start)
     if block_rows is None or stop - start <= block_rows:
-        yield read_tsv(path, **kwargs).reset_index(drop=True)
+        yield pd.read_csv(path, sep="\t", na_values=na_values, keep_default_na=False,
+                          **kwargs).reset_index(drop=True)
         return
-    with pd.read_csv(path, sep="\t", na_values=[NA], keep_default_na=False,
+    with pd.read_csv(path, sep="\t", na_values=na_values, keep_default_na=False,
                      chunksize=block_rows, **kwargs) as reader:
         for block in reader:
             yield block.reset_index(drop=True)
