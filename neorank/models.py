@@ -28,6 +28,7 @@ works with :func:`neorank.predict.predict_table` (tests use this).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -384,7 +385,7 @@ def resolve_alleles(typing: list[PatientAllele], predictor: Predictor,
         if status == EXTRAPOLATED:
             LOG.warning("%s: %s has no training measurements; predictions are extrapolated "
                         "from its pseudosequence", where, entry.allele)
-        resolved.append(PatientAllele(entry.input, entry.allele, status))
+        resolved.append(dataclasses.replace(entry, status=status))
     if not any(a.status != NULL_SKIPPED for a in resolved):
         raise AlleleError("no expressed HLA class I allele left after skipping null alleles",
                           where=where, fix="give at least one expressed HLA-A/B/C allele")

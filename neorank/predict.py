@@ -21,6 +21,7 @@ import pandas as pd
 
 from neorank.alleles import NULL_SKIPPED, PatientAllele, parse_typing
 from neorank.cache import CachedPredictor, PredictionCache
+from neorank.config import Hla
 from neorank.errors import InputFileError
 from neorank.io import NA, read_tsv, tsv_columns, write_rows, write_tsv
 from neorank.models import Predictor, load_predictor, models_checksum, resolve_alleles
@@ -92,6 +93,10 @@ def add_subcommand(subparsers) -> None:
     parser.add_argument("--alleles", required=True,
                         help="inline list (HLA-A*02:01,B*08:01) or a typing file "
                              "(plain list, OptiType TSV, HLA-HD result)")
+    parser.add_argument("--hla-allow-nonclassical", action="store_true",
+                        help="accept HLA-E/-F/-G alleles (config hla.allow_nonclassical)")
+    parser.add_argument("--hla-allow-nonhuman", action="store_true",
+                        help="accept non-human MHC alleles (config hla.allow_nonhuman)")
     parser.add_argument("--models", default="embedded", help="embedded | official | <folder>")
     parser.add_argument("--embedded-dir", default="",
                         help="embedded models folder (default: the models shipped with NeoRank)")
@@ -213,7 +218,9 @@ def _concatenate_shards(shards: list[str], out: str) -> int:
 
 
 def run(args) -> int:
-    typing = parse_typing(args.alleles, where=f"--alleles {args.alleles}")
+    typing = parse_typing(args.alleles, where=f"--alleles {args.alleles}",
+                          hla=Hla(allow_nonclassical=getattr(args, "hla_allow_nonclassical", False),
+                                  allow_nonhuman=getattr(args, "hla_allow_nonhuman", False)))
     predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
     alleles = resolve_alleles(typing, predictor, where=f"--alleles {args.alleles}")
     active: Predictor = predictor

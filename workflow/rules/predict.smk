@@ -25,6 +25,7 @@ rule predict:
         alleles=get_hla_arg,
         models=get_models_args(),
         shard=get_shard_arg,
+        hla_options=get_hla_option_args(),
     shell:
         "neorank predict"
         " --peptides {input.peptides:q}"
@@ -33,6 +34,7 @@ rule predict:
         " --shard {params.shard:q}"
         " --out {output.predictions:q}"
         " --out-alleles {output.alleles:q}"
+        " {params.hla_options}"
         " > {log:q} 2>&1"
 
 
