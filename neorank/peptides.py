@@ -60,10 +60,10 @@ import numpy as np
 import pandas as pd
 
 from neorank import reference
-from neorank.annotate.effects import EVIDENCE_DNA
 from neorank.errors import InputFileError
 from neorank.io import read_tsv
 from neorank.proteome import PROTEOME_COLUMNS, ProteomeIndex
+from neorank.ranking import EVIDENCE_DNA
 from neorank.tables import TableWriter
 
 log = logging.getLogger(__name__)

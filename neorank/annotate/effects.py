@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from neorank.annotate.records import VariantAnnotation
 from neorank.errors import ReferenceError_
+from neorank.ranking import EVIDENCE_DNA, EVIDENCE_SPLICE
 
 if TYPE_CHECKING:  # pragma: no cover
     import varcode
@@ -64,10 +65,6 @@ def protein_change(effect) -> str:
     return f"p.{span}delins{alt}"
 
 
-#: ``evidence`` of an effect row: ``dna`` when the mutant protein follows from the DNA
-#: change with the annotated splicing, ``predicted_splice`` when it rests on a predicted
-#: splicing outcome (:func:`splice_derived`); ranking then asks for RNA support.
-EVIDENCE_DNA, EVIDENCE_SPLICE = "dna", "predicted_splice"
 #: varcode effect classes that mean a splice signal is hit or a splicing outcome is
 #: predicted (the signals of :data:`_SPLICE_SIGNALS`, the outcome set and its outcomes).
 SPLICE_EFFECTS = frozenset({

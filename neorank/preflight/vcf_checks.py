@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from neorank import somatic
+from neorank import calling
 from neorank.errors import NeoRankError
 from neorank.preflight.report import INFO, WARNING, Report
 from neorank.preflight.vcf_records import RefChecker, VcfSummary, scan_records
@@ -133,9 +133,9 @@ def check_somatic_outcome(args: argparse.Namespace, report: Report) -> None:
     """
     try:
         with quiet_htslib():
-            result = somatic.call_somatic(
-                limits=somatic.Thresholds(pass_filters=tuple(
-                    getattr(args, "pass_filters", None) or somatic.Thresholds.pass_filters)),
+            result = calling.call_somatic(
+                limits=calling.Thresholds(pass_filters=tuple(
+                    getattr(args, "pass_filters", None) or calling.Thresholds.pass_filters)),
                 paired_vcf=args.paired_vcf,
                 tumor_vcf=args.tumor_vcf, normal_vcf=args.normal_vcf,
                 tumor_sample=args.tumor_sample, normal_sample=args.normal_sample)
@@ -148,7 +148,7 @@ def check_somatic_outcome(args: argparse.Namespace, report: Report) -> None:
         return
     kept = len(result.kept)
 
-    def germline(allele: somatic.Allele) -> bool:
+    def germline(allele: calling.Allele) -> bool:
         return allele.in_normal_vcf or any(
             "germline" in r.lower() or r.startswith("normal_vaf") for r in allele.reasons)
 
