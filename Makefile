@@ -7,7 +7,7 @@ STAMP := $(VENV)/.neorank-installed
 CORES ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-fast lint report clean-demo
+.PHONY: demo test test-fast lint report report-screenshots clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ lint: $(STAMP)
 ## Snakemake's own report (report.zip) for the demo run.
 report: $(STAMP)
 	$(BIN)/snakemake --snakefile workflow/Snakefile --report report.zip
+
+## Screenshots of the demo's report.html and cohort.html at 390 and 1400 px (needs chromium).
+report-screenshots: $(STAMP)
+	test -f results/osteosarc-paired/report.html || $(MAKE) demo
+	$(BIN)/python tests/unit/test_report_browser.py --out docs/img --prefix after \
+		results/osteosarc-paired/report.html results/cohort.html
 
 clean-demo:
 	rm -rf results logs benchmarks .snakemake

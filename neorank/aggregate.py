@@ -1,16 +1,19 @@
-"""``neorank aggregate``: one row per variant with its best peptide (pVACseq-style).
+"""``neorank aggregate``: one row per variant with its best peptide (pVACseq-style),
+and optionally the same table in pVACseq's own format.
 
 Modeled on pVACseq's ``*.all_epitopes.aggregated.tsv`` (its columns in
 brackets): ``variant_id`` [ID], ``gene_name`` [Gene], ``protein_change``
 [AA Change], ``binders_per_allele`` [one column per HLA allele: binder rows per
-allele, here ``allele:count`` joined by ``;`` in typing order],
+allele, here a JSON object ``{"HLA-A*02:01": 2, ...}`` in typing order],
 ``num_binder_transcripts`` [Num Passing Transcripts], ``best_peptide`` [Best
 Peptide], ``best_transcript`` [Best Transcript], ``best_allele`` [Allele],
 ``mutation_positions`` [Pos], ``num_included_peptides`` [Num Included Peptides:
 distinct peptides with a mutant IC50 below ``report.aggregate_inclusion_nm``
 for some allele, pVACseq's ``--aggregate-inclusion-binding-threshold`` 5000
 nM], ``num_binder_peptides`` [Num Passing Peptides], IC50 and percentile of the
-mutant and wildtype [IC50 MT/WT, %ile MT/WT], ``tumor_vaf`` [DNA VAF],
+mutant and wildtype [IC50 MT/WT, %ile MT/WT], ``agretopicity_mt_over_wt`` (mutant
+IC50 / wildtype IC50, candidates.tsv's ``agretopicity``: below 1 the mutant binds
+better; pVACseq's fold change is the inverse, WT/MT), ``tumor_vaf`` [DNA VAF],
 ``gene_tpm`` [RNA Expr], ``rna_vaf`` [RNA VAF], ``rna_depth`` [RNA Depth],
 ``self_match`` [Ref Match], ``tier`` [Tier] and ``evaluation`` [Evaluation,
 ``Pending`` until reviewed in candidates.xlsx].
@@ -26,11 +29,24 @@ when candidates.tsv has them and are ``NA`` otherwise.
 ``neorank aggregate`` reads candidates.tsv in blocks (:func:`aggregate_file`)
 and keeps per variant only its best row and its counts, so memory follows the
 number of variants and binders, not the tens of millions of candidate rows.
+
+pVACseq export
+--------------
+``--pvacseq-out`` writes the table with pVACseq's column names, order and tier
+vocabulary (:data:`PVACSEQ_COLUMNS`, :func:`pvacseq_table`; ``NA`` where NeoRank
+has no evidence: TSL, per-transcript expression), so pVACview and scripts written
+for pVACseq read it; ``--pvacseq-metrics-out`` writes its
+``*.aggregated.metrics.json`` (:func:`pvacseq_metrics`: the run's thresholds,
+then per variant the included peptides, up to
+:data:`PVACSEQ_INCLUSION_COUNT_LIMIT`, with their IC50 and percentile per allele).
+NeoRank's tiers map to pVACseq's (:data:`PVACSEQ_TIER_OF`, :func:`pvacseq_tier`);
+docs/tables.md has the column-by-column mapping.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from typing import Any
@@ -38,10 +54,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neorank.config import DEFAULT_INCLUSION_NM, load_params
+from neorank.config import DEFAULT_INCLUSION_NM, load_params, ranking_params
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, write_tsv
-from neorank.tables import TableBlocks, expressed_alleles
+from neorank.tables import TableBlocks, expressed_alleles, write_text
 
 LOG = logging.getLogger(__name__)
 
@@ -54,9 +70,11 @@ COLUMNS = [
     "num_binder_transcripts", "best_candidate_id", "best_rank", "best_peptide",
     "best_transcript", "best_allele", "mutation_positions", "num_included_peptides",
     "num_binder_peptides", "mutant_affinity_nm", "wildtype_affinity_nm", "mutant_percentile",
-    "wildtype_percentile", "agretopicity", "tumor_vaf", "tumor_depth", "normal_vaf",
+    "wildtype_percentile", "agretopicity_mt_over_wt", "tumor_vaf", "tumor_depth", "normal_vaf",
     *OPTIONAL_COLUMNS, "score", "evaluation",
 ]
+#: aggregated.tsv columns copied from a candidates.tsv column of another name.
+RENAMED = {"agretopicity_mt_over_wt": "agretopicity"}
 
 
 #: Columns of candidates.tsv the aggregation needs.
@@ -67,6 +85,8 @@ READ_COLUMNS = [*REQUIRED, "gene_name", "effect", "protein_change", "transcript_
                 "mutation_positions", "mutant_percentile", "wildtype_affinity_nm",
                 "wildtype_percentile", "agretopicity", "tumor_vaf", "tumor_depth", "normal_vaf",
                 *OPTIONAL_COLUMNS, "score"]
+#: More columns read for the pVACseq metrics.json (the included peptides' details).
+METRICS_COLUMNS = ["wildtype_peptide"]
 
 
 def _truthy(series: pd.Series) -> pd.Series:
@@ -103,6 +123,50 @@ class _Distinct:
         return pairs.groupby(pairs.columns[0], sort=False).size().to_dict()
 
 
+#: Columns of an included row kept for the pVACseq metrics.json.
+_INCLUDED_COLUMNS = ["variant_id", "mutant_peptide", "wildtype_peptide", "allele",
+                     "mutant_affinity_nm", "mutant_percentile", "wildtype_affinity_nm",
+                     "wildtype_percentile", "mutation_positions", "transcript_ids"]
+
+
+class _Included:
+    """Rows with a mutant IC50 below the inclusion threshold, per variant only those of
+    its ``limit`` best peptides (lowest IC50 over the alleles; ties by peptide), as
+    pVACseq's ``--aggregate-inclusion-count-limit`` keeps them; merged block by block
+    so memory follows the variants, not the table."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[pd.DataFrame] = []
+        self.rows = 0
+        self.merge_at = 1_000_000
+
+    def add(self, rows: pd.DataFrame) -> None:
+        rows = rows.reindex(columns=_INCLUDED_COLUMNS)
+        rows = rows.assign(mutant_affinity_nm=pd.to_numeric(rows["mutant_affinity_nm"],
+                                                            errors="coerce"))
+        self.parts.append(rows.loc[rows["variant_id"].notna()])
+        self.rows += len(rows)
+        if self.rows > self.merge_at:
+            self.parts = [self.frame()]
+            self.rows = len(self.parts[0])
+            self.merge_at = max(self.merge_at, 2 * self.rows)
+
+    def frame(self) -> pd.DataFrame:
+        """The kept rows: each variant's best ``limit`` peptides, all their alleles."""
+        if not self.parts:
+            return pd.DataFrame(columns=_INCLUDED_COLUMNS)
+        rows = pd.concat(self.parts, ignore_index=True)
+        rows = rows.astype({c: "object" for c in ("mutant_peptide", "allele")})
+        best = (rows.groupby(["variant_id", "mutant_peptide"], sort=False)["mutant_affinity_nm"]
+                .min().reset_index()
+                .sort_values(["variant_id", "mutant_affinity_nm", "mutant_peptide"],
+                             kind="mergesort"))
+        best = best.groupby("variant_id", sort=False).head(self.limit)
+        keep = rows.merge(best[["variant_id", "mutant_peptide"]], how="inner")
+        return keep.drop_duplicates(["variant_id", "mutant_peptide", "allele"])
+
+
 class _Aggregation:
     """The aggregation (module docstring) fed candidates.tsv block by block, in file order.
 
@@ -115,7 +179,7 @@ class _Aggregation:
     """
 
     def __init__(self, columns: list[str], alleles: list[str] | None, inclusion_nm: float,
-                 where: str = "candidates.tsv") -> None:
+                 where: str = "candidates.tsv", included_limit: int | None = None) -> None:
         missing = [c for c in REQUIRED if c not in columns]
         if missing:
             raise InputFileError(f"missing column(s) {', '.join(missing)}", where=where,
@@ -133,6 +197,8 @@ class _Aggregation:
         self.transcripts = _Distinct()
         self.binder_peptides = _Distinct()
         self.included_peptides = _Distinct()
+        #: The included rows for the pVACseq metrics.json (None: not asked for).
+        self.included = None if included_limit is None else _Included(included_limit)
 
     def add(self, block: pd.DataFrame) -> None:
         """Take in the next block of candidates.tsv."""
@@ -182,13 +248,19 @@ class _Aggregation:
         ic50 = pd.to_numeric(block["mutant_affinity_nm"], errors="coerce")
         self.included_peptides.add(block.loc[ic50 < self.inclusion_nm,
                                              ["variant_id", "mutant_peptide"]])
+        if self.included is not None:
+            self.included.add(block.loc[ic50 < self.inclusion_nm])
+
+    def allele_order(self) -> list[str]:
+        """The alleles of ``binders_per_allele``: typing order, else first appearance."""
+        if self.alleles is not None:
+            return list(self.alleles)
+        return [] if self.allele_firsts is None else \
+            list(self.allele_firsts.sort_values(self.keys, kind="mergesort")["_allele"])
 
     def table(self, best: pd.DataFrame) -> pd.DataFrame:
         """The aggregated table, given the best rows put back together (file types)."""
-        alleles = self.alleles
-        if alleles is None:
-            alleles = [] if self.allele_firsts is None else \
-                list(self.allele_firsts.sort_values(self.keys, kind="mergesort")["_allele"])
+        alleles = self.allele_order()
         best = best.assign(_rank=pd.to_numeric(best["rank"], errors="coerce"))
         if self.tiered:
             best["_not_pass"] = best["tier"].astype(str) != "Pass"
@@ -205,8 +277,8 @@ class _Aggregation:
                 "gene_name": row.get("gene_name"),
                 "effect": row.get("effect"),
                 "protein_change": row.get("protein_change"),
-                "binders_per_allele": ";".join(
-                    f"{a}:{int(self.per_allele.get((variant_id, a), 0))}" for a in alleles),
+                "binders_per_allele": json.dumps(
+                    {str(a): int(self.per_allele.get((variant_id, a), 0)) for a in alleles}),
                 "num_binder_transcripts": transcripts.get(variant_id, 0),
                 "best_candidate_id": row["candidate_id"],
                 "best_rank": int(row["_rank"]),
@@ -221,9 +293,9 @@ class _Aggregation:
                 "evaluation": "Pending",
             }
             for column in ("mutant_affinity_nm", "wildtype_affinity_nm", "mutant_percentile",
-                           "wildtype_percentile", "agretopicity", "tumor_vaf", "tumor_depth",
-                           "normal_vaf", *OPTIONAL_COLUMNS, "score"):
-                out[column] = row.get(column)
+                           "wildtype_percentile", "agretopicity_mt_over_wt", "tumor_vaf",
+                           "tumor_depth", "normal_vaf", *OPTIONAL_COLUMNS, "score"):
+                out[column] = row.get(RENAMED.get(column, column))
             rows.append(out)
         out = pd.DataFrame(rows, columns=[*COLUMNS, "_not_pass"])
         if len(out):
@@ -233,6 +305,20 @@ class _Aggregation:
             if out["tumor_depth"].dropna().map(lambda v: float(v).is_integer()).all():
                 out["tumor_depth"] = pd.to_numeric(out["tumor_depth"]).astype("Int64")
         return out.reset_index(drop=True)
+
+
+def _aggregate(path: str | os.PathLike, alleles: list[str] | None, inclusion_nm: float,
+               chunk_rows: int, included_limit: int | None = None,
+               ) -> tuple[pd.DataFrame, _Aggregation, pd.DataFrame]:
+    """The aggregated table, the aggregation state and the variants' best rows."""
+    columns = READ_COLUMNS + (METRICS_COLUMNS if included_limit is not None else [])
+    blocks = TableBlocks(path, columns, chunk_rows)
+    state = _Aggregation(blocks.columns, alleles, inclusion_nm, where=str(path),
+                         included_limit=included_limit)
+    for block in blocks:
+        state.add(block)
+    best = blocks.concat(state.best_parts)
+    return state.table(best), state, best
 
 
 def aggregate_file(path: str | os.PathLike, alleles: list[str] | None = None,
@@ -256,11 +342,307 @@ def aggregate_file(path: str | os.PathLike, alleles: list[str] | None = None,
     chunk_rows
         Rows read at once.
     """
-    blocks = TableBlocks(path, READ_COLUMNS, chunk_rows)
-    state = _Aggregation(blocks.columns, alleles, inclusion_nm, where=str(path))
-    for block in blocks:
-        state.add(block)
-    return state.table(blocks.concat(state.best_parts))
+    return _aggregate(path, alleles, inclusion_nm, chunk_rows)[0]
+
+
+# --------------------------------------------------------------------------- pVACseq export
+
+#: The columns of pVACseq's MHC class I ``*.all_epitopes.aggregated.tsv``, as documented
+#: (docs/pvacseq/output_files.rst, "all_epitopes.aggregated.tsv Report Columns",
+#: https://pvactools.readthedocs.io/en/latest/pvacseq/output_files.html), with the
+#: place of the per-allele columns: pVACseq writes one column per HLA allele of the run
+#: (``HLA-`` removed, sorted) between ``Index`` and ``Gene``
+#: (pvactools/lib/aggregate_all_epitopes.py, ``assemble_result_line``).
+PVACSEQ_COLUMNS = ["ID", "Index", "Gene", "AA Change", "Num Passing Transcripts",
+                   "Best Peptide", "Best Transcript", "TSL", "Allele", "Pos", "Prob Pos",
+                   "Num Included Peptides", "Num Passing Peptides", "IC50 MT", "IC50 WT",
+                   "%ile MT", "%ile WT", "RNA Expr", "RNA VAF", "Allele Expr", "RNA Depth",
+                   "DNA VAF", "Tier", "Ref Match", "Evaluation"]
+#: pVACseq's tiers, in the order its aggregate report sorts them.
+PVACSEQ_TIER_ORDER = ("Pass", "Relaxed", "LowExpr", "Anchor", "Subclonal", "Poor", "NoExpr")
+#: NeoRank tier -> pVACseq tier (:func:`pvacseq_tier` turns an unexpressed best
+#: peptide into ``NoExpr``). pVACseq has no tier for a weak binder, a self-similar
+#: peptide or an unconfirmed splice product: like its rows failing the binding
+#: criterion or several criteria they are ``Poor``; any other NeoRank tier is ``Poor``.
+PVACSEQ_TIER_OF = {"Pass": "Pass", "Anchor": "Anchor", "Subclonal": "Subclonal",
+                   "LowExpression": "LowExpr", "WeakBinder": "Poor", "SelfSimilar": "Poor",
+                   "SpliceUnconfirmed": "Poor", "Poor": "Poor"}
+#: pVACseq's ``--aggregate-inclusion-count-limit`` default: peptides per variant in the
+#: metrics.json.
+PVACSEQ_INCLUSION_COUNT_LIMIT = 15
+#: The prediction algorithm named in the metrics.json (NeoRank predicts with MHCflurry).
+PVACSEQ_ALGORITHM = "MHCflurry"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(number) else number
+
+
+def pvacseq_tier(tier: Any, gene_tpm: Any = None, rna_vaf: Any = None) -> str | None:
+    """pVACseq's tier for a NeoRank tier (:data:`PVACSEQ_TIER_OF`); ``NoExpr`` when the
+    best peptide is not expressed (``RNA Expr`` or ``RNA VAF`` 0, as pVACseq decides)
+    and its tier is not ``Pass``, ``Anchor`` or ``Subclonal``; None without a tier."""
+    if tier is None or (isinstance(tier, float) and np.isnan(tier)) or tier is pd.NA:
+        return None
+    mapped = PVACSEQ_TIER_OF.get(str(tier), "Poor")
+    if mapped not in ("Pass", "Anchor", "Subclonal") and 0.0 in (_number(gene_tpm),
+                                                                 _number(rna_vaf)):
+        return "NoExpr"
+    return mapped
+
+
+def pvacseq_allele_column(allele: str) -> str:
+    """pVACseq's per-allele column name: the allele without ``HLA-``."""
+    return str(allele).replace("HLA-", "")
+
+
+def pvacseq_table(table: pd.DataFrame, alleles: list[str]) -> pd.DataFrame:
+    """The aggregated table (:func:`aggregate_file`) as pVACseq's aggregated report:
+    :data:`PVACSEQ_COLUMNS` with one count column per allele (empty for 0, as pVACseq
+    writes it) after ``Index``; rows in pVACseq's tier order, NeoRank's order within a
+    tier. NeoRank has no TSL (``NA``) and no problematic-position check (``None``, what
+    pVACseq writes when it was not asked for one)."""
+    allele_columns = {a: pvacseq_allele_column(a) for a in sorted(alleles)}
+    rows = []
+    for record in table.to_dict("records"):
+        counts = json.loads(record["binders_per_allele"]) if isinstance(
+            record.get("binders_per_allele"), str) else {}
+        gene_tpm, rna_vaf = _number(record.get("gene_tpm")), _number(record.get("rna_vaf"))
+        change = record.get("protein_change")
+        change = str(change)[2:] if isinstance(change, str) and change.startswith("p.") \
+            else change
+        positions = record.get("mutation_positions")
+        self_match = record.get("self_match")
+        row = {"ID": record["variant_id"],
+               "Index": ".".join("NA" if pd.isna(v) else str(v) for v in (
+                   record["variant_id"], record.get("gene_name"), record.get("best_transcript")))}
+        for allele, column in allele_columns.items():
+            count = int(counts.get(allele, 0) or 0)
+            row[column] = count if count else ""
+        row.update({
+            "Gene": record.get("gene_name"),
+            "AA Change": change,
+            "Num Passing Transcripts": record.get("num_binder_transcripts"),
+            "Best Peptide": record.get("best_peptide"),
+            "Best Transcript": record.get("best_transcript"),
+            "TSL": None,
+            "Allele": record.get("best_allele"),
+            "Pos": None if pd.isna(positions) else str(positions).replace(";", ","),
+            "Prob Pos": "None",
+            "Num Included Peptides": record.get("num_included_peptides"),
+            "Num Passing Peptides": record.get("num_binder_peptides"),
+            "IC50 MT": _number(record.get("mutant_affinity_nm")),
+            "IC50 WT": _number(record.get("wildtype_affinity_nm")),
+            "%ile MT": _number(record.get("mutant_percentile")),
+            "%ile WT": _number(record.get("wildtype_percentile")),
+            "RNA Expr": gene_tpm,
+            "RNA VAF": rna_vaf,
+            "Allele Expr": None if gene_tpm is None or rna_vaf is None
+            else round(gene_tpm * rna_vaf, 3),
+            "RNA Depth": _number(record.get("rna_depth")),
+            "DNA VAF": _number(record.get("tumor_vaf")),
+            "Tier": pvacseq_tier(record.get("tier"), gene_tpm, rna_vaf),
+            "Ref Match": None if pd.isna(self_match)
+            else str(self_match).strip().lower() in ("true", "1"),
+            "Evaluation": "Pending",
+        })
+        rows.append(row)
+    columns = [*PVACSEQ_COLUMNS[:2], *allele_columns.values(), *PVACSEQ_COLUMNS[2:]]
+    out = pd.DataFrame(rows, columns=columns)
+    for column in ("Num Passing Transcripts", "Num Included Peptides", "Num Passing Peptides",
+                   "RNA Depth"):
+        out[column] = pd.to_numeric(out[column], errors="coerce").round().astype("Int64")
+    order = {tier: i for i, tier in enumerate(PVACSEQ_TIER_ORDER)}
+    rank = out["Tier"].map(lambda t: order.get(t, len(order)))
+    return out.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def pvacseq_text(frame: pd.DataFrame) -> str:
+    """The TSV text pVACseq writes (``NA`` for missing values, floats with 3 decimals)."""
+    return frame.to_csv(sep="\t", na_rep="NA", index=False, float_format="%.3f",
+                        lineterminator="\n")
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON value: numpy scalars as Python numbers, missing as ``"NA"`` (pVACseq's)."""
+    if value is None or value is pd.NA:
+        return "NA"
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return "NA" if np.isnan(value) else float(value)
+    return str(value)
+
+
+def _clonal_vaf(table: pd.DataFrame) -> float:
+    """pVACseq's estimate of the clonal VAF without a purity: the largest DNA VAF below
+    0.6 (at most 0.5); 0.6 when there is none."""
+    vafs = pd.to_numeric(table.get("tumor_vaf", pd.Series(dtype=float)), errors="coerce")
+    below = vafs[vafs < 0.6]
+    return 0.6 if below.empty else min(float(below.max()), 0.5)
+
+
+def pvacseq_metrics(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFrame,
+                    alleles: list[str], params: dict[str, Any], inclusion_nm: float,
+                    count_limit: int = PVACSEQ_INCLUSION_COUNT_LIMIT) -> dict[str, Any]:
+    """pVACseq's ``*.all_epitopes.aggregated.metrics.json`` for the aggregated table.
+
+    First the run's settings, under pVACseq's keys and in its order (pVACview reads
+    them by position): NeoRank's binding thresholds and inclusion threshold; pVACseq's
+    defaults for what NeoRank does not use (RNA cutoffs, transcript support level,
+    anchors; ``tumor_purity`` null and ``vaf_clonal`` estimated from the VAFs as
+    pVACseq does). Then one entry per variant (key: its ``ID``, in table order): its
+    included peptides (``included``: rows with IC50 below ``inclusion_nm``, at most
+    ``count_limit`` peptides, plus the best peptide) grouped into transcript sets
+    (transcripts giving the same peptides), each peptide with its mutant and wildtype
+    IC50 and percentile per allele (``"X"`` for an allele without a prediction), and
+    the best peptide's DNA VAF, RNA VAF and expression. Missing values are ``"NA"``.
+    """
+    binding = ranking_params(params)["binding"]
+    hla_types = sorted(str(a) for a in alleles)
+    vaf_clonal = _clonal_vaf(table)
+    metrics: dict[str, Any] = {
+        "tumor_purity": None,
+        "vaf_clonal": round(vaf_clonal, 3),
+        "vaf_subclonal": round(vaf_clonal / 2, 3),
+        "binding_threshold": binding["max_affinity_nm"],
+        "aggregate_inclusion_binding_threshold": inclusion_nm,
+        "aggregate_inclusion_count_limit": count_limit,
+        "trna_vaf": 0.25,
+        "trna_cov": 10,
+        "allele_expr_threshold": 2.5,
+        "transcript_prioritization_strategy": ["canonical", "mane_select", "tsl"],
+        "maximum_transcript_support_level": 1,
+        "percentile_threshold": binding["max_percentile"],
+        "percentile_threshold_strategy": "exploratory",
+        "use_allele_specific_binding_thresholds": False,
+        "mt_top_score_metric": "Median",
+        "wt_top_score_metric": "Median",
+        "top_score_metric2": "ic50",
+        "allele_specific_binding_thresholds": {},
+        "allele_specific_anchors": False,
+        "alleles": hla_types,
+        "anchor_contribution_threshold": 0.8,
+    }
+    lengths: set[int] = set()
+    best_rows = {r["variant_id"]: r for r in best.to_dict("records")}
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for record in included.to_dict("records"):
+        groups.setdefault(record["variant_id"], []).append(record)
+    entries: dict[str, Any] = {}
+    for summary in table.to_dict("records"):
+        vid = summary["variant_id"]
+        top = best_rows.get(vid, {})
+        rows = list(groups.get(vid, []))
+        if summary["best_peptide"] not in {r["mutant_peptide"] for r in rows} and top:
+            rows.append({c: top.get(c) for c in _INCLUDED_COLUMNS})  # as pVACseq adds it
+        entries[str(vid)] = _variant_metrics(summary, top, rows, hla_types, lengths)
+    metrics["epitope_lengths"] = sorted(lengths)
+    metrics.update(entries)
+    return metrics
+
+
+def _calls(rows: dict[str, dict[str, Any]], column: str) -> dict[str, list[Any]]:
+    return {allele: [_json_value(_number(r.get(column)))] for allele, r in rows.items()}
+
+
+def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
+                     rows: list[dict[str, Any]], hla_types: list[str],
+                     lengths: set[int]) -> dict[str, Any]:
+    """One variant's entry of :func:`pvacseq_metrics`."""
+    by_peptide: dict[str, dict[str, dict[str, Any]]] = {}
+    transcripts_of: dict[str, list[str]] = {}
+    for row in rows:
+        peptide = str(row["mutant_peptide"])
+        by_peptide.setdefault(peptide, {}).setdefault(str(row["allele"]), row)
+        ids = row.get("transcript_ids")
+        for transcript in ("NA" if pd.isna(ids) else str(ids)).split(";"):
+            if peptide not in transcripts_of.setdefault(transcript, []):
+                transcripts_of[transcript].append(peptide)
+        lengths.add(len(peptide))
+
+    def best_ic50(peptide: str) -> float:
+        values = [_number(r.get("mutant_affinity_nm")) for r in by_peptide[peptide].values()]
+        return min((v for v in values if v is not None), default=float("inf"))
+
+    # Transcript sets: transcripts giving the same peptides (transcripts in id order).
+    sets: dict[tuple[str, ...], list[str]] = {}
+    for transcript in sorted(transcripts_of):
+        sets.setdefault(tuple(sorted(transcripts_of[transcript])), []).append(transcript)
+    good_binders: dict[str, Any] = {}
+    for number, (peptide_set, transcripts) in enumerate(sets.items(), start=1):
+        peptides = {}
+        for peptide in sorted(peptide_set, key=lambda p: (best_ic50(p), p)):
+            per_allele = by_peptide[peptide]
+            first = next(iter(per_allele.values()))
+            entry: dict[str, Any] = {}
+            for kind, prefix in (("MT", "mutant"), ("WT", "wildtype")):
+                entry[f"ic50s_{kind}"] = [
+                    _json_value(_number(per_allele[a].get(f"{prefix}_affinity_nm")))
+                    if a in per_allele else "X" for a in hla_types]
+                entry[f"percentiles_{kind}"] = [
+                    _json_value(_number(per_allele[a].get(f"{prefix}_percentile")))
+                    if a in per_allele else "X" for a in hla_types]
+            positions = first.get("mutation_positions")
+            wildtype = first.get("wildtype_peptide")
+            entry.update({
+                "hla_types": hla_types,
+                "mutation_position": "NA" if pd.isna(positions)
+                else str(positions).replace(";", ","),
+                "problematic_positions": "None",
+                "anchor_fails": "None",
+                "individual_ic50_calls": {
+                    "algorithms": [PVACSEQ_ALGORITHM],
+                    "MT": _calls(per_allele, "mutant_affinity_nm"),
+                    "WT": _calls(per_allele, "wildtype_affinity_nm")},
+                "individual_ic50_percentile_calls": {
+                    "algorithms": [PVACSEQ_ALGORITHM],
+                    "MT": _calls(per_allele, "mutant_percentile"),
+                    "WT": _calls(per_allele, "wildtype_percentile")},
+                "individual_el_calls": {"algorithms": [], "MT": {a: [] for a in per_allele},
+                                        "WT": {a: [] for a in per_allele}},
+                "individual_el_percentile_calls": {
+                    "algorithms": [], "MT": {a: [] for a in per_allele},
+                    "WT": {a: [] for a in per_allele}},
+                "individual_percentile_calls": {
+                    "algorithms": [PVACSEQ_ALGORITHM],
+                    "MT": _calls(per_allele, "mutant_percentile"),
+                    "WT": _calls(per_allele, "wildtype_percentile")},
+                "wt_peptide": _json_value(None if pd.isna(wildtype) else wildtype),
+            })
+            peptides[peptide] = entry
+        good_binders[f"Transcript Set {number}"] = {
+            "peptides": peptides,
+            "transcripts": transcripts,
+            "transcript_expr": ["NA"] * len(transcripts),
+            "tsl": ["NA"] * len(transcripts),
+            "biotype": ["NA"] * len(transcripts),
+            "transcript_length": ["NA"] * len(transcripts),
+            "transcript_count": len(transcripts),
+            "peptide_count": len(peptides),
+            "total_expr": 0,
+        }
+    wildtype = top.get("wildtype_peptide")
+    return {
+        "good_binders": good_binders,
+        "sets": list(good_binders),
+        "transcript_counts": [v["transcript_count"] for v in good_binders.values()],
+        "peptide_counts": [v["peptide_count"] for v in good_binders.values()],
+        "set_expr": [v["total_expr"] for v in good_binders.values()],
+        "DNA VAF": _json_value(_number(summary.get("tumor_vaf"))),
+        "RNA VAF": _json_value(_number(summary.get("rna_vaf"))),
+        "gene_expr": _json_value(_number(summary.get("gene_tpm"))),
+        "best_peptide_mt": _json_value(summary.get("best_peptide")),
+        "best_peptide_wt": _json_value(None if wildtype is None or pd.isna(wildtype)
+                                       else wildtype),
+        "best_hla_allele": _json_value(summary.get("best_allele")),
+    }
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
@@ -272,6 +654,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--alleles-json", help="alleles.json (typing order of the alleles)")
     parser.add_argument("--params", help="params JSON (report.aggregate_inclusion_nm)")
     parser.add_argument("--out", required=True, help="aggregated.tsv")
+    parser.add_argument("--pvacseq-out", help="also write the table in pVACseq's format "
+                        "(results/<sample>/pvacseq/<sample>.MHC_I.all_epitopes.aggregated.tsv)")
+    parser.add_argument("--pvacseq-metrics-out",
+                        help="also write pVACseq's metrics.json for it (results/<sample>/"
+                        "pvacseq/<sample>.MHC_I.all_epitopes.aggregated.metrics.json)")
     parser.set_defaults(run=run)
 
 
@@ -282,7 +669,20 @@ def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     inclusion = (params.get("report") or {}).get("aggregate_inclusion_nm", DEFAULT_INCLUSION_NM)
     alleles = expressed_alleles(args.alleles_json) if getattr(args, "alleles_json", None) \
         else None
-    table = aggregate_file(args.candidates, alleles, float(inclusion), chunk_rows)
+    metrics_out = getattr(args, "pvacseq_metrics_out", None)
+    pvacseq_out = getattr(args, "pvacseq_out", None)
+    table, state, best = _aggregate(
+        args.candidates, alleles, float(inclusion), chunk_rows,
+        PVACSEQ_INCLUSION_COUNT_LIMIT if metrics_out else None)
     write_tsv(table, args.out)
     LOG.info("aggregate: %d variants -> %s", len(table), args.out)
+    if pvacseq_out:
+        write_text(pvacseq_out, pvacseq_text(pvacseq_table(table, state.allele_order())))
+        LOG.info("aggregate: pVACseq format -> %s", pvacseq_out)
+    if metrics_out:
+        metrics = pvacseq_metrics(table, state.included.frame(), best, state.allele_order(),
+                                  params, float(inclusion))
+        write_text(metrics_out, json.dumps(metrics, indent=2, separators=(",", ": "),
+                                           allow_nan=False) + "\n")
+        LOG.info("aggregate: pVACseq metrics -> %s", metrics_out)
     return 0

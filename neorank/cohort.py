@@ -1,14 +1,21 @@
 """``neorank cohort``: one static HTML page summarising every sample of a run.
 
-Per sample: the eligibility verdict (eligibility.json written by ``neorank
-report``), its gating criteria, the antigen-presentation evidence (APM gene
-losses of function, lost HLA alleles and the verdict change they caused), variants with a candidate and with a binder,
-genes with a binder, the best candidate and the size of the vaccine design. A
-bar chart shows binder variants per sample, and two tables list the genes and
-the variants with binders in more than one sample. Like the per-sample report
-the page is self-contained (inline CSS and SVG, no script), forbids any fetch
-by its Content-Security-Policy, escapes every input-derived string and is
-byte-identical for the same inputs.
+Per sample: a link to its report (``<sample>/report.html``, relative to the
+page in results/), the eligibility verdict (eligibility.json written by
+``neorank eligibility``), its gating criteria, the antigen-presentation evidence
+(APM gene losses of function, lost HLA alleles and the verdict change they
+caused), and counts named by exactly what they count, with the reports'
+definitions: variants with a candidate row and variants with a predicted binder
+(aggregated.tsv: the report's funnel), variants and genes with a Pass-tier
+candidate (the verdict's own counts, copied from eligibility.json with their
+labels), the best candidate and the size of the vaccine design. A bar chart
+shows variants with a predicted binder per sample, and two tables list the genes
+and the variants (in chromosome order, with gene and protein change) with a
+predicted binder in more than one sample. Long variant ids are shortened for
+reading (:func:`neorank.html.display_variant_id`; the full id on hover). Like
+the per-sample report the page is self-contained (inline CSS and SVG, no
+script), forbids any fetch by its Content-Security-Policy, escapes every
+input-derived string and is byte-identical for the same inputs.
 """
 
 from __future__ import annotations
@@ -17,21 +24,48 @@ import argparse
 import html
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
 from neorank import __version__
 from neorank.errors import InputFileError, NeoRankError
-from neorank.html import CSS, bar_chart, css_class, escape, fmt
+from neorank.html import (
+    CSS,
+    bar_chart,
+    css_class,
+    escape,
+    fmt,
+    is_missing,
+    scroll_table,
+    table_of_contents,
+    variant_sort_key,
+    variant_td,
+)
 from neorank.tables import load_json, read_table, write_text
 
 LOG = logging.getLogger(__name__)
+
+#: Column headers of the counts taken from aggregated.tsv, in the report's words.
+CANDIDATE_VARIANTS = "Variants with a candidate row"
+BINDER_VARIANTS = "Variants with a predicted binder"
+BINDER_GENES = "Genes with a predicted binder"
+#: eligibility.json criteria whose value and label the samples table copies.
+TARGET_CRITERIA = ("binder_variants", "binder_genes")
+TARGET_FALLBACK = {"binder_variants": "Variants with a Pass-tier candidate",
+                   "binder_genes": "Genes with a Pass-tier candidate"}
 
 
 def _binders(aggregated: pd.DataFrame) -> pd.DataFrame:
     count = pd.to_numeric(aggregated.get("num_binder_peptides", pd.Series(dtype=float)),
                           errors="coerce").fillna(0)
     return aggregated.loc[count > 0]
+
+
+def report_href(sample: str) -> str:
+    """The sample's report relative to cohort.html (both in results/), escaped for an
+    attribute."""
+    return escape(f"{quote(str(sample), safe='')}/report.html")
 
 
 def sample_row(sample: str, eligibility: dict[str, Any], aggregated: pd.DataFrame,
@@ -42,15 +76,21 @@ def sample_row(sample: str, eligibility: dict[str, Any], aggregated: pd.DataFram
     best = binders.iloc[0].to_dict() if len(binders) else None
     manufacturable = vaccine["manufacturable"].astype(str).str.lower().eq("true").sum() \
         if len(vaccine) and "manufacturable" in vaccine.columns else 0
+    criteria = eligibility.get("criteria") or []
+    targets = {c.get("key"): c for c in criteria if c.get("key") in TARGET_CRITERIA}
     return {
         "sample": sample,
         "verdict": eligibility.get("verdict"),
         "summary": eligibility.get("summary"),
-        "criteria": eligibility.get("criteria") or [],
+        "criteria": criteria,
         "presentation": eligibility.get("presentation") or {},
         "variants_with_candidates": len(aggregated),
         "binder_variants": len(binders),
         "binder_genes": int(genes.nunique()),
+        # The verdict's counts (Pass-tier candidates, or binders for an untiered
+        # table), as the report shows them: value and label from eligibility.json.
+        "targets": {key: (targets[key].get("value"), targets[key].get("label"))
+                    for key in targets},
         "best": best,
         "vaccine_peptides": len(vaccine),
         "manufacturable": int(manufacturable),
@@ -86,6 +126,58 @@ def presentation_cell(record: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _target_label(rows: list[dict[str, Any]], key: str) -> str:
+    """The header of a verdict count: its eligibility.json label when every sample that
+    has it uses the same one (else the labels joined by " / ")."""
+    labels = sorted({str(r["targets"][key][1]) for r in rows
+                     if key in r["targets"] and r["targets"][key][1]})
+    return " / ".join(labels) if labels else TARGET_FALLBACK[key]
+
+
+def _count_td(value: Any) -> str:
+    if is_missing(value) or isinstance(value, (dict, list)):
+        return "<td class=\"n s-not-assessed\">NA</td>"
+    return f"<td class=\"n\">{escape(value)}</td>"
+
+
+def _sample_links(samples: list[str]) -> str:
+    return ", ".join(f"<a href=\"{report_href(s)}\">{escape(s)}</a>" for s in samples)
+
+
+def shared_genes(aggregated: dict[str, pd.DataFrame]) -> list[tuple[str, list[str]]]:
+    """Genes with a predicted binder in more than one sample: most samples first, then
+    by name."""
+    seen: dict[str, set[str]] = {}
+    for sample, frame in aggregated.items():
+        for value in _binders(frame)["gene_name"].dropna().astype(str):
+            seen.setdefault(value, set()).add(sample)
+    return sorted(((k, sorted(v)) for k, v in seen.items() if len(v) > 1),
+                  key=lambda kv: (-len(kv[1]), kv[0]))
+
+
+def shared_variants(aggregated: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """Variants with a predicted binder in more than one sample, in natural chromosome
+    order (chr1, chr2, ..., chr10, ..., chrX, chrY, chrM) and position, with their gene
+    and protein change (distinct values across samples joined by " / ")."""
+    seen: dict[str, dict[str, Any]] = {}
+    for sample, frame in aggregated.items():
+        binders = _binders(frame)
+        for record in binders.to_dict("records"):
+            vid = record.get("variant_id")
+            if is_missing(vid):
+                continue
+            entry = seen.setdefault(str(vid), {"variant_id": str(vid), "samples": set(),
+                                               "genes": [], "changes": []})
+            entry["samples"].add(sample)
+            for key, column in (("genes", "gene_name"), ("changes", "protein_change")):
+                value = record.get(column)
+                if not is_missing(value) and str(value) not in entry[key]:
+                    entry[key].append(str(value))
+    shared = [dict(e, samples=sorted(e["samples"])) for e in seen.values()
+              if len(e["samples"]) > 1]
+    return sorted(shared, key=lambda e: variant_sort_key(e["variant_id"]))
+
+
 def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame]) -> str:
     """Render the cohort page from :func:`sample_row` results."""
     body = []
@@ -97,9 +189,11 @@ def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame
                      f"<span class=\"mono\">{escape(best.get('best_allele'))}</span> "
                      f"{fmt(best.get('mutant_affinity_nm'), '.1f')} nM"
                      if best else "&mdash;")
+        targets = row["targets"]
         body.append(
             "<tr>"
-            f"<td class=\"mono\">{escape(row['sample'])}</td>"
+            f"<td class=\"mono\"><a href=\"{report_href(row['sample'])}\">"
+            f"{escape(row['sample'])}</a></td>"
             f"<td><span class=\"verdict v-{css_class(str(row['verdict']))}\" "
             f"style=\"font-size:13px\">{escape(row['verdict'])}</span></td>"
             f"<td>{'; '.join(escape(c.get('label')) + ': ' + escape(c.get('display')) for c in failed) or 'none'}</td>"
@@ -107,28 +201,70 @@ def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame
             f"<td class=\"n\">{row['variants_with_candidates']}</td>"
             f"<td class=\"n\">{row['binder_variants']}</td>"
             f"<td class=\"n\">{row['binder_genes']}</td>"
-            f"<td>{best_text}</td>"
+            + "".join(_count_td(targets[key][0] if key in targets else None)
+                      for key in TARGET_CRITERIA)
+            + f"<td>{best_text}</td>"
             f"<td class=\"n\">{row['vaccine_peptides']} ({row['manufacturable']} "
             "manufacturable)</td></tr>")
     chart = bar_chart([(r["sample"], r["binder_variants"]) for r in rows],
-                      "Binder variants per sample")
+                      "Variants with a predicted binder per sample", y_title="sample",
+                      x_title="variants with a predicted binder")
+    genes = shared_genes(aggregated)
+    if genes:
+        lines = "\n".join(f"<tr><td>{escape(k)}</td><td class=\"n\">{len(v)}</td>"
+                          f"<td>{_sample_links(v)}</td></tr>" for k, v in genes)
+        genes_html = scroll_table(
+            "<table>\n<thead><tr><th>Gene</th><th class=\"n\">Samples</th><th>Which</th></tr>"
+            f"</thead>\n<tbody>\n{lines}\n</tbody>\n</table>") + "\n"
+    else:
+        genes_html = "<p>No gene with a predicted binder in more than one sample.</p>\n"
+    variants = shared_variants(aggregated)
+    if variants:
+        lines = "\n".join(
+            "<tr>" + variant_td(v["variant_id"])
+            + f"<td>{escape(' / '.join(v['genes']) or None)}</td>"
+            f"<td>{escape(' / '.join(v['changes']) or None)}</td>"
+            f"<td class=\"n\">{len(v['samples'])}</td><td>{_sample_links(v['samples'])}</td>"
+            "</tr>" for v in variants)
+        variants_html = scroll_table(
+            "<table>\n<thead><tr><th>Variant</th><th>Gene</th><th>Protein change</th>"
+            "<th class=\"n\">Samples</th><th>Which</th></tr></thead>\n<tbody>\n"
+            f"{lines}\n</tbody>\n</table>") + "\n"
+    else:
+        variants_html = "<p>No variant with a predicted binder in more than one sample.</p>\n"
 
-    def shared(column: str) -> list[tuple[str, list[str]]]:
-        seen: dict[str, set[str]] = {}
-        for sample, frame in aggregated.items():
-            for value in _binders(frame)[column].dropna().astype(str):
-                seen.setdefault(value, set()).add(sample)
-        return sorted(((k, sorted(v)) for k, v in seen.items() if len(v) > 1),
-                      key=lambda kv: (-len(kv[1]), kv[0]))
-
-    def shared_table(items: list[tuple[str, list[str]]], label: str, mono: bool) -> str:
-        if not items:
-            return f"<p>No {html.escape(label.lower())} with a binder in more than one sample.</p>\n"
-        cls = " class=\"mono\"" if mono else ""
-        lines = "\n".join(f"<tr><td{cls}>{escape(k)}</td><td class=\"n\">{len(v)}</td>"
-                          f"<td>{', '.join(escape(s) for s in v)}</td></tr>" for k, v in items)
-        return (f"<table>\n<thead><tr><th>{html.escape(label)}</th><th class=\"n\">Samples</th>"
-                f"<th>Which</th></tr></thead>\n<tbody>\n{lines}\n</tbody>\n</table>\n")
+    samples_table = scroll_table(
+        "<table class=\"sticky-first\">\n<thead><tr>"
+        "<th>Sample (report)</th><th>Verdict</th><th class=\"wrap\">Failed gating criteria</th>"
+        "<th class=\"wrap\">Antigen presentation</th>"
+        f"<th class=\"n wrap\">{html.escape(CANDIDATE_VARIANTS)}</th>"
+        f"<th class=\"n wrap\">{html.escape(BINDER_VARIANTS)}</th>"
+        f"<th class=\"n wrap\">{html.escape(BINDER_GENES)}</th>"
+        + "".join(f"<th class=\"n wrap\">{escape(_target_label(rows, key))}</th>"
+                  for key in TARGET_CRITERIA)
+        + "<th>Best candidate</th><th class=\"n wrap\">Vaccine long peptides</th></tr>"
+        "</thead>\n"
+        "<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>")
+    content = (
+        "<section id=\"samples\">\n<h2>Samples</h2>\n" + samples_table + "\n"
+        "<p class=\"sub\">Counts use the reports' definitions. "
+        f"<strong>{html.escape(CANDIDATE_VARIANTS)}</strong>: variants with at least one "
+        "peptide &times; allele prediction in candidates.tsv (rows of aggregated.tsv). "
+        f"<strong>{html.escape(BINDER_VARIANTS)}</strong>: of those, variants with at least one "
+        "binder row (the report's funnel, &ldquo;With a predicted binder&rdquo;); "
+        f"<strong>{html.escape(BINDER_GENES)}</strong>: their distinct genes (the report's "
+        "&ldquo;Binders per gene&rdquo;). "
+        "<strong>Variants / genes with a Pass-tier candidate</strong>: the verdict's counts "
+        "from eligibility.json, under their own label (a binder that fails no assessed "
+        "criterion; binders when candidates.tsv has no tiers); NA when the verdict has no "
+        "such count. The sample name links to its report.</p>\n</section>\n"
+        "<section id=\"cohort-chart\">\n<h2>Variants with a predicted binder per sample</h2>\n"
+        "<figure>" + chart + "</figure>\n</section>\n"
+        "<section id=\"shared\">\n<h2>Shared across samples</h2>\n"
+        "<p class=\"sub\">Genes and variants with a predicted binder in more than one sample; "
+        "variants in chromosome order.</p>\n"
+        "<h3>Genes</h3>\n" + genes_html + "<h3>Variants</h3>\n" + variants_html
+        + "</section>\n")
 
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; " \
           "form-action 'none'"
@@ -143,20 +279,8 @@ def render_cohort(rows: list[dict[str, Any]], aggregated: dict[str, pd.DataFrame
         "<div class=\"box disclaimer\"><strong>Research use only.</strong> Computational "
         "predictions, not clinical recommendations; an immune response does not guarantee "
         "clinical benefit. Each sample's report.html has the evidence behind its row.</div>\n"
-        "</header>\n"
-        "<section id=\"samples\">\n<h2>Samples</h2>\n<div class=\"scroll\"><table>\n<thead><tr>"
-        "<th>Sample</th><th>Verdict</th><th>Failed gating criteria</th>"
-        "<th>Antigen presentation</th>"
-        "<th class=\"n\">Variants with candidates</th><th class=\"n\">Binder variants</th>"
-        "<th class=\"n\">Binder genes</th><th>Best candidate</th>"
-        "<th class=\"n\">Vaccine long peptides</th></tr></thead>\n<tbody>\n"
-        + "\n".join(body) + "\n</tbody>\n</table></div>\n</section>\n"
-        "<section id=\"cohort-chart\">\n<h2>Binder variants per sample</h2>\n" + chart
-        + "\n</section>\n<section id=\"shared\">\n<h2>Shared across samples</h2>\n"
-        "<h3>Genes</h3>\n" + shared_table(shared("gene_name"), "Gene", False)
-        + "<h3>Variants</h3>\n" + shared_table(shared("variant_id"), "Variant", True)
-        + "</section>\n"
-        f"<footer>Generated by NeoRank {html.escape(__version__)}. Research use only.</footer>\n"
+        "</header>\n" + table_of_contents(content) + content
+        + f"<footer>Generated by NeoRank {html.escape(__version__)}. Research use only.</footer>\n"
         "</main>\n</body>\n</html>\n")
 
 

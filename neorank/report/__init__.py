@@ -7,13 +7,18 @@ string that comes from an input file or argument is HTML-escaped. The same
 inputs give byte-identical output: the only time stamp is the ``created`` value
 copied from manifest.json.
 
-Sections: header and research-use disclaimer; DEMO-GRADE banner (embedded
-models) and affinity-only note; provenance; eligibility verdict and criteria
-(:mod:`neorank.verdict`); variant funnel; HLA alleles; plots (inline SVG:
-best IC50 against tumor VAF per variant, per-allele contributions); top binders
-(default 50; sortable, filterable); binders per gene (SVG); vaccine design
-(:mod:`neorank.vaccine`: long peptides, mRNA order, junctional binders);
-per-variant drill-down (``<details>``: peptides x alleles); per-variant summary.
+Sections: header and research-use disclaimer; table of contents (links to
+every section); DEMO-GRADE banner (embedded models) and affinity-only note;
+eligibility verdict and criteria (:mod:`neorank.verdict`; informational ones
+below threshold are muted, not failures); antigen presentation; input caveats;
+variant funnel; top binders (default 50; sortable, filterable; key columns
+first and sticky); plots (inline SVG with axis titles and a legend: best IC50
+against tumor VAF per variant, per-allele contributions); binders per gene
+(SVG); HLA alleles; vaccine design (:mod:`neorank.vaccine`: long peptides, mRNA
+order, junctional binders); per-variant drill-down (``<details>``: peptides x
+alleles); per-variant summary; provenance. Every table scrolls inside its own
+wrapper (the page never scrolls sideways, from 390 px wide) and long variant ids
+are shortened for reading (:func:`neorank.html.display_variant_id`).
 
 ``neorank report`` reads peptides.tsv and candidates.tsv in blocks
 (``--chunk-rows``) and keeps only what the sections show or count (see

@@ -1,6 +1,8 @@
 """The report's inline script: sortable tables (headers from
-:func:`neorank.html.th`) and row filters (``<input data-filter>``). The page's
-Content-Security-Policy allows exactly this text by its sha256."""
+:func:`neorank.html.th`) and row filters (``<input data-filter>``; a row matches
+on its text and its ``title`` attributes, so a full variant id finds the row that
+shows it shortened). The page's Content-Security-Policy allows exactly this text
+by its sha256."""
 
 JS = """
 (function () {
@@ -49,7 +51,11 @@ JS = """
       var query = input.value.trim().toLowerCase();
       var shown = 0;
       Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-        var hit = query === "" || row.textContent.toLowerCase().indexOf(query) !== -1;
+        var text = row.textContent;
+        Array.prototype.forEach.call(row.querySelectorAll("[title]"), function (el) {
+          text += " " + el.getAttribute("title");
+        });
+        var hit = query === "" || text.toLowerCase().indexOf(query) !== -1;
         row.hidden = !hit;
         if (hit) { shown += 1; }
       });

@@ -23,7 +23,7 @@ from neorank.config import (
     ranking_params,
 )
 from neorank.errors import InputFileError
-from neorank.html import CSS, escape
+from neorank.html import CSS, escape, table_of_contents
 from neorank.io import CHUNK_ROWS
 from neorank.report import plots, sections
 from neorank.report.assets import JS
@@ -157,19 +157,18 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
     script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
            "img-src data:; base-uri 'none'; form-action 'none'")
-    body = "".join([
-        sections.header(sample),
-        sections.banners(models_label, affinity_only),
-        sections.provenance(manifest, predictors),
+    # What a reviewer reads first comes first: the verdict and its evidence, the
+    # funnel, the top candidates; provenance closes the page.
+    content = "".join([
         sections.eligibility(result),
         sections.presentation(result),
         sections.caveats(caveats),
         sections.funnel(variants, len(n_peptides), len(digest.binder_variant_rows)),
-        sections.alleles(alleles, digest.allele_rows, digest.binder_allele_rows),
+        sections.top_candidates(digest.top, top_n, digest.binder_rows, rank_params),
         plots.section(digest.best, digest.binder_allele_rows, digest.binder_allele_variants,
                       alleles, rank_params),
-        sections.top_candidates(digest.top, top_n, digest.binder_rows, rank_params),
         plots.gene_chart(digest.binder_genes),
+        sections.alleles(alleles, digest.allele_rows, digest.binder_allele_rows),
         sections.vaccine(vaccine, params),
         sections.drilldown(digest.drill, digest.rows, digest.n_variants, digest.allele_names,
                            alleles, report_params["drilldown_max_variants"],
@@ -177,7 +176,10 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
                            report_params["aggregate_inclusion_nm"]),
         sections.variant_summary(variants, n_peptides, digest.binder_variant_rows,
                                  digest.best_binders, max_variant_rows),
+        sections.provenance(manifest, predictors),
     ])
+    body = (sections.header(sample) + table_of_contents(content, TOC_LABELS)
+            + sections.banners(models_label, affinity_only) + content)
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
@@ -191,6 +193,14 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
         "vaccine_*.tsv; review: candidates.xlsx; provenance: manifest.json.</footer>\n"
         f"</main>\n<script>{script}</script>\n</body>\n</html>\n")
     return page, result
+
+
+#: Short table-of-contents labels of the sections (others: their heading).
+TOC_LABELS = {"eligibility": "Verdict", "presentation": "Antigen presentation",
+              "caveats": "Input caveats", "funnel": "Funnel", "candidates": "Top candidates",
+              "plots": "Plots", "genes": "Binders per gene", "alleles": "HLA alleles",
+              "vaccine": "Vaccine design", "drilldown": "Drill-down",
+              "variants": "All variants", "provenance": "Provenance"}
 
 
 def preflight_warnings(path: str | os.PathLike) -> list[dict[str, str]]:

@@ -14,7 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neorank.html import css_class, escape, fmt, is_missing, num_td, td, th
+from neorank.html import (
+    css_class,
+    escape,
+    fmt,
+    is_missing,
+    num_td,
+    scroll_table,
+    td,
+    th,
+    variant_html,
+    variant_td,
+)
 from neorank.verdict import DISCLAIMERS, PROTEIN_CHANGING_STATUSES, Eligibility, binder_mask
 
 HEADER_DISCLAIMER = (
@@ -117,15 +128,20 @@ def provenance(manifest: dict[str, Any], predictors: list[str]) -> str:
 def eligibility(result: Eligibility) -> str:
     rows = []
     for c in result.criteria:
-        effect = "informational" if c.cap is None else f"allows {c.cap}"
+        effect = "informational (does not change the verdict)" if c.cap is None \
+            else f"allows {c.cap}"
+        status, status_cls = c.status, f"s-{css_class(c.status)}"
         if c.status == "not assessed":
             effect = "not counted"
+        elif c.cap is None:  # informational: a value below its threshold is no failure
+            status = "below threshold" if c.status == "fail" else c.status
+            status_cls = "s-info" if c.status == "fail" else status_cls
         rows.append(
-            "<tr>"
+            f"<tr data-key=\"{escape(c.key)}\">"
             f"<td>{html.escape(c.label)}</td>"
             f"<td>{escape(c.display)}</td>"
             f"<td>{escape(c.threshold)}</td>"
-            f"<td class=\"s-{css_class(c.status)}\">{html.escape(c.status)}</td>"
+            f"<td class=\"{status_cls}\">{html.escape(status)}</td>"
             f"<td>{html.escape(effect)}</td>"
             f"<td>{escape(c.note)}</td>"
             "</tr>")
@@ -135,13 +151,14 @@ def eligibility(result: Eligibility) -> str:
         f"<p><span class=\"verdict v-{css_class(result.verdict)}\">{escape(result.verdict)}</span>"
         "</p>\n"
         f"<p>{escape(result.summary)}</p>\n"
-        "<table>\n<thead><tr><th>Criterion</th><th>Value</th><th>Threshold</th><th>Status</th>"
-        "<th>Effect on verdict</th><th>Why</th></tr></thead>\n<tbody>\n"
-        + "\n".join(rows)
-        + "\n</tbody>\n</table>\n"
+        + scroll_table(
+            "<table>\n<thead><tr><th>Criterion</th><th>Value</th><th>Threshold</th>"
+            "<th>Status</th><th>Effect on verdict</th><th>Why</th></tr></thead>\n<tbody>\n"
+            + "\n".join(rows) + "\n</tbody>\n</table>") + "\n"
         "<p class=\"sub\">The verdict is the lowest level allowed by any gating criterion "
         "(not supported &lt; borderline &lt; eligible); criteria not assessed are missing "
-        "evidence, not failures.</p>\n"
+        "evidence, not failures; informational criteria (&#x2139;) are shown for context and "
+        "never change the verdict.</p>\n"
         f"<ul>{notes}</ul>\n</div>\n</section>\n")
 
 
@@ -172,7 +189,7 @@ def presentation(result: Eligibility) -> str:
     if uncounted:
         parts.append(f"<p>{len(uncounted)} variant(s) not counted as targets (their targets "
                      "are only on lost alleles): " + ", ".join(
-                         f"<span class=\"mono\">{escape(v)}</span>" for v in uncounted)
+                         variant_html(v) for v in uncounted)
                      + ".</p>\n")
     hits = record.get("apm_hits") or []
     how = ", ".join(record.get("apm_how") or []) or "nothing"
@@ -183,12 +200,13 @@ def presentation(result: Eligibility) -> str:
                  "gene's GRCh38 span but outside the reference annotation.</p>\n")
     if hits:
         rows = "\n".join(
-            "<tr>" + td(h.get("gene")) + td(h.get("role")) + td(h.get("variant_id"), "mono")
+            "<tr>" + td(h.get("gene")) + td(h.get("role")) + variant_td(h.get("variant_id"))
             + td(h.get("call")) + td(h.get("protein_change")) + num_td(h.get("tumor_vaf"), ".3f")
             + td(h.get("evidence")) + "</tr>" for h in hits)
-        parts.append("<table>\n<thead><tr><th>Gene</th><th>Role</th><th>Variant</th>"
-                     "<th>Call</th><th>Protein change</th><th class=\"n\">Tumour VAF</th>"
-                     f"<th>Evidence</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n")
+        parts.append(scroll_table(
+            "<table>\n<thead><tr><th>Gene</th><th>Role</th><th>Variant</th>"
+            "<th>Call</th><th>Protein change</th><th class=\"n\">Tumour VAF</th>"
+            f"<th>Evidence</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>") + "\n")
     else:
         parts.append("<p>No somatic variant in these genes.</p>\n")
     coverage: dict[str, list[str]] = {}
@@ -208,13 +226,15 @@ def presentation(result: Eligibility) -> str:
                     "columns copy_number and hla_loh)")
                  + ". LOH unknown: copy-number segments show loss of one haplotype without "
                  "saying which; lost: an allele-specific caller's call or a homozygous "
-                 "deletion.</p>\n<table>\n<thead><tr><th>Allele</th><th>Locus</th>"
-                 "<th>Zygosity</th><th>Expressed</th><th>Status</th><th>Source</th>"
-                 f"<th>Evidence</th></tr></thead>\n<tbody>\n{alleles_rows}\n</tbody>\n</table>\n")
+                 "deletion.</p>\n" + scroll_table(
+                     "<table>\n<thead><tr><th>Allele</th><th>Locus</th>"
+                     "<th>Zygosity</th><th>Expressed</th><th>Status</th><th>Source</th>"
+                     f"<th>Evidence</th></tr></thead>\n<tbody>\n{alleles_rows}\n</tbody>\n"
+                     "</table>") + "\n")
     flagged = record.get("flagged_candidates") or []
     if flagged:
         rows = "\n".join(
-            "<tr>" + td(f.get("variant_id"), "mono") + td(f.get("gene_name"))
+            "<tr>" + variant_td(f.get("variant_id")) + td(f.get("gene_name"))
             + td(f.get("allele"), "mono") + td(f.get("tier")) + td(f.get("reason"))
             + td("yes" if f.get("counted") else "no") + "</tr>"
             for f in flagged[:MAX_FLAGGED_ROWS])
@@ -222,9 +242,10 @@ def presentation(result: Eligibility) -> str:
                 if len(flagged) > MAX_FLAGGED_ROWS else "")
         parts.append(f"<h3>Affected candidates</h3>\n<p class=\"sub\">{len(flagged)} target "
                      "(variant, allele) pair(s) on a lost, possibly lost or mutated HLA "
-                     f"allele.{more}</p>\n<table>\n<thead><tr><th>Variant</th><th>Gene</th>"
-                     "<th>Allele</th><th>Tier</th><th>Why</th><th>Counted</th></tr></thead>\n"
-                     f"<tbody>\n{rows}\n</tbody>\n</table>\n")
+                     f"allele.{more}</p>\n" + scroll_table(
+                         "<table>\n<thead><tr><th>Variant</th><th>Gene</th>"
+                         "<th>Allele</th><th>Tier</th><th>Why</th><th>Counted</th></tr></thead>\n"
+                         f"<tbody>\n{rows}\n</tbody>\n</table>") + "\n")
     parts.append("<p class=\"sub\">Sequence and copy-number evidence only, not a measurement "
                  "of HLA expression on the tumour. Research use only.</p>\n</div>\n</section>\n")
     return "".join(parts)
@@ -243,17 +264,19 @@ def funnel(variants: pd.DataFrame, peptide_variants: int, binder_variants: int) 
     top = max(steps[0][1], 1)
     rows = []
     for label, count in steps:
-        width = round(300 * count / top)
+        width = round(100 * count / top, 1)
         rows.append(f"<tr><td>{html.escape(label)}</td><td class=\"n\">{count}</td>"
-                    f"<td><span class=\"bar\" style=\"width:{width}px\"></span></td></tr>")
+                    f"<td class=\"barcell\"><span class=\"bar\" style=\"width:{width:g}%\">"
+                    "</span></td></tr>")
     counts = status.value_counts()
     order = [s for s in STATUS_ORDER if s in counts.index]
     order += sorted(s for s in counts.index if s not in STATUS_ORDER)
     breakdown = ", ".join(f"{escape(s)}: {int(counts[s])}" for s in order)
     return (
         "<section id=\"funnel\">\n<h2>Variant funnel</h2>\n"
-        "<table style=\"width:auto\">\n<thead><tr><th>Step</th><th class=\"n\">Variants</th>"
-        "<th></th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
+        + scroll_table("<table style=\"width:auto\">\n<thead><tr><th>Step</th>"
+                       "<th class=\"n\">Variants</th><th></th></tr></thead>\n<tbody>\n"
+                       + "\n".join(rows) + "\n</tbody>\n</table>") + "\n"
         f"<p class=\"sub\">Final status of every input variant: {breakdown or 'none'}.</p>\n"
         "</section>\n")
 
@@ -280,9 +303,32 @@ def alleles(alleles: list[dict[str, Any]], total: Counter, hits: Counter) -> str
     body = "\n".join(rows) or "<tr><td colspan=\"6\">No alleles recorded.</td></tr>"
     return (
         "<section id=\"alleles\">\n<h2>HLA class I alleles</h2>\n"
-        "<table>\n<thead><tr><th>Input</th><th>Allele</th><th>Status</th>"
-        "<th class=\"n\">Peptide predictions</th><th class=\"n\">Binders</th><th>Meaning</th>"
-        "</tr></thead>\n<tbody>\n" + body + "\n</tbody>\n</table>\n</section>\n")
+        + scroll_table("<table>\n<thead><tr><th>Input</th><th>Allele</th><th>Status</th>"
+                       "<th class=\"n\">Peptide predictions</th><th class=\"n\">Binders</th>"
+                       "<th>Meaning</th></tr></thead>\n<tbody>\n" + body
+                       + "\n</tbody>\n</table>") + "\n</section>\n")
+
+
+#: Columns of the top-candidates table: (label, numeric, CSS class, meaning on hover).
+#: The key columns come first; rank, gene and (from 700 px on) peptide stay in view
+#: while the table scrolls sideways (``.key1``-``.key3`` in :data:`neorank.html.CSS`).
+TOP_COLUMNS = [
+    ("Rank", True, "key1", "rank in candidates.tsv"),
+    ("Gene", False, "key2", None),
+    ("Peptide", False, "key3", "mutant peptide; highlighted residues are mutated"),
+    ("Allele", False, None, None),
+    ("Score", True, None, "composite score in [0, 1], higher is better; components on hover"),
+    ("Tier", False, None, None),
+    ("IC50 (nM)", True, None, "predicted mutant IC50"),
+    ("Percentile", True, None, "mutant percentile rank"),
+    ("WT IC50 (nM)", True, None, "predicted wildtype IC50"),
+    ("MT/WT IC50", True, None, "agretopicity: mutant IC50 / wildtype IC50; below 1 the "
+     "mutant binds better (pVACseq's fold change is the inverse, WT/MT)"),
+    ("VAF", True, None, "tumour DNA VAF"),
+    ("Protein change", False, None, None),
+    ("Variant", False, None, None),
+    ("Candidate", False, None, "candidate_id in candidates.tsv"),
+]
 
 
 def top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
@@ -295,32 +341,32 @@ def top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
     if binding["max_percentile"] is not None:
         rule.append(f"percentile &le; {binding['max_percentile']:g}")
     shown = binders.head(top_n)
-    headers = [("Rank", True), ("Candidate", False), ("Gene", False), ("Protein change", False),
-               ("Peptide", False), ("Allele", False), ("IC50 (nM)", True), ("Percentile", True),
-               ("WT IC50 (nM)", True), ("Agretopicity", True), ("VAF", True), ("Tier", False),
-               ("Score", True)]
     rows = []
     has_positions = "mutation_positions" in shown.columns
     for row in shown.itertuples(index=False):
         data = row._asdict()
         positions = data.get("mutation_positions") if has_positions else None
+        gene = data.get("gene_name")
         rows.append(
             "<tr>"
-            + num_td(data.get("rank"), ".0f")
-            + td(data.get("candidate_id"), "mono")
-            + td(data.get("gene_name"))
-            + td(data.get("protein_change"))
-            + f"<td class=\"mono\">{_peptide_html(data.get('mutant_peptide'), positions)}</td>"
+            + num_td(data.get("rank"), ".0f", cls="key1")
+            + f"<td class=\"key2\"><span class=\"clip\" title=\"{escape(gene)}\">"
+            f"{escape(gene)}</span></td>"
+            + f"<td class=\"mono key3\">"
+            f"{_peptide_html(data.get('mutant_peptide'), positions)}</td>"
             + td(data.get("allele"), "mono")
+            + num_td(data.get("score"), ".4f",
+                     title=f"components: {data.get('score_components')}"
+                     if not is_missing(data.get("score_components")) else None)
+            + td(data.get("tier"))
             + num_td(data.get("mutant_affinity_nm"), ".1f")
             + num_td(data.get("mutant_percentile"), ".2f")
             + num_td(data.get("wildtype_affinity_nm"), ".1f")
             + num_td(data.get("agretopicity"), ".3g")
             + num_td(data.get("tumor_vaf"), ".3f")
-            + td(data.get("tier"))
-            + num_td(data.get("score"), ".4f",
-                     title=f"components: {data.get('score_components')}"
-                     if not is_missing(data.get("score_components")) else None)
+            + td(data.get("protein_change"))
+            + variant_td(data.get("variant_id"))
+            + td(data.get("candidate_id"), "mono")
             + "</tr>")
     if rows:
         table = (
@@ -328,18 +374,21 @@ def top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
             "placeholder=\"Filter rows (gene, peptide, allele...)\" "
             "aria-label=\"Filter top candidates\">"
             f"<span class=\"count\" id=\"top-candidates-count\">{len(rows)} of {len(rows)} "
-            "shown</span>\n<div class=\"scroll\"><table class=\"sortable\" "
-            "id=\"top-candidates\">\n<thead><tr>"
-            + "".join(th(label, numeric) for label, numeric in headers)
-            + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n")
+            "shown</span>\n" + scroll_table(
+                "<table class=\"sortable\" id=\"top-candidates\">\n<thead><tr>"
+                + "".join(th(label, numeric, cls=cls, title=title)
+                          for label, numeric, cls, title in TOP_COLUMNS)
+                + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>",
+                tall=True) + "\n")
     else:
         table = "<p><strong>No predicted binders at the configured thresholds.</strong></p>\n"
     return (
         "<section id=\"candidates\">\n<h2>Top candidates</h2>\n"
         f"<p class=\"sub\">Best {len(shown)} of {n_binders} binder rows (peptide &times; allele; "
         f"binder: {' or '.join(rule)}), by rank. Click a header to sort; highlighted residues "
-        "are mutated. Score components are shown on hover; see candidates.tsv for all rows."
-        "</p>\n" + table + "</section>\n")
+        "are mutated. MT/WT IC50 is the agretopicity (below 1: the mutant binds better). Score "
+        "components are shown on hover; see candidates.tsv for all rows.</p>\n"
+        + table + "</section>\n")
 
 
 
@@ -371,7 +420,7 @@ def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Coun
             best_cell = "<td>&mdash;</td>"
         rows.append(
             "<tr>"
-            + td(vid, "mono")
+            + variant_td(vid)
             + td(data.get("gene_name"), na="")
             + td(data.get("status"))
             + td(data.get("effect"), na="")
@@ -398,10 +447,11 @@ def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Coun
         "placeholder=\"Filter rows (gene, status, variant...)\" "
         "aria-label=\"Filter variants\">"
         f"<span class=\"count\" id=\"variant-summary-count\">{len(rows)} of {len(rows)} "
-        "shown</span>\n<div class=\"scroll\"><table class=\"sortable\" id=\"variant-summary\">\n"
-        "<thead><tr>" + "".join(th(label, numeric) for label, numeric in headers)
-        + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n"
-        "</section>\n")
+        "shown</span>\n" + scroll_table(
+            "<table class=\"sortable sticky-first\" id=\"variant-summary\">\n"
+            "<thead><tr>" + "".join(th(label, numeric) for label, numeric in headers)
+            + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>",
+            tall=True) + "\n</section>\n")
 
 
 
@@ -466,12 +516,12 @@ def drilldown(candidates: pd.DataFrame, n_rows: int, n_variants: int, allele_nam
         note = (f"<p class=\"sub\">{omitted} peptide(s) with IC50 &ge; {inclusion_nm:g} nM for "
                 "every allele (or beyond the first "
                 f"{max_peptides}) not listed; see candidates.tsv.</p>" if omitted else "")
-        table = ("<div class=\"scroll\"><table>\n<thead>" + head + "</thead>\n<tbody>\n"
-                 + "\n".join(rows) + "\n</tbody>\n</table></div>" if rows else "")
+        table = scroll_table("<table>\n<thead>" + head + "</thead>\n<tbody>\n"
+                             + "\n".join(rows) + "\n</tbody>\n</table>") if rows else ""
         blocks.append(
             "<details><summary>"
             f"<strong>{escape(first.get('gene_name'))}</strong> {escape(first.get('protein_change'))} "
-            f"<span class=\"mono\">{escape(vid)}</span> &middot; {n_binders} binder row(s), best "
+            f"{variant_html(vid)} &middot; {n_binders} binder row(s), best "
             f"{fmt(first.get('mutant_affinity_nm'), '.1f')} nM</summary>\n"
             + table + note + "</details>")
     more = (f"<p class=\"sub\">First {max_variants} of {n_variants} variants shown.</p>\n"
@@ -516,7 +566,7 @@ def vaccine(design: dict[str, pd.DataFrame] | None, params: dict[str, Any]) -> s
             + num_td(row.get("n_binder_epitopes"), ".0f")
             + f"<td class=\"{'s-pass' if ok else 's-fail'}\">{'yes' if ok else 'no'}</td>"
             + td(flags) + "</tr>")
-    slp = ("<div class=\"scroll\"><table class=\"sortable\" id=\"vaccine-peptides\">\n<thead><tr>"
+    slp = ("<div class=\"scroll tall\"><table class=\"sortable\" id=\"vaccine-peptides\">\n<thead><tr>"
            + "".join(th(label, numeric) for label, numeric in [
                ("#", True), ("Gene", False), ("Protein change", False), ("Tier", False),
                ("Long peptide", False), ("Best epitope", False), ("Allele", False),

@@ -11,7 +11,7 @@ import pytest
 from neorank import aggregate
 from neorank.config import DEFAULT_INCLUSION_NM
 from neorank.errors import InputFileError
-from neorank.io import read_tsv, write_tsv
+from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
 
 ALLELES = ["HLA-A*02:01", "HLA-B*07:02", "HLA-C*07:01"]
 
@@ -64,13 +64,18 @@ def test_one_row_per_variant_with_best_peptide():
                                                                       "HLA-A*02:01", 1)
     assert v2["best_candidate_id"] == "PT-1"
     assert v2["best_transcript"] == "ENST2"  # first of the sorted transcripts
-    # Binder rows per allele in typing order: v2 has A*02:01 x2, B*07:02 x1.
-    assert v2["binders_per_allele"] == "HLA-A*02:01:2;HLA-B*07:02:1;HLA-C*07:01:0"
+    # Binder rows per allele in typing order (a JSON object): v2 has A*02:01 x2, B*07:02 x1.
+    assert v2["binders_per_allele"] == '{"HLA-A*02:01": 2, "HLA-B*07:02": 1, "HLA-C*07:01": 0}'
+    assert list(json.loads(v2["binders_per_allele"])) == ALLELES
     assert v2["num_binder_peptides"] == 2 and v2["num_included_peptides"] == 2
     assert v2["num_binder_transcripts"] == 3  # ENST2, ENST3, ENST9
     # v1: SIINFEKL binds; SIINFEKLL (2500 nM) is included but not a binder; 7000 nM is not.
     assert v1["num_binder_peptides"] == 1 and v1["num_included_peptides"] == 2
-    assert v1["binders_per_allele"] == "HLA-A*02:01:0;HLA-B*07:02:1;HLA-C*07:01:0"
+    assert json.loads(v1["binders_per_allele"]) == {"HLA-A*02:01": 0, "HLA-B*07:02": 1,
+                                                    "HLA-C*07:01": 0}
+    # Agretopicity is named for its direction: mutant IC50 / wildtype IC50.
+    assert "agretopicity" not in table.columns
+    assert (table["agretopicity_mt_over_wt"] == 0.1).all()
     assert v1["mutant_affinity_nm"] == 120.0 and v1["tumor_vaf"] == 0.3
     # v3 has no binder and nothing under 5000 nM; it is still listed (nothing dropped).
     assert v3["num_binder_peptides"] == 0 and v3["num_included_peptides"] == 0
@@ -130,7 +135,7 @@ def test_small_blocks_give_the_same_table(tmp_path, with_tier, alleles):
     assert list(whole["variant_id"]) == (["v1", "v2", "v3"] if with_tier else ["v2", "v1", "v3"])
     if alleles is None:  # first appearance in rank order (Pass rows first with tiers)
         first = "HLA-B*07:02" if with_tier else "HLA-A*02:01"
-        assert whole.loc[0, "binders_per_allele"].startswith(first)
+        assert next(iter(json.loads(whole.loc[0, "binders_per_allele"]))) == first
     # The CLI writes the same bytes whatever the block size.
     (tmp_path / "alleles.json").write_text(json.dumps(
         [{"input": a, "allele": a, "status": "supported"} for a in ALLELES]))
@@ -148,3 +153,182 @@ def test_missing_column_names_the_file(tmp_path):
     write_tsv(_candidates().drop(columns="binder"), path)
     with pytest.raises(InputFileError, match="missing column.*binder"):
         aggregate.aggregate_file(path)
+
+
+# --------------------------------------------------------------------------- pVACseq export
+
+# pVACseq's documented header of <sample>.all_epitopes.aggregated.tsv (MHC class I):
+# "all_epitopes.aggregated.tsv Report Columns" in
+# https://pvactools.readthedocs.io/en/latest/pvacseq/output_files.html
+# (source: griffithlab/pVACtools docs/pvacseq/output_files.rst). The "HLA Alleles
+# (multiple)" entry is one column per allele of the run, named without "HLA-", between
+# Index and Gene (pvactools/lib/aggregate_all_epitopes.py, assemble_result_line).
+PVACSEQ_DOCUMENTED_HEADER = [
+    "ID", "Index", "Gene", "AA Change", "Num Passing Transcripts", "Best Peptide",
+    "Best Transcript", "TSL", "Allele", "Pos", "Prob Pos", "Num Included Peptides",
+    "Num Passing Peptides", "IC50 MT", "IC50 WT", "%ile MT", "%ile WT", "RNA Expr", "RNA VAF",
+    "Allele Expr", "RNA Depth", "DNA VAF", "Tier", "Ref Match", "Evaluation"]
+PVACSEQ_TIERS = {"Pass", "Anchor", "Subclonal", "LowExpr", "NoExpr", "Poor"}
+# pVACseq's metrics.json: run settings first (pVACview reads them by position), then
+# one entry per variant ID (pvactools/lib/aggregate_all_epitopes.py: execute, get_metrics,
+# get_included_df_metrics).
+PVACSEQ_SETTINGS = [
+    "tumor_purity", "vaf_clonal", "vaf_subclonal", "binding_threshold",
+    "aggregate_inclusion_binding_threshold", "aggregate_inclusion_count_limit", "trna_vaf",
+    "trna_cov", "allele_expr_threshold", "transcript_prioritization_strategy",
+    "maximum_transcript_support_level", "percentile_threshold",
+    "percentile_threshold_strategy", "use_allele_specific_binding_thresholds",
+    "mt_top_score_metric", "wt_top_score_metric", "top_score_metric2",
+    "allele_specific_binding_thresholds", "allele_specific_anchors", "alleles",
+    "anchor_contribution_threshold", "epitope_lengths"]
+PVACSEQ_VARIANT_KEYS = ["good_binders", "sets", "transcript_counts", "peptide_counts",
+                        "set_expr", "DNA VAF", "RNA VAF", "gene_expr", "best_peptide_mt",
+                        "best_peptide_wt", "best_hla_allele"]
+PVACSEQ_PEPTIDE_KEYS = ["ic50s_MT", "percentiles_MT", "ic50s_WT", "percentiles_WT", "hla_types",
+                        "mutation_position", "problematic_positions", "anchor_fails",
+                        "individual_ic50_calls", "individual_ic50_percentile_calls",
+                        "individual_el_calls", "individual_el_percentile_calls",
+                        "individual_percentile_calls", "wt_peptide"]
+
+
+def _pvacseq_run(tmp_path, frame, chunk_rows=CHUNK_ROWS, name="run"):
+    out = tmp_path / name
+    out.mkdir(exist_ok=True)
+    write_tsv(frame, out / "candidates.tsv")
+    (out / "alleles.json").write_text(json.dumps(
+        [{"input": a, "allele": a, "status": "supported"} for a in ALLELES]))
+    args = argparse.Namespace(
+        candidates=str(out / "candidates.tsv"), alleles_json=str(out / "alleles.json"),
+        params=None, out=str(out / "aggregated.tsv"),
+        pvacseq_out=str(out / "pvacseq" / "PT.MHC_I.all_epitopes.aggregated.tsv"),
+        pvacseq_metrics_out=str(out / "pvacseq" / "PT.MHC_I.all_epitopes.aggregated.metrics.json"))
+    assert aggregate.run(args, chunk_rows=chunk_rows) == 0
+    table = pd.read_csv(args.pvacseq_out, sep="\t", keep_default_na=False, dtype=str)
+    metrics = json.loads(open(args.pvacseq_metrics_out).read())
+    return args, table, metrics
+
+
+def test_pvacseq_header_is_the_documented_one(tmp_path):
+    _, table, _ = _pvacseq_run(tmp_path, _candidates(with_tier=True))
+    alleles = ["A*02:01", "B*07:02", "C*07:01"]  # sorted, without "HLA-"
+    assert list(table.columns) == [*PVACSEQ_DOCUMENTED_HEADER[:2], *alleles,
+                                   *PVACSEQ_DOCUMENTED_HEADER[2:]]
+    fixed = [c for c in table.columns if c not in alleles]
+    assert fixed == PVACSEQ_DOCUMENTED_HEADER == aggregate.PVACSEQ_COLUMNS
+
+
+def test_pvacseq_values_and_na_where_neorank_has_no_evidence(tmp_path):
+    frame = _candidates(with_tier=True)
+    frame["gene_tpm"], frame["rna_vaf"], frame["rna_depth"] = 12.0, 0.25, 40
+    frame["self_match"] = False
+    frame["mutation_positions"] = "3;4"
+    _, table, _ = _pvacseq_run(tmp_path, frame)
+    v2 = table.set_index("ID").loc["v2"]
+    assert v2["Index"] == "v2.KRAS.ENST2"
+    assert (v2["A*02:01"], v2["B*07:02"], v2["C*07:01"]) == ("2", "1", "")  # 0: empty
+    assert v2["AA Change"] == "v2"  # "p." removed (pVACseq writes G12D)
+    assert (v2["Best Peptide"], v2["Allele"], v2["Best Transcript"]) == (
+        "KLVVVGAVG", "HLA-A*02:01", "ENST2")
+    assert v2["Pos"] == "3,4"  # pVACseq separates positions with commas
+    assert (v2["IC50 MT"], v2["IC50 WT"], v2["%ile MT"]) == ("40.000", "400.000", "0.040")
+    assert (v2["Num Passing Transcripts"], v2["Num Included Peptides"],
+            v2["Num Passing Peptides"]) == ("3", "2", "2")
+    assert (v2["RNA Expr"], v2["RNA VAF"], v2["Allele Expr"], v2["RNA Depth"],
+            v2["DNA VAF"]) == ("12.000", "0.250", "3.000", "40", "0.450")
+    assert (v2["TSL"], v2["%ile WT"]) == ("NA", "NA")  # no evidence in NeoRank
+    assert (v2["Prob Pos"], v2["Ref Match"], v2["Evaluation"]) == ("None", "False", "Pending")
+    assert set(table["Tier"]) <= PVACSEQ_TIERS
+
+
+@pytest.mark.parametrize(("tier", "gene_tpm", "rna_vaf", "expected"), [
+    ("Pass", 10.0, 0.3, "Pass"), ("Anchor", None, None, "Anchor"),
+    ("Subclonal", None, None, "Subclonal"), ("LowExpression", 0.4, 0.3, "LowExpr"),
+    ("LowExpression", 0.0, 0.3, "NoExpr"), ("LowExpression", 5.0, 0.0, "NoExpr"),
+    ("Poor", 0.0, None, "NoExpr"), ("WeakBinder", 10.0, 0.3, "Poor"),
+    ("SelfSimilar", None, None, "Poor"), ("SpliceUnconfirmed", None, None, "Poor"),
+    ("Poor", None, None, "Poor"), ("SomeNewTier", None, None, "Poor"), (None, 1.0, 1.0, None),
+])
+def test_pvacseq_tier_mapping(tier, gene_tpm, rna_vaf, expected):
+    assert aggregate.pvacseq_tier(tier, gene_tpm, rna_vaf) == expected
+    if expected is not None:
+        assert expected in PVACSEQ_TIERS
+
+
+def test_pvacseq_rows_in_its_tier_order(tmp_path):
+    frame = _candidates(with_tier=True)
+    tiers = {"v1": "Poor", "v2": "Subclonal", "v3": "Pass"}
+    frame["tier"] = frame["variant_id"].map(tiers)
+    args, table, _ = _pvacseq_run(tmp_path, frame)
+    assert list(zip(table["ID"], table["Tier"], strict=True)) == [
+        ("v3", "Pass"), ("v2", "Subclonal"), ("v1", "Poor")]
+    # NeoRank's own table keeps its names and order.
+    own = read_tsv(args.out)
+    assert "binders_per_allele" in own.columns and "ID" not in own.columns
+
+
+def test_pvacseq_metrics_json(tmp_path):
+    frame = _candidates(with_tier=True)
+    frame["wildtype_peptide"] = frame["mutant_peptide"].str.lower()
+    _, table, metrics = _pvacseq_run(tmp_path, frame)
+    keys = list(metrics)
+    assert keys[:len(PVACSEQ_SETTINGS)] == PVACSEQ_SETTINGS
+    assert keys[len(PVACSEQ_SETTINGS):] == list(table["ID"])  # one entry per row, same order
+    assert metrics["binding_threshold"] == 500 and metrics["percentile_threshold"] == 2.0
+    assert metrics["aggregate_inclusion_binding_threshold"] == DEFAULT_INCLUSION_NM
+    assert metrics["alleles"] == sorted(ALLELES) and metrics["epitope_lengths"] == [8, 9]
+    assert metrics["vaf_clonal"] == 0.45  # largest VAF below 0.6, as pVACseq estimates
+    v1 = metrics["v1"]
+    assert list(v1) == PVACSEQ_VARIANT_KEYS
+    assert v1["best_peptide_mt"] == "SIINFEKL" and v1["best_peptide_wt"] == "siinfekl"
+    assert (v1["DNA VAF"], v1["RNA VAF"], v1["gene_expr"]) == (0.3, "NA", "NA")
+    peptides = v1["good_binders"]["Transcript Set 1"]["peptides"]
+    # Included: IC50 below 5000 nM (IINFEKLLM at 7000 nM is not), best first.
+    assert list(peptides) == ["SIINFEKL", "SIINFEKLL"]
+    entry = peptides["SIINFEKL"]
+    assert list(entry) == PVACSEQ_PEPTIDE_KEYS
+    # Per allele in sorted order, "X" where the peptide has no prediction for the allele.
+    assert entry["ic50s_MT"] == ["X", 120.0, "X"] and entry["ic50s_WT"] == ["X", 1200.0, "X"]
+    assert entry["individual_ic50_calls"] == {"algorithms": ["MHCflurry"],
+                                             "MT": {"HLA-B*07:02": [120.0]},
+                                             "WT": {"HLA-B*07:02": [1200.0]}}
+    assert v1["good_binders"]["Transcript Set 1"]["transcripts"] == ["ENST1"]
+    # v2: transcripts giving different peptides are different sets.
+    sets = metrics["v2"]["good_binders"]
+    assert [s["transcripts"] for s in sets.values()] == [["ENST2", "ENST9"], ["ENST3"]]
+    # v3's best peptide is above the inclusion threshold: listed anyway, as pVACseq does.
+    assert list(metrics["v3"]["good_binders"]["Transcript Set 1"]["peptides"]) == ["AAAAAAAAA"]
+
+
+def test_pvacseq_metrics_keep_the_best_15_peptides_whatever_the_block_size(tmp_path):
+    records = []
+    for index in range(20):  # 20 included peptides of one variant, IC50 100..2000 nM
+        records.append({"rank": index + 1, "candidate_id": f"c{index}", "variant_id": "v1",
+                        "gene_name": "G", "protein_change": "p.A1B", "transcript_ids": "T1",
+                        "mutant_peptide": f"PEPTIDE{index:02d}"[:9], "allele": "HLA-A*02:01",
+                        "mutation_positions": "2", "binder": index < 5,
+                        "mutant_affinity_nm": 2000.0 - 100 * index, "tier": "Pass"})
+    frame = pd.DataFrame(records)
+    runs = [_pvacseq_run(tmp_path, frame, chunk_rows=size, name=f"c{size}")
+            for size in (3, 1000)]
+    texts = [(open(a.pvacseq_out).read(), open(a.pvacseq_metrics_out).read()) for a, _, _ in runs]
+    assert texts[0] == texts[1]
+    peptides = runs[1][2]["v1"]["good_binders"]["Transcript Set 1"]["peptides"]
+    # The 15 lowest IC50s (PEPTIDE05-19), lowest first, plus the best-ranked peptide
+    # (rank 1, 2000 nM), which pVACseq lists even when the count limit leaves it out.
+    assert aggregate.PVACSEQ_INCLUSION_COUNT_LIMIT == 15
+    assert list(peptides) == [f"PEPTIDE{i:02d}" for i in range(19, 4, -1)] + ["PEPTIDE00"]
+    assert runs[1][2]["v1"]["best_peptide_mt"] == "PEPTIDE00"
+
+
+def test_pvacseq_options_leave_aggregated_tsv_unchanged(tmp_path):
+    frame = _candidates(with_tier=True)
+    args, _, _ = _pvacseq_run(tmp_path, frame)
+    plain = argparse.Namespace(**{**vars(args), "out": str(tmp_path / "plain.tsv"),
+                                  "pvacseq_out": None, "pvacseq_metrics_out": None})
+    assert aggregate.run(plain) == 0
+    assert (tmp_path / "plain.tsv").read_bytes() == open(args.out, "rb").read()
+    parser = argparse.ArgumentParser()
+    aggregate.add_subcommand(parser.add_subparsers())
+    parsed = parser.parse_args(["aggregate", "--candidates", "c", "--out", "o",
+                                "--pvacseq-out", "p.tsv", "--pvacseq-metrics-out", "m.json"])
+    assert (parsed.pvacseq_out, parsed.pvacseq_metrics_out) == ("p.tsv", "m.json")

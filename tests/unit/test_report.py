@@ -168,7 +168,13 @@ def test_no_external_resources(rendered):
     page, _ = rendered
     assert "http://" not in page and "https://" not in page
     assert not re.search(r"""(src|href|action|srcset)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
-    assert not re.search(r"""(src|href)\s*=""", page, re.I)  # nothing linked at all
+    assert not re.search(r"""src\s*=""", page, re.I)  # nothing loaded at all
+    # Nothing linked outside the page: every href is the table of contents' #fragment of
+    # an element of the page itself.
+    hrefs = re.findall(r"""href\s*=\s*["']?([^"'\s>]*)""", page, re.I)
+    ids = set(re.findall(r'\sid="([^"]+)"', page))
+    assert hrefs and all(h.startswith("#") and h[1:] in ids for h in hrefs), hrefs
+    assert len(re.findall(r"href\s*=", page, re.I)) == len(hrefs)
     assert "@import" not in page and "url(" not in page
     assert "default-src 'none'" in page
 
@@ -621,3 +627,120 @@ def test_preflight_warnings_become_input_caveats(tmp_path):
     args.preflight = None
     report.run(args)
     assert 'id="caveats"' not in (tmp_path / "report.html").read_text()
+
+
+# --------------------------------------------------------------------------- layout
+
+
+LONG_DELETION = "2:209113112:C" + "G" * 755 + ">C"
+SHORT_DELETION = "2:209113112:del755"
+
+
+def long_deletion_inputs(args: argparse.Namespace) -> argparse.Namespace:
+    """The inputs with IDH1's variant id replaced by a 755-base deletion's id (in
+    variants, peptides and candidates), the eligibility stage run again."""
+    for path in (args.variants, args.peptides, args.candidates):
+        frame = read_tsv(path)
+        frame["variant_id"] = frame["variant_id"].replace("2:209113112:C>T", LONG_DELETION)
+        write_tsv(frame, path)
+    write_eligibility(args)
+    return args
+
+
+def test_long_variant_ids_read_short_with_the_full_id_in_title(tmp_path):
+    args = long_deletion_inputs(_write_inputs(tmp_path, sample="PT1"))
+    assert report.run(args) == 0
+    page = (tmp_path / "report.html").read_text()
+    full = LONG_DELETION.replace(">", "&gt;")
+    titled = f'<span class="mono" title="{full}">{SHORT_DELETION}</span>'
+    # Every table and the drill-down show the short id, the full one on hover only.
+    for section_id in ("candidates", "drilldown", "variants"):
+        assert titled in _section(page, section_id), section_id
+    # The full id is never text a reader sees: only title and data-v (sort key) hold it.
+    assert page.count(full) == page.count(f'title="{full}"') + page.count(f'data-v="{full}"')
+    assert page.count(f'title="{full}"') == 3
+    # Short ids are unchanged and carry no title.
+    assert '<span class="mono">17:7675088:C&gt;T</span>' in page
+
+
+def test_display_variant_id():
+    from neorank.html import display_variant_id
+
+    deletion = "chr2:189010889:C" + "G" * 755 + ">C"
+    assert display_variant_id(deletion) == "chr2:189010889:del755"
+    assert display_variant_id("chr1:100:A>T") == "chr1:100:A>T"
+    assert display_variant_id("chr1:100:ACGTACGTAC>A") == "chr1:100:ACGTACGTAC>A"  # 10 bases
+    # Other long changes keep a few letters and a hash of the full id: two different
+    # long alleles at one position never read the same.
+    first = display_variant_id("chr2:189010889:CGG" + "T" * 20 + ">C" + "A" * 12)
+    second = display_variant_id("chr2:189010889:CGG" + "T" * 20 + ">C" + "G" * 12)
+    assert re.fullmatch(r"chr2:189010889:CGG\.\.>CAA\.\.#[0-9a-f]{6}", first)
+    assert first != second
+    insertion = display_variant_id("chr3:5:G>G" + "CAG" * 10)
+    assert re.fullmatch(r"chr3:5:ins30#[0-9a-f]{6}", insertion)
+    assert insertion != display_variant_id("chr3:5:G>G" + "CTG" * 10)
+    # Stable: the same id always reads the same.
+    assert display_variant_id(deletion) == display_variant_id(str(deletion))
+    assert display_variant_id(None) == "NA"
+
+
+def test_table_of_contents_and_every_table_scrolls_in_place(rendered):
+    page, _ = rendered
+    nav = page.split('<nav class="toc"', 1)[1].split("</nav>", 1)[0]
+    links = re.findall(r'<a href="#([^"]+)">', nav)
+    assert links == re.findall(r'<section id="([^"]+)">', page)
+    assert links[:2] == ["eligibility", "presentation"] and links[-1] == "provenance"
+    # The contents come before the first section.
+    assert page.index('<nav class="toc"') < page.index("<section")
+    # Every table sits in a scroll wrapper (it scrolls inside it, not the page).
+    assert page.count("<table") == len(re.findall(r'<div class="scroll[^"]*"><table', page))
+    assert "overflow-x: auto" in page and "svg { max-width: 100%; height: auto; }" in page
+    # Long tables also scroll vertically under their sticky header row.
+    assert '<div class="scroll tall"><table class="sortable" id="top-candidates">' in page
+    assert "thead th { position: sticky; top: 0;" in page
+
+
+def test_top_table_key_columns_come_first_and_stick(rendered):
+    page, _ = rendered
+    table = page.split('id="top-candidates">', 1)[1].split("</table>", 1)[0]
+    labels = re.findall(r"<button type=\"button\">(.*?)</button>", table)
+    assert labels[:5] == ["Rank", "Gene", "Peptide", "Allele", "Score"]
+    assert "MT/WT IC50" in labels and "Agretopicity" not in labels
+    first = re.findall(r"<tr>.*?</tr>", table.split("<tbody>", 1)[1], re.S)[0]
+    cells = re.findall(r"<td([^>]*)>", first)
+    assert 'key1' in cells[0] and 'key2' in cells[1] and 'key3' in cells[2]
+    assert "pVACseq&#x27;s fold change is the inverse, WT/MT" in table  # header title
+
+
+def test_informational_criterion_is_not_a_red_fail(rendered):
+    page, args = rendered
+    criteria = {c["key"]: c for c in json.loads(open(args.eligibility_json).read())["criteria"]}
+    assert criteria["tmb"]["status"] == "fail" and criteria["tmb"]["cap"] is None
+    section = _section(page, "eligibility")
+    tmb = re.search(r'<tr data-key="tmb">.*?</tr>', section, re.S).group(0)
+    assert '<td class="s-info">below threshold</td>' in tmb and "s-fail" not in tmb
+    assert "informational (does not change the verdict)" in tmb
+    # A gating criterion that fails is still shown as a failure.
+    gating = [k for k, c in criteria.items() if c["status"] == "fail" and c["cap"]]
+    for key in gating:
+        row = re.search(rf'<tr data-key="{key}">.*?</tr>', section, re.S).group(0)
+        assert '<td class="s-fail">fail</td>' in row
+
+
+def test_plots_have_legends_and_axis_titles(rendered):
+    page, _ = rendered
+    section = _section(page, "plots")
+    scatter = section.split("</svg>", 1)[0]
+    # The scatter's colours and threshold line are explained inside the SVG.
+    legend = scatter.split('<g class="legend"', 1)[1]
+    assert "best candidate is a binder" in legend and "not a binder" in legend
+    assert 'fill="#1e7b3c"' in legend and 'fill="#8a94a0"' in legend
+    assert "binder threshold (IC50 500 nM)" in legend
+    assert "tumor DNA VAF" in scatter and "best IC50 (nM, log scale)" in scatter
+    # Both per-allele bar charts name their axes.
+    charts = section.split("</svg>")[1:3]
+    assert all("HLA allele</text>" in chart for chart in charts)
+    assert "binder rows (peptide \u00d7 allele)</text>" in charts[0]
+    assert "variants with a binder</text>" in charts[1]
+    genes = _section(page, "genes")
+    assert "gene</text>" in genes and "binder rows (peptide &#xd7; allele)</text>" in genes

@@ -1,4 +1,5 @@
-# pVACseq-style per-variant table (results/{sample}/aggregated.tsv).
+# Per-variant table (results/{sample}/aggregated.tsv) and its pVACseq/pVACview-compatible
+# export (results/{sample}/pvacseq/).
 
 
 rule aggregate:
@@ -7,13 +8,15 @@ rule aggregate:
         alleles="results/{sample}/alleles.json",
         params=stage_config("aggregate"),
     output:
-        report(
+        tsv=report(
             "results/{sample}/aggregated.tsv",
             caption="../report/aggregated.rst",
             category="Neoantigens",
             subcategory="{sample}",
             labels={"sample": "{sample}", "table": "aggregated (one row per variant)"},
         ),
+        pvacseq="results/{sample}/pvacseq/{sample}.MHC_I.all_epitopes.aggregated.tsv",
+        pvacseq_metrics="results/{sample}/pvacseq/{sample}.MHC_I.all_epitopes.aggregated.metrics.json",
     log:
         "logs/aggregate/{sample}.log",
     benchmark:
@@ -29,5 +32,7 @@ rule aggregate:
         " --candidates {input.candidates:q}"
         " --alleles-json {input.alleles:q}"
         " --params {input.params:q}"
-        " --out {output:q}"
+        " --out {output.tsv:q}"
+        " --pvacseq-out {output.pvacseq:q}"
+        " --pvacseq-metrics-out {output.pvacseq_metrics:q}"
         " > {log:q} 2>&1"

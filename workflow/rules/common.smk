@@ -38,7 +38,7 @@ STAGE_SECTIONS = {
     "eligibility": ["eligibility", "presentation"],
     "report": ["binding", "ranking", "report", "vaccine"],
     "vaccine": ["vaccine"],
-    "aggregate": ["report"],
+    "aggregate": ["report", "binding"],
 }
 
 
