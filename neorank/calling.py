@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from neorank.config import Somatic
 from neorank.errors import NeoRankError
 from neorank.vcf import (
     NO_PHASE,
@@ -57,16 +58,17 @@ _INFO_FIELDS = [
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Filter thresholds of the somatic stage (see ``neorank somatic --help``)."""
+    """Filter thresholds of the somatic stage (see ``neorank somatic --help``); the
+    defaults are the config's :class:`neorank.config.Somatic` section."""
 
-    require_pass: bool = True
+    require_pass: bool = Somatic.require_pass
     #: FILTER values a record may carry and still pass (all of its values must be here).
-    pass_filters: tuple[str, ...] = ("PASS",)
-    min_tumor_depth: int = 10
-    min_tumor_alt_reads: int = 3
-    min_tumor_vaf: float = 0.05
-    min_normal_depth: int = 5
-    max_normal_vaf: float = 0.02
+    pass_filters: tuple[str, ...] = Somatic.pass_filters
+    min_tumor_depth: int = Somatic.min_tumor_depth
+    min_tumor_alt_reads: int = Somatic.min_tumor_alt_reads
+    min_tumor_vaf: float = Somatic.min_tumor_vaf
+    min_normal_depth: int = Somatic.min_normal_depth
+    max_normal_vaf: float = Somatic.max_normal_vaf
 
     def validate(self) -> None:
         """Raise :class:`NeoRankError` for thresholds outside their range."""

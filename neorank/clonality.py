@@ -131,14 +131,7 @@ def read_copy_number(path: str | os.PathLike) -> CopyNumberTable:
         numbers, or a segment whose end is before its start.
     """
     where = str(path)
-    if not Path(path).is_file():
-        raise InputFileError("the copy-number table does not exist", where=where,
-                             fix="check the sample sheet's copy_number column")
-    try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
-    except (ValueError, OSError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot parse the copy-number table as TSV ({err})", where=where,
-                             fix="give a tab-separated table with a header line") from err
+    table = read_copy_number_text(path)
     columns = [str(c) for c in table.columns]
     cn_column = _pick(columns, CN_COLUMNS)
     if cn_column is not None:
@@ -207,3 +200,17 @@ def classify(vaf: float | None, purity: float | None, copy_number: float | None 
         return ("clonal" if ccf >= params["min_ccf"] - EPSILON else "subclonal"), ccf
     threshold = float(purity) * params["vaf_fraction_of_purity"]
     return ("clonal" if float(vaf) >= threshold - EPSILON else "subclonal"), None
+
+
+def read_copy_number_text(path: str | os.PathLike) -> pd.DataFrame:
+    """A copy-number table (per variant or segments, any caller's layout) as text cells;
+    a missing or unparsable file is an :class:`InputFileError` naming it."""
+    where = str(path)
+    if not Path(path).is_file():
+        raise InputFileError("the copy-number table does not exist", where=where,
+                             fix="check the sample sheet's copy_number column")
+    try:
+        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        raise InputFileError(f"cannot parse the copy-number table as TSV ({err})", where=where,
+                             fix="give a tab-separated table with a header line") from err

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from neorank.clonality import read_copy_number_text
 from neorank.errors import InputFileError
 from neorank.gene_spans import HLA_LOCI
 from neorank.tables import read_table
@@ -114,14 +115,7 @@ def read_allele_segments(path: str | os.PathLike) -> AlleleSegments:
     """Segments with total and minor copy number from an ASCAT, FACETS, Sequenza or
     PURPLE segment file (a table without a minor copy number: ``problem`` says why)."""
     where = str(path)
-    if not Path(path).is_file():
-        raise InputFileError("the copy-number table does not exist", where=where,
-                             fix="check the sample sheet's copy_number column")
-    try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment="#")
-    except (ValueError, OSError, UnicodeDecodeError) as err:
-        raise InputFileError(f"cannot parse the copy-number table as TSV ({err})", where=where,
-                             fix="give a tab-separated table with a header line") from err
+    table = read_copy_number_text(path)
     columns = [str(c) for c in table.columns]
     if "variant_id" in columns:
         return AlleleSegments(where, problem="per-variant copy numbers have no minor allele "

@@ -562,7 +562,8 @@ def population_frequencies(text: str) -> pd.Series:
 
 
 def calibration_alleles(counts: pd.Series, frequencies: pd.Series, known: set[str],
-                        n_frequent: int, n_measured: int) -> pd.DataFrame:
+                        n_frequent: int, n_measured: int,
+                        keep: list[str] | None = None) -> pd.DataFrame:
     """Alleles to calibrate: demo/tests, the most frequent, the most measured.
 
     ``counts``: training measurements per allele; ``frequencies``: mean population
@@ -572,11 +573,14 @@ def calibration_alleles(counts: pd.Series, frequencies: pd.Series, known: set[st
     frequent = [a for a in frequencies.index if a in known][:n_frequent]
     measured = [a for a in counts.index if a in known and a[:6] in
                 ("HLA-A*", "HLA-B*", "HLA-C*")][:n_measured]
-    alleles = [a for a in dict.fromkeys(REQUIRED_ALLELES + frequent + measured) if a in known]
+    keep = [a for a in (keep or []) if a in known]
+    alleles = [a for a in dict.fromkeys(REQUIRED_ALLELES + frequent + measured + keep)
+               if a in known]
 
     def reason(allele: str) -> str:
         tags = [tag for tag, group in (("demo/tests", REQUIRED_ALLELES), ("frequent", frequent),
-                                       ("most_measured", measured)) if allele in group]
+                                       ("most_measured", measured), ("previous_build", keep))
+                if allele in group]
         return "+".join(tags)
 
     return pd.DataFrame({
@@ -652,6 +656,7 @@ def assemble(work: Path, out: Path, n_models: int, calib: pd.DataFrame, calib_pe
     (out / "build_info.json").write_text(json.dumps({
         "seed": seed,
         "n_models": n_models,
+        "command": "python scripts/build_models.py " + " ".join(sys.argv[1:]),
         "shipped_phase": ship,
         "n_evaluation_models": len(list((work / "evaluation").glob("member_*/manifest.csv"))),
         "architecture": ARCHITECTURE,
@@ -1014,9 +1019,9 @@ scores), its ensemble is smaller ({info['n_models']} networks of
 |---|---|---|
 {sources}
 
-Built with mhcflurry {mhcflurry.__version__}, torch {torch.__version__}, seed {info['seed']}:
+Built with mhcflurry {mhcflurry.__version__}, torch {torch.__version__}, seed {info['seed']}, by:
 
-    python scripts/build_models.py --compare-with <folder of the previous models>
+    {info.get('command', 'python scripts/build_models.py')}
 
 (resumable: each trained member is kept in `.cache/build_models/<phase>/member_<i>`;
 `--until prepare|train` stops early).
@@ -1158,6 +1163,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="calibrate the N HLA-A/B/C alleles of highest population frequency")
     parser.add_argument("--n-measured", type=int, default=N_MEASURED_CALIBRATED,
                         help="... and the N HLA-A/B/C alleles with the most training measurements")
+    parser.add_argument("--calibrate-also", type=Path, default=None,
+                        help="a calibrated_alleles.csv (e.g. the previous build's) whose alleles "
+                        "are calibrated too, so no allele loses its percentiles")
     parser.add_argument("--recalibrate", action="store_true",
                         help="redo only the percentile calibration (and the card and checksums) "
                         "of the assembled --out folder, with the current allele list")
@@ -1204,9 +1212,12 @@ def main(argv: list[str] | None = None) -> int:
     wheels["hla-genotyper"] = args.frequencies or fetch(args.cache, ["hla-genotyper"])["hla-genotyper"]
     frequencies = population_frequencies(source_bytes("hla-genotyper", wheels).decode())
 
+    keep = (list(pd.read_csv(args.calibrate_also).allele) if args.calibrate_also else [])
+
     def planned_calibration(counts: pd.Series, folder: Path) -> pd.DataFrame:
         known = set(pd.read_csv(folder / "allele_sequences.csv").allele)
-        return calibration_alleles(counts, frequencies, known, args.n_frequent, args.n_measured)
+        return calibration_alleles(counts, frequencies, known, args.n_frequent, args.n_measured,
+                                   keep)
 
     if args.recalibrate:
         calib = planned_calibration(pd.read_csv(args.out / "allele_training_counts.csv",
