@@ -57,7 +57,7 @@ import pandas as pd
 from neorank.config import DEFAULT_INCLUSION_NM, load_params, ranking_params
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, write_tsv
-from neorank.tables import TableBlocks, expressed_alleles, write_text
+from neorank.tables import TableBlocks, expressed_alleles, read_table, write_text
 
 LOG = logging.getLogger(__name__)
 
@@ -654,6 +654,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--alleles-json", help="alleles.json (typing order of the alleles)")
     parser.add_argument("--params", help="params JSON (report.aggregate_inclusion_nm)")
     parser.add_argument("--out", required=True, help="aggregated.tsv")
+    parser.add_argument("--long-peptides",
+                        help="the vaccine stage's long-peptide table: adds vaccine_note (why a "
+                        "binder variant is or is not in the vaccine designs)")
     parser.add_argument("--pvacseq-out", help="also write the table in pVACseq's format "
                         "(results/<sample>/pvacseq/<sample>.MHC_I.all_epitopes.aggregated.tsv)")
     parser.add_argument("--pvacseq-metrics-out",
@@ -674,6 +677,13 @@ def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     table, state, best = _aggregate(
         args.candidates, alleles, float(inclusion), chunk_rows,
         PVACSEQ_INCLUSION_COUNT_LIMIT if metrics_out else None)
+    if getattr(args, "long_peptides", None):
+        notes = read_table(args.long_peptides, columns=["variant_id", "vaccine_note"])
+        if "vaccine_note" in notes.columns:
+            by_variant = dict(zip(notes["variant_id"], notes["vaccine_note"], strict=True))
+            table = table.assign(vaccine_note=[
+                by_variant.get(v, "not a binder variant: no long peptide")
+                for v in table["variant_id"]])
     write_tsv(table, args.out)
     LOG.info("aggregate: %d variants -> %s", len(table), args.out)
     if pvacseq_out:

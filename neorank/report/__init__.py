@@ -80,6 +80,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preflight", help="the sample's preflight report (results/preflight/"
                         "<sample>.tsv): its warnings become the report's input caveats")
     parser.add_argument("--vaccine-peptides", help="vaccine_peptides.tsv (neorank vaccine)")
+    parser.add_argument("--vaccine-long-peptides",
+                        help="the long-peptide table of every binder variant (neorank vaccine "
+                        "--out-long-peptides): lists the variants left out of the designs, why")
     parser.add_argument("--vaccine-mrna", help="vaccine_mrna.tsv")
     parser.add_argument("--vaccine-junctions", help="vaccine_junctions.tsv")
     parser.add_argument("--out", required=True, help="report.html to write")
@@ -121,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
                                fix="pass the three tables written by `neorank vaccine`")
         vaccine = dict(zip(("peptides", "mrna", "junctions"),
                            (read_table(p) for p in paths), strict=True))
+        if getattr(args, "vaccine_long_peptides", None):
+            vaccine["long_peptides"] = read_table(args.vaccine_long_peptides)
     page, result = render_report_from_files(
         sample, variants, args.peptides, args.candidates, manifest, alleles, params,
         chunk_rows=getattr(args, "chunk_rows", None) or CHUNK_ROWS, top_n=top_n, purity=purity,

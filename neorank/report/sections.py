@@ -614,5 +614,32 @@ def vaccine(design: dict[str, pd.DataFrame] | None, params: dict[str, Any]) -> s
         f"predicted to bind any patient allele at IC50 &le; {escape(threshold)} nM (linkers in "
         "lower case in the construct). See vaccine_mrna.tsv and vaccine_junctions.tsv.</p>\n"
         + mrna_table + remaining
-        + f"<p class=\"seq\">{escape(''.join(construct))}</p>\n</section>\n")
+        + f"<p class=\"seq\">{escape(''.join(construct))}</p>\n"
+        + left_out(design.get("long_peptides")) + "</section>\n")
+
+
+def left_out(long_peptides: pd.DataFrame | None) -> str:
+    """Every binder variant the designs do not carry, with why (vaccine_note)."""
+    if long_peptides is None or "vaccine_note" not in long_peptides.columns:
+        return ""
+    notes = long_peptides["vaccine_note"].astype(str)
+    out = long_peptides.loc[~notes.str.startswith("in the long-peptide and mRNA designs")]
+    if not len(out):
+        return ("<h3>Binder variants left out</h3>\n<p>Every binder variant is in both "
+                "designs.</p>\n")
+    rows = "\n".join(
+        "<tr>" + num_td(row.get("order"), ".0f") + td(row.get("gene_name"))
+        + td(row.get("protein_change")) + td(row.get("tier"))
+        + td(row.get("best_peptide"), "mono") + td(row.get("best_allele"), "mono")
+        + td(row.get("vaccine_note")) + "</tr>"
+        for row in out.to_dict("records"))
+    return ("<h3>Binder variants left out</h3>\n<p class=\"sub\">Each binder variant the "
+            "long-peptide or mRNA design does not carry, in vaccine priority order, with the "
+            "reason (long_peptides.tsv <code>vaccine_note</code>).</p>\n"
+            "<div class=\"scroll tall\"><table class=\"sortable\" id=\"vaccine-left-out\">"
+            "\n<thead><tr>" + "".join(th(label, numeric) for label, numeric in [
+                ("Priority", True), ("Gene", False), ("Protein change", False),
+                ("Tier", False), ("Best epitope", False), ("Allele", False),
+                ("Why", False)])
+            + "</tr></thead>\n<tbody>\n" + rows + "\n</tbody>\n</table></div>\n")
 

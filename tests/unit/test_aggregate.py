@@ -108,6 +108,24 @@ def test_cli_is_deterministic(tmp_path):
     assert (tmp_path / "a.tsv").read_bytes() == first
 
 
+def test_vaccine_note_joins_every_variant(tmp_path):
+    write_tsv(_candidates(), tmp_path / "candidates.tsv")
+    table = read_tsv(tmp_path / "candidates.tsv")
+    binders = sorted(set(table.loc[table["binder"].astype(str) == "True", "variant_id"]))
+    write_tsv(pd.DataFrame({"variant_id": binders,
+                            "vaccine_note": [f"note {v}" for v in binders]}),
+              tmp_path / "long.tsv")
+    args = argparse.Namespace(candidates=str(tmp_path / "candidates.tsv"), alleles_json=None,
+                              params=None, out=str(tmp_path / "a.tsv"),
+                              long_peptides=str(tmp_path / "long.tsv"))
+    assert aggregate.run(args) == 0
+    out = read_tsv(tmp_path / "a.tsv").set_index("variant_id")["vaccine_note"]
+    assert len(out) == table["variant_id"].nunique()
+    for variant, note in out.items():
+        assert note == (f"note {variant}" if variant in binders
+                        else "not a binder variant: no long peptide")
+
+
 def test_pass_tier_row_is_the_best_peptide():
     frame = _candidates(with_tier=True)
     # v2's rank-1 row is a weak binder by tier; its rank-4 row is Pass, so that one is best.

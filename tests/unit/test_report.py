@@ -744,3 +744,20 @@ def test_plots_have_legends_and_axis_titles(rendered):
     assert "variants with a binder</text>" in charts[1]
     genes = _section(page, "genes")
     assert "gene</text>" in genes and "binder rows (peptide &#xd7; allele)</text>" in genes
+
+
+def test_vaccine_section_lists_left_out_binder_variants_with_why(tmp_path):
+    args = _write_vaccine(tmp_path, _write_inputs(tmp_path, sample="PT1"))
+    long_peptides = read_tsv(args.vaccine_peptides)
+    long_peptides["vaccine_note"] = [
+        "in the long-peptide and mRNA designs",
+        "not in the designs: priority 2 is beyond vaccine.peptide_count (1) and "
+        "vaccine.mrna_count (1); gene <b>X</b> already has vaccine.max_per_gene (1) variant(s)"]
+    write_tsv(long_peptides, tmp_path / "long_peptides.tsv")
+    args.vaccine_long_peptides = str(tmp_path / "long_peptides.tsv")
+    report.run(args)
+    page = (tmp_path / "report.html").read_text()
+    section = page[page.index('id="vaccine-left-out"'):]
+    section = section[:section.index("</table>")]
+    assert "priority 2 is beyond vaccine.peptide_count (1)" in section
+    assert "gene &lt;b&gt;X&lt;/b&gt;" in section and "IDH1" not in section

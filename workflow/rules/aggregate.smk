@@ -6,6 +6,7 @@ rule aggregate:
     input:
         candidates="results/{sample}/candidates.tsv",
         alleles="results/{sample}/alleles.json",
+        long_peptides="results/vaccine/{sample}.long_peptides.tsv",
         params=stage_config("aggregate"),
     output:
         tsv=report(
@@ -32,6 +33,7 @@ rule aggregate:
         " --candidates {input.candidates:q}"
         " --alleles-json {input.alleles:q}"
         " --params {input.params:q}"
+        " --long-peptides {input.long_peptides:q}"
         " --out {output.tsv:q}"
         " --pvacseq-out {output.pvacseq:q}"
         " --pvacseq-metrics-out {output.pvacseq_metrics:q}"

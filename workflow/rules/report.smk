@@ -12,6 +12,7 @@ rule report:
         vaccine_peptides="results/{sample}/vaccine_peptides.tsv",
         vaccine_mrna="results/{sample}/vaccine_mrna.tsv",
         vaccine_junctions="results/{sample}/vaccine_junctions.tsv",
+        vaccine_long_peptides="results/vaccine/{sample}.long_peptides.tsv",
         eligibility="results/{sample}/eligibility.json",
         preflight="results/preflight/{sample}.tsv",
     output:
@@ -48,6 +49,7 @@ rule report:
         " --vaccine-peptides {input.vaccine_peptides:q}"
         " --vaccine-mrna {input.vaccine_mrna:q}"
         " --vaccine-junctions {input.vaccine_junctions:q}"
+        " --vaccine-long-peptides {input.vaccine_long_peptides:q}"
         " --eligibility-json {input.eligibility:q}"
         " --preflight {input.preflight:q}"
         " --out {output.html:q}"
