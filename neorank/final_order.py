@@ -175,7 +175,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "final-order", help="re-import an edited candidates.xlsx and write final_order.tsv",
         description="Read the reviewer's decisions and write the accepted long peptides in "
                     "priority order.")
-    parser.add_argument("--sample", required=True)
+    parser.add_argument("--sample", required=True, help="sample id (as in the sample sheet)")
     parser.add_argument("--review", required=True, help="the edited candidates.xlsx")
     parser.add_argument("--candidates", required=True, help="candidates.tsv of this run")
     parser.add_argument("--long-peptides", required=True, help="long peptides of this run")

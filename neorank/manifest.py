@@ -139,13 +139,15 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "manifest", help="write the run's provenance record (manifest.json)",
         description="Record package versions, the models checksum, the reference and the "
         "config hash of a run.")
-    parser.add_argument("--sample", required=True)
+    parser.add_argument("--sample", required=True, help="sample id (as in the sample sheet)")
     parser.add_argument("--config-json", required=True, help="the workflow config as JSON")
     parser.add_argument("--models-dir", required=True, help="folder of the MHCflurry models")
     parser.add_argument("--models-label", required=True,
                         help="embedded, official or a custom name")
-    parser.add_argument("--ensembl-release", required=True, type=int)
-    parser.add_argument("--reference-name", required=True)
+    parser.add_argument("--ensembl-release", required=True, type=int,
+                        help="Ensembl release of the annotation, e.g. 87")
+    parser.add_argument("--reference-name", required=True,
+                        help="name of the reference (config reference.name)")
     parser.add_argument("--out", required=True, help="manifest.json to write")
     parser.set_defaults(run=run)
 

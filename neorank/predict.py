@@ -122,8 +122,9 @@ def add_subcommand(subparsers) -> None:
     gather.add_argument("--shards", nargs="+", required=True, help="shard TSVs, in order")
     gather.add_argument("--alleles", nargs="+", required=True,
                         help="the shards' alleles JSON files (must agree)")
-    gather.add_argument("--out", required=True)
-    gather.add_argument("--out-alleles", required=True)
+    gather.add_argument("--out", required=True, help="predictions.tsv of the whole sample")
+    gather.add_argument("--out-alleles", required=True,
+                        help="alleles.json of the sample (the shards' must agree)")
     gather.set_defaults(run=run_gather)
 
 

@@ -234,7 +234,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "review-sheet", help="write candidates.xlsx with a Review sheet (Accept/Reject/Review)",
         description="Write the review workbook: Review, Aggregated, Binders and About sheets.")
-    parser.add_argument("--sample", required=True)
+    parser.add_argument("--sample", required=True, help="sample id (as in the sample sheet)")
     parser.add_argument("--candidates", required=True, help="candidates.tsv")
     parser.add_argument("--aggregated", required=True, help="aggregated.tsv")
     parser.add_argument("--long-peptides", required=True, help="long peptides (neorank vaccine)")

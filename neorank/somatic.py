@@ -163,9 +163,12 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument("--pass-filter", dest="pass_filters", action="append", metavar="ID",
                         help="a FILTER value a kept record may carry; repeat for several "
                         "(default: PASS). A record passes when all its FILTER values are given")
-    parser.add_argument("--min-tumor-depth", type=int, default=defaults.min_tumor_depth)
-    parser.add_argument("--min-tumor-alt-reads", type=int, default=defaults.min_tumor_alt_reads)
-    parser.add_argument("--min-tumor-vaf", type=float, default=defaults.min_tumor_vaf)
+    parser.add_argument("--min-tumor-depth", type=int, default=defaults.min_tumor_depth,
+                        help="tumor read depth (DP) a kept allele needs (config somatic.min_tumor_depth)")
+    parser.add_argument("--min-tumor-alt-reads", type=int, default=defaults.min_tumor_alt_reads,
+                        help="tumor reads carrying the ALT a kept allele needs (config somatic.min_tumor_alt_reads)")
+    parser.add_argument("--min-tumor-vaf", type=float, default=defaults.min_tumor_vaf,
+                        help="tumor VAF a kept allele needs (config somatic.min_tumor_vaf)")
     parser.add_argument("--min-normal-depth", type=int, default=defaults.min_normal_depth,
                         help="applied only where the normal depth is known")
     parser.add_argument("--max-normal-vaf", type=float, default=defaults.max_normal_vaf,

@@ -162,7 +162,7 @@ def add_subcommand(subparsers) -> None:
     parser = subparsers.add_parser(
         "summary", help="one-line summary of a sample: variant funnel, binders and verdict",
         description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sample", required=True)
+    parser.add_argument("--sample", required=True, help="sample id (as in the sample sheet)")
     parser.add_argument("--variants", required=True, help="variants.tsv")
     parser.add_argument("--peptides", required=True, help="peptides.tsv")
     parser.add_argument("--candidates", required=True, help="candidates.tsv")

@@ -488,7 +488,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", default="embedded", help="embedded | official | <folder>")
     parser.add_argument("--embedded-dir", default="",
                         help="embedded models folder (default: the models shipped with NeoRank)")
-    parser.add_argument("--official-dir", default=None)
+    parser.add_argument("--official-dir", default=None,
+                        help="folder of the official models_class1_presentation download")
     parser.add_argument("--cache", default=None,
                         help="SQLite prediction cache (as `neorank predict --cache`)")
     parser.add_argument("--out-peptides", required=True, help="vaccine_peptides.tsv")

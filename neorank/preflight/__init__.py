@@ -240,8 +240,10 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     add_reference_arguments(parser)
     models = parser.add_argument_group("MHCflurry models (allele names are checked against them)")
     models.add_argument("--models", default="embedded", help="embedded | official | <folder>")
-    models.add_argument("--embedded-dir", default="resources/mhcflurry/embedded")
-    models.add_argument("--official-dir", default=None)
+    models.add_argument("--embedded-dir", default="",
+                        help="embedded models folder (default: the models shipped with NeoRank)")
+    models.add_argument("--official-dir", default=None,
+                        help="folder of the official models_class1_presentation download")
     parser.add_argument("--out", required=True, metavar="FILE", help="report TSV to write")
     parser.set_defaults(run=run)
     return parser

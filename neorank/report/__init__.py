@@ -59,7 +59,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "report", help="write the static HTML report (and the eligibility verdict)",
         description="Render one self-contained HTML report: provenance, vaccine-plausibility "
         "verdict, variant funnel, alleles, top candidates and per-variant summary.")
-    parser.add_argument("--sample", required=True)
+    parser.add_argument("--sample", required=True, help="sample id (as in the sample sheet)")
     parser.add_argument("--variants", required=True, help="variants.tsv")
     parser.add_argument("--peptides", required=True, help="peptides.tsv")
     parser.add_argument("--candidates", required=True, help="candidates.tsv")
@@ -70,7 +70,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--expression", help="expression table from the sample sheet, if any")
     parser.add_argument("--top-n", type=int, help="binder rows in the top table (default: "
                         f"report.top_n or {DEFAULT_TOP_N})")
-    parser.add_argument("--max-variant-rows", type=int, default=DEFAULT_MAX_VARIANT_ROWS)
+    parser.add_argument("--max-variant-rows", type=int, default=DEFAULT_MAX_VARIANT_ROWS,
+                        help="variants listed in the per-variant table (default "
+                        f"{DEFAULT_MAX_VARIANT_ROWS:,})")
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS,
                         help="rows of peptides.tsv / candidates.tsv read per block; memory "
                         f"grows with it, the report does not change (default {CHUNK_ROWS:,})")

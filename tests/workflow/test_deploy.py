@@ -115,7 +115,7 @@ def test_installed_wheel_runs_from_an_empty_folder(installed, tmp_path):
                            cwd=empty, capture_output=True, text=True, check=True)
     assert str(installed) in where.stdout  # the wheel's copy, not the checkout
     help_text = _neorank(installed, empty, "preflight", "--help", resources=None)
-    assert help_text.returncode == 0 and "--vcf" in help_text.stdout + help_text.stdout
+    assert help_text.returncode == 0 and "--paired-vcf" in help_text.stdout
 
     (empty / "in.tsv").write_text("mutant\tallele\nSIINFEKL\tHLA-A*02:01\n"
                                   "GILGFVFTL\tHLA-A*02:01\n")

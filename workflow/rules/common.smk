@@ -14,9 +14,7 @@ from neorank.resources import shipped
 # Every config file is checked with line numbers first (YAML, unknown keys, values,
 # schema), then the merged config (--config overrides included), before any job.
 for configfile_path in workflow.configfiles:
-    load_config_file(
-        configfile_path, schema=Path(workflow.basedir) / "schemas" / "config.schema.yaml"
-    )
+    load_config_file(configfile_path)
 check_config(config, where=", ".join(map(str, workflow.configfiles)) or "config")
 validate(config, schema="../schemas/config.schema.yaml")
 
