@@ -34,6 +34,7 @@ import pandas as pd
 
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, sha256_file, write_tsv
+from neorank.tables import TableBlocks, read_table
 from neorank.workbook import DECISIONS, read_review
 
 LOG = logging.getLogger(__name__)
@@ -51,8 +52,6 @@ def known_candidate_ids(path: str | os.PathLike, wanted: set[str],
                         chunk_rows: int = CHUNK_ROWS) -> set[str]:
     """The ids of ``wanted`` that are a ``candidate_id`` of the candidates.tsv at
     ``path`` (read in blocks, only that column: memory follows ``wanted``)."""
-    from neorank.tables import TableBlocks
-
     blocks = TableBlocks(path, ["candidate_id"], chunk_rows)
     if "candidate_id" not in blocks.columns:
         raise InputFileError("missing column candidate_id", where=str(path),
@@ -190,8 +189,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank final-order`` (candidates.tsv read in blocks of ``chunk_rows`` rows,
     only the candidate ids the sheet names are kept)."""
-    from neorank.tables import read_table
-
     where = str(args.review)
     about, review = read_review(args.review)
     if about.get("sample") != str(args.sample):

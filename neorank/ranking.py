@@ -140,6 +140,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neorank.alleles import normalize
 from neorank.config import COMPONENTS
 from neorank.errors import NeoRankError
 
@@ -246,8 +247,6 @@ def anchor_table(ranking: dict[str, Any]) -> tuple[tuple[int, ...], dict[str, tu
         if name.lower() == "default":
             default = positions
             continue
-        from neorank.alleles import normalize
-
         try:
             allele, _ = normalize(name, where="ranking.anchor_positions")
         except NeoRankError as err:

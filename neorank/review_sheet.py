@@ -45,6 +45,7 @@ import pandas as pd
 from neorank.config import Report
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, sha256_file
+from neorank.tables import TableBlocks, read_table
 from neorank.workbook import (
     DECISIONS,
     EXCEL_MAX_ROWS,
@@ -106,8 +107,6 @@ class CandidateScan:
 def scan_candidates(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> CandidateScan:
     """Read candidates.tsv once in blocks: each variant's first row, the binder count
     and the column types. Memory follows the variants, not the table."""
-    from neorank.tables import TableBlocks
-
     table = TableBlocks(path, chunk_rows=chunk_rows)
     if "binder" not in table.columns:
         raise InputFileError("missing column binder", where=str(path),
@@ -133,8 +132,6 @@ def binder_blocks(scan: CandidateScan, limit: int | None = None):
 def table_rows(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Rows:
     """A TSV (aggregated.tsv) as :class:`~neorank.workbook.Rows`, streamed in blocks
     typed as in a whole-table read (the file is read once for the types first)."""
-    from neorank.tables import TableBlocks
-
     table = TableBlocks(path, chunk_rows=chunk_rows)
     for _ in table:
         pass
@@ -251,8 +248,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank review-sheet`` (candidates.tsv and aggregated.tsv read in blocks
     of ``chunk_rows`` rows)."""
-    from neorank.tables import read_table
-
     cap = getattr(args, "max_binder_rows", DEFAULT_MAX_BINDER_ROWS)
     scan = scan_candidates(args.candidates, chunk_rows)
     review = review_rows(read_table(args.long_peptides), read_table(args.vaccine_peptides),

@@ -29,6 +29,7 @@ import pandas as pd
 
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
+from neorank.tables import TableBlocks
 from neorank.verdict import binder_mask, read_eligibility
 
 LOG = logging.getLogger(__name__)
@@ -56,8 +57,6 @@ def _blocks(path: str | os.PathLike, columns: list[str], what: str, chunk_rows: 
             optional: tuple[str, ...] = ()):
     """``columns`` (and ``optional`` ones when present) of a large table as text,
     read in blocks (:class:`neorank.tables.TableBlocks`)."""
-    from neorank.tables import TableBlocks
-
     if not Path(path).is_file():
         raise InputFileError("file not found", where=str(path),
                              fix=f"run the stage that writes {what} first")

@@ -57,9 +57,12 @@ from typing import Any
 
 import pandas as pd
 
-from neorank.config import STANDARD_AMINO_ACIDS, vaccine_params
+from neorank.cache import CachedPredictor, PredictionCache
+from neorank.config import STANDARD_AMINO_ACIDS, load_params, vaccine_params
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
+from neorank.manufacturability import assess
+from neorank.models import load_predictor, models_checksum
 from neorank.tables import TableBlocks, expressed_alleles
 
 LOG = logging.getLogger(__name__)
@@ -215,8 +218,6 @@ def _occurrences(text: str, peptide: str) -> list[int]:
 
 def _assess(sequence: str) -> dict[str, Any]:
     """:func:`neorank.manufacturability.assess`; a non-standard residue is a flag here."""
-    from neorank.manufacturability import assess
-
     if set(sequence.upper()) - STANDARD_AMINO_ACIDS:
         return {"flags": "nonstandard_residue", "manufacturable": False}
     return assess(sequence)
@@ -503,8 +504,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, predictor: Any = None, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank vaccine``; ``predictor`` may be injected (tests); candidates.tsv
     is read in blocks of ``chunk_rows`` rows."""
-    from neorank.config import load_params
-
     params = vaccine_params(load_params(getattr(args, "params", None)), where="vaccine params")
     pool = read_pool(args.candidates, params["pass_only"], chunk_rows)
     effects = read_tsv(args.effects, dtype={"mutant_context": str, "transcript_id": str})
@@ -520,13 +519,8 @@ def run(args: argparse.Namespace, predictor: Any = None, chunk_rows: int = CHUNK
     peptides = designed.head(params["peptide_count"])
     mrna_segments = designed.head(params["mrna_count"])
     if predictor is None and len(mrna_segments) > 1:
-        from neorank.models import load_predictor
-
         predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
         if getattr(args, "cache", None):
-            from neorank.cache import CachedPredictor, PredictionCache
-            from neorank.models import models_checksum
-
             predictor = CachedPredictor(predictor, PredictionCache(
                 args.cache, models_checksum(predictor.models_dir)))
     order, junctions = design_mrna(mrna_segments, alleles, predictor, params)

@@ -982,8 +982,8 @@ def write_model_card(out: Path, table: pd.DataFrame, wheels: dict[str, Path]) ->
                                  "new_ratio": new.median_ic50_ratio.iloc[0]})
         compare = f"""## Against the previous embedded ensemble
 
-The ensemble this one replaces ({previous.models.iloc[0]}: affinity data only, 6 members)
-scored on the same held-out sets. Its training data overlap these sets (it was split
+The ensemble this one replaces ({previous.models.iloc[0]}) scored on the same
+held-out sets. Its training data overlap these sets (it was split
 differently and saw most of the affinity rows held out here), which flatters it; it never
 saw mass-spectrometry hits.
 

@@ -26,6 +26,7 @@ from neorank.errors import InputFileError
 from neorank.html import CSS, escape, table_of_contents
 from neorank.io import CHUNK_ROWS
 from neorank.report import plots, sections
+from neorank.report import vaccine as vaccine_section
 from neorank.report.assets import JS
 from neorank.report.digest import (
     CANDIDATE_COLUMNS,
@@ -169,7 +170,7 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
                       alleles, rank_params),
         plots.gene_chart(digest.binder_genes),
         sections.alleles(alleles, digest.allele_rows, digest.binder_allele_rows),
-        sections.vaccine(vaccine, params),
+        vaccine_section.vaccine(vaccine, params),
         sections.drilldown(digest.drill, digest.rows, digest.n_variants, digest.allele_names,
                            alleles, report_params["drilldown_max_variants"],
                            report_params["drilldown_max_peptides"],

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from neorank import aggregate
+from neorank import aggregate, pvacseq
 from neorank.config import DEFAULT_INCLUSION_NM
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
@@ -232,7 +232,7 @@ def test_pvacseq_header_is_the_documented_one(tmp_path):
     assert list(table.columns) == [*PVACSEQ_DOCUMENTED_HEADER[:2], *alleles,
                                    *PVACSEQ_DOCUMENTED_HEADER[2:]]
     fixed = [c for c in table.columns if c not in alleles]
-    assert fixed == PVACSEQ_DOCUMENTED_HEADER == aggregate.PVACSEQ_COLUMNS
+    assert fixed == PVACSEQ_DOCUMENTED_HEADER == pvacseq.PVACSEQ_COLUMNS
 
 
 def test_pvacseq_values_and_na_where_neorank_has_no_evidence(tmp_path):
@@ -267,7 +267,7 @@ def test_pvacseq_values_and_na_where_neorank_has_no_evidence(tmp_path):
     ("Poor", None, None, "Poor"), ("SomeNewTier", None, None, "Poor"), (None, 1.0, 1.0, None),
 ])
 def test_pvacseq_tier_mapping(tier, gene_tpm, rna_vaf, expected):
-    assert aggregate.pvacseq_tier(tier, gene_tpm, rna_vaf) == expected
+    assert pvacseq.pvacseq_tier(tier, gene_tpm, rna_vaf) == expected
     if expected is not None:
         assert expected in PVACSEQ_TIERS
 
@@ -333,7 +333,7 @@ def test_pvacseq_metrics_keep_the_best_15_peptides_whatever_the_block_size(tmp_p
     peptides = runs[1][2]["v1"]["good_binders"]["Transcript Set 1"]["peptides"]
     # The 15 lowest IC50s (PEPTIDE05-19), lowest first, plus the best-ranked peptide
     # (rank 1, 2000 nM), which pVACseq lists even when the count limit leaves it out.
-    assert aggregate.PVACSEQ_INCLUSION_COUNT_LIMIT == 15
+    assert pvacseq.PVACSEQ_INCLUSION_COUNT_LIMIT == 15
     assert list(peptides) == [f"PEPTIDE{i:02d}" for i in range(19, 4, -1)] + ["PEPTIDE00"]
     assert runs[1][2]["v1"]["best_peptide_mt"] == "PEPTIDE00"
 

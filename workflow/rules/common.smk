@@ -229,7 +229,7 @@ def get_hla_option_args():
         flags.append("--hla-allow-nonclassical")
     if cfg("hla/allow_nonhuman"):
         flags.append("--hla-allow-nonhuman")
-    return " ".join(flags)
+    return " ".join(shlex.quote(f) for f in flags)
 
 
 def get_purity_arg(wildcards):
