@@ -1,14 +1,7 @@
 """varcode effects of one somatic variant: effect rows, classes and protein changes.
 
-Effects that list several outcomes (varcode's
-:class:`~varcode.MultiOutcomeEffect`, e.g. the ``SpliceOutcomeSet`` of a splice
-site variant) are replaced by their most likely outcome; a "normal splicing"
-outcome is replaced by the coding change it carries.
-
-With ``--transcripts canonical`` one transcript per gene is annotated: among
-the gene's complete protein-coding transcripts, the one with the longest CDS
-(ties go to the smallest transcript id). Genes without such a transcript keep
-all their transcripts.
+How multi-outcome effects and ``--transcripts canonical`` are handled: see
+:mod:`neorank.annotate`.
 :func:`annotate_variant` gives one variant's effect rows (one per transcript whose
 mutant protein carries new residues) and its variants.tsv status.
 """

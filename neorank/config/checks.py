@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import difflib
 import logging
 import math
@@ -17,7 +16,6 @@ from neorank.config.sections import (
     ROLES,
     VERDICTS,
     Hla,
-    Presentation,
     Report,
     section_defaults,
 )
@@ -137,6 +135,22 @@ _INTEGER_KEYS = {
 }
 
 
+def _merged_section(raw: dict[str, Any] | None, name: str, where: str) -> dict[str, Any]:
+    """Section ``name`` of ``raw`` over its defaults; not a mapping or an unknown key is an
+    error (the values are checked by the section's ``*_params``)."""
+    given = (raw or {}).get(name) or {}
+    if not isinstance(given, dict):
+        raise NeoRankError(f"section '{name}' must be an object", where=where,
+                           fix=f"write {name} as a mapping of keys")
+    params = section_defaults(name)
+    unknown = sorted(set(given) - set(params))
+    if unknown:
+        raise NeoRankError(f"unknown {name} key(s): {', '.join(unknown)}", where=where,
+                           fix=f"use only {', '.join(sorted(params))}")
+    params.update(copy.deepcopy(given))
+    return params
+
+
 def eligibility_params(raw: dict[str, Any] | None = None, where: str = "params") -> dict[str, Any]:
     """Merge the ``eligibility`` section of the params JSON over the defaults.
 
@@ -157,16 +171,7 @@ def eligibility_params(raw: dict[str, Any] | None = None, where: str = "params")
     NeoRankError
         Unknown key, wrong type, or a borderline threshold above its eligible one.
     """
-    given = (raw or {}).get("eligibility") or {}
-    if not isinstance(given, dict):
-        raise NeoRankError("section 'eligibility' must be an object", where=where,
-                           fix="write eligibility as a JSON object")
-    unknown = sorted(set(given) - set(DEFAULT_ELIGIBILITY))
-    if unknown:
-        raise NeoRankError(f"unknown eligibility key(s): {', '.join(unknown)}", where=where,
-                           fix=f"use only {', '.join(sorted(DEFAULT_ELIGIBILITY))}")
-    params = copy.deepcopy(DEFAULT_ELIGIBILITY)
-    params.update(given)
+    params = _merged_section(raw, "eligibility", where)
     for key, value in params.items():
         numeric = (isinstance(value, (int, float)) and not isinstance(value, bool)
                    and math.isfinite(value) and value >= 0)
@@ -259,18 +264,8 @@ def presentation_params(raw: dict[str, Any] | None = None,
         Unknown key, a gene list that is not a list of names, a verdict not in
         :data:`VERDICTS`, a threshold that is not a number in range.
     """
-    given = (raw or {}).get("presentation") or {}
-    if not isinstance(given, dict):
-        raise NeoRankError("section 'presentation' must be an object", where=where,
-                           fix="write presentation as a mapping of keys")
-    defaults = {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in dataclasses.asdict(Presentation()).items()}
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise NeoRankError(f"unknown presentation key(s): {', '.join(unknown)}", where=where,
-                           fix=f"use only {', '.join(sorted(defaults))}")
-    params = copy.deepcopy(defaults)
-    params.update(given)
+    params = _merged_section(raw, "presentation", where)
+    defaults = section_defaults("presentation")
     for key in _GENE_KEYS:
         genes = params[key]
         if not (isinstance(genes, (list, tuple))
