@@ -64,7 +64,13 @@ from neorank.pvacseq import (
     pvacseq_table,
     pvacseq_text,
 )
-from neorank.tables import TableBlocks, expressed_alleles, read_table, write_text
+from neorank.tables import (
+    TableBlocks,
+    expressed_alleles,
+    read_table,
+    require_columns,
+    write_text,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -346,6 +352,25 @@ def aggregate_file(path: str | os.PathLike, alleles: list[str] | None = None,
     return _aggregate(path, alleles, inclusion_nm, chunk_rows)[0]
 
 
+#: Columns appended from variants.tsv (``--variants``): where the variant is and its
+#: full alleles, which ``variant_id`` shortens when they are long.
+ALLELE_COLUMNS = ["chrom", "pos", "ref", "alt"]
+
+
+def with_alleles(table: pd.DataFrame, variants_path: str | os.PathLike) -> pd.DataFrame:
+    """``table`` with :data:`ALLELE_COLUMNS` of each ``variant_id`` from variants.tsv
+    appended (the first row of a variant_id; NA for an id variants.tsv lacks)."""
+    variants = read_table(variants_path, columns=["variant_id", *ALLELE_COLUMNS])
+    require_columns(variants, ["variant_id", *ALLELE_COLUMNS], str(variants_path),
+                    "neorank somatic")
+    variants = variants.drop_duplicates("variant_id").set_index("variant_id")
+    out = table.copy()
+    for column in ALLELE_COLUMNS:
+        out[column] = out["variant_id"].map(variants[column])
+    out["pos"] = pd.to_numeric(out["pos"]).astype("Int64")
+    return out
+
+
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     """Register ``neorank aggregate``."""
     parser = subparsers.add_parser(
@@ -358,6 +383,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--long-peptides",
                         help="the vaccine stage's long-peptide table: adds vaccine_note (why a "
                         "binder variant is or is not in the vaccine designs)")
+    parser.add_argument("--variants",
+                        help="variants.tsv: adds chrom, pos and the full ref and alt of each "
+                        "variant (its variant_id shortens long alleles)")
     parser.add_argument("--pvacseq-out", help="also write the table in pVACseq's format "
                         "(results/<sample>/pvacseq/<sample>.MHC_I.all_epitopes.aggregated.tsv)")
     parser.add_argument("--pvacseq-metrics-out",
@@ -385,6 +413,8 @@ def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
             table = table.assign(vaccine_note=[
                 by_variant.get(v, "not a binder variant: no long peptide")
                 for v in table["variant_id"]])
+    if getattr(args, "variants", None):
+        table = with_alleles(table, args.variants)
     write_tsv(table, args.out)
     LOG.info("aggregate: %d variants -> %s", len(table), args.out)
     if pvacseq_out:

@@ -11,8 +11,9 @@ candidate (the verdict's own counts, copied from eligibility.json with their
 labels), the best candidate and the size of the vaccine design. A bar chart
 shows variants with a predicted binder per sample, and two tables list the genes
 and the variants (in chromosome order, with gene and protein change) with a
-predicted binder in more than one sample. Long variant ids are shortened for
-reading (:func:`neorank.html.display_variant_id`; the full id on hover). Like
+predicted binder in more than one sample. Variant ids are the short ones of the
+tables (:func:`neorank.vcf.make_variant_id`; full ids of an older run are
+shortened the same way, the full id on hover). Like
 the per-sample report the page is self-contained (inline CSS and SVG, no
 script), forbids any fetch by its Content-Security-Policy, escapes every
 input-derived string and is byte-identical for the same inputs.

@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from neorank.vcf import ID_HASH_CHARS, make_variant_id
+
 #: The pages' inline style sheet (report and cohort). Tables sit in ``.scroll``
 #: wrappers (:func:`scroll_table`): a table wider than the window scrolls inside
 #: its wrapper, never the page; ``.tall`` wrappers also scroll vertically, so their
@@ -194,45 +196,26 @@ def scroll_table(table: str, tall: bool = False) -> str:
     return f"<div class=\"{cls}\">{table}</div>"
 
 
-#: REF or ALT alleles longer than this are shortened in a displayed variant id.
-MAX_DISPLAY_ALLELE = 10
-#: Hex digits of the sha256 of the full id appended to a shortened one.
-DISPLAY_HASH_CHARS = 6
-_VARIANT_ID = re.compile(r"^(?P<locus>.+:\d+):(?P<ref>[A-Za-z*.-]*)>(?P<alt>[A-Za-z*.-]*)$")
+_LONG_ID = re.compile(r"^(?P<chrom>.+):(?P<pos>\d+):(?P<ref>[A-Za-z*.-]*)>(?P<alt>[A-Za-z*.-]*)$")
+_LOCUS = re.compile(r"^(?P<chrom>.+):(?P<pos>\d+):")
 
 
 def display_variant_id(variant_id: Any) -> str:
-    """A short, stable form of ``variant_id`` (``chrom:pos:REF>ALT``) for people to read.
-
-    Ids whose REF and ALT have at most :data:`MAX_DISPLAY_ALLELE` letters are returned
-    unchanged. Otherwise a VCF deletion (ALT the one anchor base REF starts with)
-    becomes ``chrom:pos:del<n>`` (the n bases after ``pos``: position and length
-    determine it), and any other change keeps the first letters of each long
-    allele plus ``#`` and the first :data:`DISPLAY_HASH_CHARS` hex digits of the
-    sha256 of the full id, so two different long alleles never read the same:
-    ``chr2:209694768:CCT..>CAGGG#f82668``, ``chr3:198153259:ins42#c02994``. Text that is
-    not a variant id and is longer than 40 characters is cut the same way. Missing ->
-    ``NA``. The full id belongs in a ``title`` attribute (:func:`variant_html`).
-    """
+    """``variant_id`` as people read it: NeoRank's ids are already short
+    (:func:`neorank.vcf.make_variant_id`) and come back unchanged; a full
+    ``chrom:pos:REF>ALT`` with long alleles (a table from before short ids, or
+    another tool's) is shortened the same way. Other text longer than 40
+    characters is cut with a hash suffix; missing -> ``NA``."""
     if is_missing(variant_id):
         return "NA"
     text = str(variant_id)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:DISPLAY_HASH_CHARS]
-    match = _VARIANT_ID.match(text)
-    if match is None:
-        return text if len(text) <= 40 else f"{text[:24]}..#{digest}"
-    locus, ref, alt = match.group("locus", "ref", "alt")
-    if len(ref) <= MAX_DISPLAY_ALLELE and len(alt) <= MAX_DISPLAY_ALLELE:
+    match = _LONG_ID.match(text)
+    if match is not None:
+        return make_variant_id(match["chrom"], int(match["pos"]), match["ref"], match["alt"])
+    if len(text) <= 40:
         return text
-    if len(alt) == 1 and len(ref) > 1 and ref[0].upper() == alt.upper():
-        return f"{locus}:del{len(ref) - 1}"
-    if len(ref) < len(alt) and alt.upper().startswith(ref.upper()):
-        return f"{locus}:ins{len(alt) - len(ref)}#{digest}"
-
-    def cut(allele: str) -> str:
-        return allele if len(allele) <= MAX_DISPLAY_ALLELE else allele[:3] + ".."
-
-    return f"{locus}:{cut(ref)}>{cut(alt)}#{digest}"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_HASH_CHARS]
+    return f"{text[:24]}..#{digest}"
 
 
 def variant_html(variant_id: Any) -> str:
@@ -266,14 +249,13 @@ def chromosome_key(chrom: Any) -> tuple[int, int, str]:
 
 
 def variant_sort_key(variant_id: Any) -> tuple[tuple[int, int, str], int, str]:
-    """Sort key of a ``chrom:pos:REF>ALT`` id: natural chromosome order, then position,
-    then the id (ids of another form sort after, by text)."""
+    """Sort key of a ``chrom:pos:...`` variant id: natural chromosome order, then
+    position, then the id (ids of another form sort after, by text)."""
     text = "" if is_missing(variant_id) else str(variant_id)
-    match = _VARIANT_ID.match(text)
+    match = _LOCUS.match(text)
     if match is None:
         return ((2, 0, text), 0, text)
-    chrom, pos = match.group("locus").rsplit(":", 1)
-    return (chromosome_key(chrom), int(pos), text)
+    return (chromosome_key(match["chrom"]), int(match["pos"]), text)
 
 
 _SECTION = re.compile(r'<section id="([^"]+)">\n?<h2>([^<]*)</h2>')

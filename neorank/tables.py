@@ -51,6 +51,15 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
         return read_tsv(path)
 
 
+def require_columns(frame: pd.DataFrame, columns: list[str], where: str, produced_by: str) -> None:
+    """An input error naming the ``columns`` missing from ``frame`` (the ``produced_by``
+    output read from ``where``), if any."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputFileError(f"missing column(s) {', '.join(missing)}", where=where,
+                             fix=f"pass the {produced_by} output (see docs/tables.md)")
+
+
 def load_json(path: str | os.PathLike, what: str) -> Any:
     """Read a JSON file, turning problems into :class:`InputFileError`."""
     path = Path(path)

@@ -15,8 +15,8 @@ germline context of ``annotate``):
 * names: contigs compared without a ``chr`` prefix and with ``chrM`` = ``MT``
   (:func:`normalize_contig`), alleles trimmed to their parsimonious form
   (:func:`normalize_allele`, :func:`allele_key`), which alleles are literal
-  sequence variants (:func:`allele_problem`) and the NeoRank ``variant_id``
-  (:func:`make_variant_id`).
+  sequence variants (:func:`allele_problem`) and the NeoRank ``variant_id``,
+  short for long alleles (:func:`make_variant_id`).
 
 pysam is imported inside the functions that need it, so importing this module
 stays cheap.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
 import logging
 import os
 import re
@@ -73,9 +74,43 @@ def allele_key(chrom: str, pos: int, ref: str, alt: str) -> tuple[str, int, str,
     return (normalize_contig(chrom), *normalize_allele(pos, ref, alt))
 
 
+#: REF or ALT alleles longer than this are shortened in a ``variant_id``.
+MAX_ID_ALLELE = 10
+#: Hex digits of the sha256 of the full ``chrom:pos:REF>ALT`` appended to a shortened id.
+ID_HASH_CHARS = 6
+
+
 def make_variant_id(chrom: str, pos: int, ref: str, alt: str) -> str:
-    """NeoRank's ``variant_id``: ``chrom:pos:ref>alt`` (contig name as in the input)."""
-    return f"{chrom}:{pos}:{ref}>{alt}"
+    """NeoRank's ``variant_id``: short, stable, the same in every table, report and workbook.
+
+    ``chrom:pos:REF>ALT`` (contig name as in the input) when REF and ALT have at
+    most :data:`MAX_ID_ALLELE` letters. Longer alleles are shortened so a person can
+    read the id (the full REF and ALT stay in ``variants.tsv`` and
+    ``aggregated.tsv``, columns ``ref`` and ``alt``):
+
+    * a deletion (ALT is the one anchor base REF starts with) -> ``chrom:pos:del<n>``,
+      n the deleted bases after ``pos`` (position and length determine it);
+    * an insertion (ALT extends REF) -> ``chrom:pos:ins<n>#<hash>``;
+    * anything else -> the first 3 letters of each long allele + ``..``, then
+      ``#<hash>``, e.g. ``chr2:209694768:CCT..>CAGGG#f82668``;
+
+    ``<hash>`` is the first :data:`ID_HASH_CHARS` hex digits of the sha256 of the full
+    ``chrom:pos:REF>ALT``, so two different long alleles at one position never share
+    an id.
+    """
+    full = f"{chrom}:{pos}:{ref}>{alt}"
+    if len(ref) <= MAX_ID_ALLELE and len(alt) <= MAX_ID_ALLELE:
+        return full
+    if len(alt) == 1 and len(ref) > 1 and ref[0].upper() == alt.upper():
+        return f"{chrom}:{pos}:del{len(ref) - 1}"
+    digest = hashlib.sha256(full.encode("utf-8")).hexdigest()[:ID_HASH_CHARS]
+    if len(ref) < len(alt) and alt.upper().startswith(ref.upper()):
+        return f"{chrom}:{pos}:ins{len(alt) - len(ref)}#{digest}"
+
+    def cut(allele: str) -> str:
+        return allele if len(allele) <= MAX_ID_ALLELE else allele[:3] + ".."
+
+    return f"{chrom}:{pos}:{cut(ref)}>{cut(alt)}#{digest}"
 
 
 def allele_problem(ref: str, alt: str) -> str | None:

@@ -72,12 +72,11 @@ from neorank.errors import NeoRankError
 from neorank.expression import read_expression
 from neorank.io import CHUNK_ROWS, read_tsv_chunks
 from neorank.rank.candidates import candidate_id, rank_candidates
-from neorank.rank.evidence import require_columns
 from neorank.rank.merge import rank_file
 from neorank.ranking import TIERS, check_params
 from neorank.reference import add_reference_arguments, genome_from_args
 from neorank.rnaseq import count_variant_reads
-from neorank.tables import read_table, table_header
+from neorank.tables import read_table, require_columns, table_header
 
 __all__ = ["add_subcommand", "candidate_id", "rank_candidates", "rank_file", "run"]
 

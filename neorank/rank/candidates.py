@@ -22,7 +22,6 @@ from neorank.rank.evidence import (
     join_rna_counts,
     join_self_match,
     numeric_column,
-    require_columns,
 )
 from neorank.ranking import (
     CRITERIA,
@@ -32,6 +31,7 @@ from neorank.ranking import (
     check_params,
     score_rows,
 )
+from neorank.tables import require_columns
 
 LOG = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.rank"
 

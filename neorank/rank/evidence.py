@@ -17,6 +17,7 @@ import pandas as pd
 
 from neorank.clonality import classify
 from neorank.errors import InputFileError
+from neorank.tables import require_columns
 
 
 def numeric_column(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
@@ -30,15 +31,6 @@ def numeric_column(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
             f"(data line {first + 2})",
             where=where, fix=f"write numbers or NA in {column}")
     return values.astype(float)
-
-
-def require_columns(frame: pd.DataFrame, columns: list[str], where: str, produced_by: str) -> None:
-    """An input error naming the ``columns`` missing from ``frame`` (the ``produced_by``
-    output read from ``where``), if any."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputFileError(f"missing column(s) {', '.join(missing)}", where=where,
-                             fix=f"pass the {produced_by} output (see docs/tables.md)")
 
 
 def bool_column(values: pd.Series, column: str, where: str) -> pd.Series:

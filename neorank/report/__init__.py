@@ -17,8 +17,10 @@ against tumor VAF per variant, per-allele contributions); binders per gene
 (SVG); HLA alleles; vaccine design (:mod:`neorank.vaccine`: long peptides, mRNA
 order, junctional binders); per-variant drill-down (``<details>``: peptides x
 alleles); per-variant summary; provenance. Every table scrolls inside its own
-wrapper (the page never scrolls sideways, from 390 px wide) and long variant ids
-are shortened for reading (:func:`neorank.html.display_variant_id`).
+wrapper (the page never scrolls sideways, from 390 px wide); variant ids are the
+short ones of every table (:func:`neorank.vcf.make_variant_id`; a full
+``chrom:pos:REF>ALT`` from an older run is shortened the same way, the full id on
+hover, :func:`neorank.html.display_variant_id`).
 
 ``neorank report`` reads peptides.tsv and candidates.tsv in blocks
 (``--chunk-rows``) and keeps only what the sections show or count (see

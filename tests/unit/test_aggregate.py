@@ -126,6 +126,34 @@ def test_vaccine_note_joins_every_variant(tmp_path):
                         else "not a binder variant: no long peptide")
 
 
+def test_variants_add_the_full_alleles_of_short_ids(tmp_path):
+    from neorank.vcf import make_variant_id
+
+    deletion = ("chr2", 189010889, "C" + "GTA" * 245 + "GG", "C")
+    ids = {"v1": make_variant_id("chr1", 5, "A", "T"), "v2": make_variant_id(*deletion)}
+    frame = _candidates()
+    frame["variant_id"] = frame["variant_id"].map(lambda v: ids.get(v, v))
+    write_tsv(frame, tmp_path / "candidates.tsv")
+    write_tsv(pd.DataFrame({"variant_id": [ids["v1"], ids["v2"]], "chrom": ["chr1", "chr2"],
+                            "pos": [5, 189010889], "ref": ["A", deletion[2]],
+                            "alt": ["T", "C"], "status": ["somatic", "somatic"]}),
+              tmp_path / "variants.tsv")
+    args = argparse.Namespace(candidates=str(tmp_path / "candidates.tsv"), alleles_json=None,
+                              params=None, out=str(tmp_path / "a.tsv"),
+                              variants=str(tmp_path / "variants.tsv"))
+    assert aggregate.run(args) == 0
+    out = read_tsv(tmp_path / "a.tsv")
+    assert list(out.columns[-4:]) == ["chrom", "pos", "ref", "alt"]
+    row = out.set_index("variant_id").loc["chr2:189010889:del737"]
+    assert (row["chrom"], int(row["pos"]), row["ref"], row["alt"]) == deletion
+    # v3 is not in variants.tsv: its alleles are NA, the row is kept.
+    assert out.set_index("variant_id").loc["v3", ["chrom", "ref", "alt"]].isna().all()
+    # A variants.tsv without the allele columns is refused, naming the file.
+    write_tsv(pd.DataFrame({"variant_id": ["v1"]}), tmp_path / "variants.tsv")
+    with pytest.raises(InputFileError, match="missing column.*ref"):
+        aggregate.run(args)
+
+
 def test_pass_tier_row_is_the_best_peptide():
     frame = _candidates(with_tier=True)
     # v2's rank-1 row is a weak binder by tier; its rank-4 row is Pass, so that one is best.

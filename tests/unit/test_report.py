@@ -684,6 +684,28 @@ def test_display_variant_id():
     assert display_variant_id(None) == "NA"
 
 
+def test_variant_ids_are_made_short_and_display_leaves_them_alone():
+    from neorank.html import display_variant_id
+    from neorank.vcf import make_variant_id
+
+    # The id NeoRank writes is the short form (the full alleles live in ref/alt columns).
+    deletion = make_variant_id("chr2", 189010889, "C" + "G" * 737, "C")
+    assert deletion == "chr2:189010889:del737"
+    assert make_variant_id("1", 5, "A", "T") == "1:5:A>T"
+    assert make_variant_id("1", 5, "ACGTACGTAC", "A") == "1:5:ACGTACGTAC>A"
+    insertion = make_variant_id("chr3", 198153259, "G", "G" + "GCG" * 14)
+    assert re.fullmatch(r"chr3:198153259:ins42#[0-9a-f]{6}", insertion)
+    assert insertion != make_variant_id("chr3", 198153259, "G", "G" + "GCA" * 14)
+    complex_change = make_variant_id("chr4", 154323273, "GTT" + "A" * 60, "TTT" + "C" * 58)
+    assert re.fullmatch(r"chr4:154323273:GTT\.\.>TTT\.\.#[0-9a-f]{6}", complex_change)
+    # A deletion of another length at the same position is another id.
+    assert make_variant_id("chr2", 189010889, "C" + "G" * 12, "C") == "chr2:189010889:del12"
+    # Display is idempotent on NeoRank's ids and shortens a legacy full id the same way.
+    for short in (deletion, insertion, complex_change, "1:5:A>T"):
+        assert display_variant_id(short) == short
+    assert display_variant_id("chr2:189010889:C" + "G" * 737 + ">C") == deletion
+
+
 def test_table_of_contents_and_every_table_scrolls_in_place(rendered):
     page, _ = rendered
     nav = page.split('<nav class="toc"', 1)[1].split("</nav>", 1)[0]

@@ -15,12 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pysam
 import pytest
 import yaml
 
 from neorank.resources import embedded_models_dir
+from neorank.vcf import make_variant_id
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
@@ -121,6 +123,42 @@ def test_separate_mode_subtracts_germline(run):
     changes = set(paired.loc[paired.status == "protein_changing", "protein_change"])
     changes_sep = set(variants.loc[variants.status == "protein_changing", "protein_change"])
     assert changes and changes <= changes_sep
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_variant_ids_are_short_and_the_same_everywhere(run, sample):
+    variants = table(run, sample, "variants.tsv")
+    # Each id is the short form of its full alleles, which stay in their own columns.
+    for row in variants.itertuples():
+        assert row.variant_id == make_variant_id(row.chrom, row.pos, row.ref, row.alt)
+    long_alleles = variants[(variants["ref"].str.len() > 10) | (variants["alt"].str.len() > 10)]
+    assert len(long_alleles) >= 5  # the demo's long indels, e.g. a 737-base deletion
+    assert variants["variant_id"].str.len().max() <= 40
+    deletion = "chr2:189010889:del737"
+    assert deletion in set(variants["variant_id"])
+    ids = set(variants["variant_id"])
+    aggregated = table(run, sample, "aggregated.tsv")
+    candidates = table(run, sample, "candidates.tsv")
+    assert set(candidates["variant_id"]) <= ids and set(aggregated["variant_id"]) <= ids
+    # aggregated.tsv carries the full alleles of each id, as variants.tsv has them.
+    joined = aggregated.merge(variants[["variant_id", "chrom", "pos", "ref", "alt"]],
+                              on="variant_id", suffixes=("", "_v"))
+    assert len(joined) == len(aggregated)
+    for column in ("chrom", "pos", "ref", "alt"):
+        assert (joined[column] == joined[f"{column}_v"]).all(), column
+    # The workbook's sheets and the report use the same ids, never the full alleles.
+    workbook = openpyxl.load_workbook(run / "results" / sample / "candidates.xlsx",
+                                      read_only=True)
+    for sheet in ("Review", "Aggregated", "Binders"):
+        rows = workbook[sheet].iter_rows(values_only=True)
+        header = next(rows)
+        column = header.index("variant_id")
+        assert {r[column] for r in rows if r[column]} <= ids, sheet
+    page = (run / "results" / sample / "report.html").read_text()
+    assert deletion in page
+    for ref in long_alleles["ref"]:
+        if len(ref) > 10:
+            assert ref not in page
 
 
 def test_funnel_has_every_stage(run):

@@ -5,6 +5,7 @@
 rule aggregate:
     input:
         candidates="results/{sample}/candidates.tsv",
+        variants="results/{sample}/variants.tsv",
         alleles="results/{sample}/alleles.json",
         long_peptides="results/vaccine/{sample}.long_peptides.tsv",
         params=stage_config("aggregate"),
@@ -34,6 +35,7 @@ rule aggregate:
         " --alleles-json {input.alleles:q}"
         " --params {input.params:q}"
         " --long-peptides {input.long_peptides:q}"
+        " --variants {input.variants:q}"
         " --out {output.tsv:q}"
         " --pvacseq-out {output.pvacseq:q}"
         " --pvacseq-metrics-out {output.pvacseq_metrics:q}"
