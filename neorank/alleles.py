@@ -379,6 +379,33 @@ def _literal_problem(text: str, parsed: Any) -> tuple[str, list[str]] | None:
     return None
 
 
+def import_mhcgnomes() -> Any:
+    """``import mhcgnomes``, its data files parsed by libyaml's C parser.
+
+    mhcgnomes reads about 30 YAML tables at import with ``yaml.safe_load``, PyYAML's
+    pure-Python parser: 2-3 s of every job that reads an HLA typing (preflight and
+    each prediction shard). While it imports, ``yaml.safe_load`` is PyYAML's C
+    ``CSafeLoader`` (same constructor and resolvers, so the same data; tested), then
+    restored. Without libyaml this is a plain import."""
+    import sys
+
+    if "mhcgnomes" in sys.modules:
+        return sys.modules["mhcgnomes"]
+    import yaml
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        import mhcgnomes
+
+        return mhcgnomes
+    safe_load = yaml.safe_load
+    yaml.safe_load = lambda stream: yaml.load(stream, Loader=yaml.CSafeLoader)
+    try:
+        import mhcgnomes
+    finally:
+        yaml.safe_load = safe_load
+    return mhcgnomes
+
+
 def _ambiguous(raw: str, parts: list[str], where: str) -> AlleleError:
     return AlleleError(
         f"{raw!r} is an ambiguous typing (one of {', '.join(parts)}), not one allele",
@@ -388,8 +415,7 @@ def _ambiguous(raw: str, parts: list[str], where: str) -> AlleleError:
 
 
 def _unparseable(raw: str, err: Exception, where: str) -> AlleleError:
-    import mhcgnomes
-
+    mhcgnomes = import_mhcgnomes()
     text = raw.strip()
     pieces = [p.strip() for p in re.split(r"[/,\s]+", text) if p.strip()]
     if len(pieces) > 1:  # ambiguous: "HLA-A*02:01/02:02", "HLA-A*02:01,HLA-A*02:02"
@@ -427,8 +453,7 @@ def normalize_allele(raw: str, where: str = "hla_alleles", hla: Hla | None = Non
         non-classical or non-human; the message lists the candidates where
         there are some.
     """
-    import mhcgnomes
-
+    mhcgnomes = import_mhcgnomes()
     hla = hla or Hla()
     text = raw.strip()
     try:

@@ -42,7 +42,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from neorank.alleles import EXTRAPOLATED, NULL_SKIPPED, SUPPORTED, PatientAllele
+from neorank.alleles import (
+    EXTRAPOLATED,
+    NULL_SKIPPED,
+    SUPPORTED,
+    PatientAllele,
+    import_mhcgnomes,
+)
 from neorank.errors import AlleleError, ModelError
 from neorank.io import sha256_file
 from neorank.resources import embedded_models_dir
@@ -185,6 +191,7 @@ def write_allele_name_table(folder: str | os.PathLike) -> Path:
     that computed them; :func:`allele_name_table` ignores it under other versions
     or another ``allele_sequences.csv``.
     """
+    import_mhcgnomes()  # before mhcflurry, which imports it
     from mhcflurry.common import normalize_allele_name
 
     folder = Path(folder)
@@ -232,6 +239,7 @@ def allele_name_table(folder: str | os.PathLike) -> dict[str, dict[str, str | No
 
 def normalizer(table: dict[str, dict[str, str | None]] | None):
     """``normalize_allele_name`` answering from ``table`` where it can (same results)."""
+    import_mhcgnomes()  # before mhcflurry, which imports it
     from mhcflurry.common import normalize_allele_name
 
     if not table:
@@ -253,6 +261,7 @@ def normalizer(table: dict[str, dict[str, str | None]] | None):
 @contextmanager
 def _precomputed_allele_names(folder: Path):
     """While loading ``folder``, MHCflurry's name normalisation reads the folder's table."""
+    import_mhcgnomes()  # before mhcflurry, which imports it
     try:
         from mhcflurry.affinity import persistence
     except ImportError:  # another mhcflurry layout: load as usual
@@ -324,6 +333,7 @@ def load_predictor(models: str, embedded_dir: str | os.PathLike,
     # with it, so tables would depend on the machine's core count (measured on
     # 20,000 peptides: 1 vs 2 threads differ). Parallelism comes from shards.
     torch.set_num_threads(1)
+    import_mhcgnomes()  # before mhcflurry, which imports it
     folder, label = resolve_models_dir(models, embedded_dir, official_dir)
     key = (str(folder.resolve()), label)
     if key in _LOADED:

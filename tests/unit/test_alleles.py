@@ -233,3 +233,24 @@ def test_hlahd_result_with_every_class_i_locus_untyped(tmp_path):
     with pytest.raises(AlleleError, match="no HLA class I alleles given"):
         load_typing(str(path))
     assert read_typing_source(str(path)).untyped == ["HLA-A", "HLA-B", "HLA-C"]
+
+
+def test_mhcgnomes_data_read_by_the_c_parser_is_the_same():
+    """import_mhcgnomes parses mhcgnomes' YAML tables with libyaml; every table must
+    come out equal to PyYAML's pure-Python parse (what mhcgnomes itself would do)."""
+    import importlib.resources
+
+    import yaml
+
+    from neorank.alleles import import_mhcgnomes
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML built without libyaml: import_mhcgnomes is a plain import")
+    folder = importlib.resources.files(import_mhcgnomes()) / "data"
+    tables = sorted(p for p in folder.iterdir() if p.name.endswith(".yaml"))
+    assert len(tables) >= 10
+    for table in tables:
+        text = table.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=yaml.CSafeLoader) == yaml.safe_load(text), table.name
+    # The patch is undone: yaml.safe_load is PyYAML's own again.
+    assert yaml.safe_load.__module__ == "yaml"
