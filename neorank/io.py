@@ -112,6 +112,125 @@ def read_tsv_chunks(path: str | os.PathLike, columns: Iterable[str] | None = Non
             yield block
 
 
+# --------------------------------------------------------------------------- Parquet
+#: Suffix of the columnar (Apache Parquet) form of a machine-read table.
+PARQUET_SUFFIX = ".parquet"
+
+
+def is_parquet(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a Parquet table (by its suffix); TSV otherwise."""
+    return str(path).endswith(PARQUET_SUFFIX)
+
+
+def tsv_rounded(values: Iterable[float]) -> list[float]:
+    """Each float as NeoRank's TSV writes and reads it back (``%.6g``): a Parquet
+    table holds the values a stage would have read from the TSV, so the stages
+    after it give the same bytes whichever form they read."""
+    return [float(FLOAT_FORMAT % v) for v in values]
+
+
+class ParquetRows:
+    """Write a table to Parquet in blocks (one row group per :meth:`write`),
+    atomically (temp file renamed on :meth:`close`).
+
+    The schema is fixed by the first block: a column in ``text_columns``, or of
+    object/string dtype, is a string; bool -> bool, integer -> int64 (missing values
+    kept as nulls in later blocks), float -> float64 rounded by :func:`tsv_rounded`.
+    ``types`` overrides the kind of named columns (``"text"``, ``"bool"``,
+    ``"int"``, ``"float"``): columns that may be missing in some blocks, whose
+    dtype pandas would otherwise guess per block. Read back with pyarrow's
+    ``to_pandas`` a block has the dtypes ``read_tsv`` gives the same rows.
+    """
+
+    def __init__(self, path: str | os.PathLike, text_columns: Iterable[str] = (),
+                 types: dict[str, str] | None = None):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.text = set(text_columns)
+        self.types = dict(types or {})
+        self.kinds: dict[str, str] | None = None
+        self.writer = None
+        self.rows = 0
+
+    def _kind(self, name: str, column: pd.Series) -> str:
+        if name in self.types:
+            return self.types[name]
+        if name in self.text or column.dtype.kind in "OSUT" or isinstance(
+                column.dtype, pd.StringDtype):
+            return "text"
+        return {"b": "bool", "i": "int", "u": "int", "f": "float"}.get(column.dtype.kind, "text")
+
+    def _array(self, column: pd.Series, kind: str):
+        import numpy as np
+        import pyarrow as pa
+
+        missing = column.isna().to_numpy()
+        if kind == "text":
+            # The text write_rows would print (floats through FLOAT_FORMAT).
+            text = (lambda v: FLOAT_FORMAT % v) if column.dtype.kind == "f" else str
+            values = [None if m else text(v) for v, m in zip(column.tolist(), missing,
+                                                             strict=True)]
+            return pa.array(values, type=pa.string())
+        if kind == "bool":
+            return pa.array([None if m else bool(v) for v, m in zip(column.tolist(), missing,
+                                                                    strict=True)],
+                            type=pa.bool_())
+        if kind == "int":
+            values = np.where(missing, 0, pd.to_numeric(column).fillna(0)).astype(np.int64)
+            return pa.array(values, type=pa.int64(), mask=missing)
+        values = np.asarray(tsv_rounded(pd.to_numeric(column).astype(float).tolist()),
+                            dtype=float)
+        return pa.array(values, type=pa.float64(), mask=missing)
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.kinds is None:
+            self.kinds = {str(c): self._kind(str(c), frame[c]) for c in frame.columns}
+        elif list(self.kinds) != [str(c) for c in frame.columns]:
+            raise ValueError(f"{self.path}: a block has other columns than the first")
+        table = pa.table({name: self._array(frame[name], kind)
+                          for name, kind in self.kinds.items()})
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(str(self.tmp), table.schema, compression="zstd")
+        self.writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self.writer is None:
+            raise ValueError(f"{self.path}: no block written (not even an empty one)")
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+
+
+def parquet_columns(path: str | os.PathLike) -> list[str]:
+    """The column names of a Parquet table."""
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(str(path)).schema_arrow.names)
+
+
+def read_parquet_chunks(path: str | os.PathLike, columns: Iterable[str] | None = None,
+                        chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Stream a Parquet table in blocks of at most ``chunk_rows`` rows (file order),
+    reading only ``columns`` (names absent from the table are skipped). Yields at
+    least one (possibly empty) block, as :func:`read_tsv_chunks` does for a
+    header-only TSV."""
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(str(path))
+    names = handle.schema_arrow.names
+    wanted = names if columns is None else [c for c in dict.fromkeys(columns) if c in names]
+    empty = True
+    for batch in handle.iter_batches(batch_size=chunk_rows, columns=wanted):
+        empty = False
+        yield batch.to_pandas()
+    if empty:
+        yield handle.schema_arrow.empty_table().select(wanted).to_pandas()
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

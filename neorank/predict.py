@@ -3,7 +3,9 @@
 ``predict`` reads one shard of peptides.tsv, resolves the patient's alleles
 against the loaded models and predicts all peptides x alleles in batched
 calls (see :mod:`neorank.models` for how models are chosen and loaded);
-``gather`` concatenates the shards in shard order. The predictor is
+``gather`` concatenates the shards in shard order. The table is Apache Parquet
+when the output path ends in ``.parquet`` (the workflow's form,
+:class:`neorank.io.ParquetRows`), TSV otherwise. The predictor is
 injectable: any object implementing :class:`neorank.models.Predictor` works
 with :func:`predict_table` (tests use this).
 """
@@ -23,8 +25,17 @@ from neorank.alleles import NULL_SKIPPED, PatientAllele, parse_typing
 from neorank.cache import CachedPredictor, PredictionCache
 from neorank.config import Hla
 from neorank.errors import InputFileError
-from neorank.io import NA, read_tsv, tsv_columns, write_rows, write_tsv
+from neorank.io import (
+    NA,
+    ParquetRows,
+    is_parquet,
+    read_tsv,
+    tsv_columns,
+    write_rows,
+    write_tsv,
+)
 from neorank.models import Predictor, load_predictor, models_checksum, resolve_alleles
+from neorank.tables import PREDICTION_TEXT_COLUMNS, PREDICTION_TYPES
 
 LOG = logging.getLogger(__name__)
 
@@ -109,7 +120,9 @@ def add_subcommand(subparsers) -> None:
     parser.add_argument("--shard", default="1/1", type=parse_shard,
                         help="K/N: predict only the K-th of N contiguous blocks of peptide rows "
                              "(the workflow's scatter); default 1/1, all rows")
-    parser.add_argument("--out", required=True, help="predictions.tsv")
+    parser.add_argument("--out", required=True,
+                        help="predictions table: Parquet when it ends in .parquet (the "
+                        "workflow's form), else TSV")
     parser.add_argument("--block-rows", type=int, default=BLOCK_ROWS,
                         help="peptide rows predicted and written per block; memory grows with "
                         f"it, the table does not change (default {BLOCK_ROWS:,})")
@@ -118,11 +131,13 @@ def add_subcommand(subparsers) -> None:
     parser.set_defaults(run=run)
 
     gather = subparsers.add_parser(
-        "gather", help="concatenate predict shards (in shard order) into predictions.tsv")
-    gather.add_argument("--shards", nargs="+", required=True, help="shard TSVs, in order")
+        "gather", help="concatenate predict shards (in shard order) into one predictions table")
+    gather.add_argument("--shards", nargs="+", required=True,
+                        help="shard tables (all Parquet or all TSV), in order")
     gather.add_argument("--alleles", nargs="+", required=True,
                         help="the shards' alleles JSON files (must agree)")
-    gather.add_argument("--out", required=True, help="predictions.tsv of the whole sample")
+    gather.add_argument("--out", required=True,
+                        help="predictions table of the whole sample (same format as the shards)")
     gather.add_argument("--out-alleles", required=True,
                         help="alleles.json of the sample (the shards' must agree)")
     gather.set_defaults(run=run_gather)
@@ -184,10 +199,45 @@ def run_gather(args) -> int:
     if any(t != texts[0] for t in texts[1:]):
         raise InputFileError("shards disagree on the patient's alleles", where=args.alleles[0],
                              fix="re-run the predict shards of this sample")
-    rows = _concatenate_shards(args.shards, args.out)
+    if any(is_parquet(p) for p in [*args.shards, args.out]):
+        if not all(is_parquet(p) for p in [*args.shards, args.out]):
+            raise InputFileError("shards and --out must all be Parquet or all TSV",
+                                 where=args.out, fix="give every file the same suffix")
+        rows = _concatenate_parquet(args.shards, args.out)
+    else:
+        rows = _concatenate_shards(args.shards, args.out)
     Path(args.out_alleles).write_text(texts[0])
     LOG.info("gather: %d shards -> %d prediction rows", len(args.shards), rows)
     return 0
+
+
+def _concatenate_parquet(shards: list[str], out: str) -> int:
+    """Concatenate Parquet shards (rows in shard order, row groups copied as they
+    are). Shards whose schemas differ (an empty shard's column types) are unified
+    by pyarrow; a shard with no rows adds none."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [pq.ParquetFile(p) for p in shards]
+    schemas = [f.schema_arrow for f in files]
+    with_rows = [f for f in files if f.metadata.num_rows] or files[:1]
+    schema = with_rows[0].schema_arrow
+    if any(not f.schema_arrow.equals(schema) for f in with_rows):
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(out).with_name(Path(out).name + ".tmp")
+    rows = 0
+    with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
+        for handle in with_rows:
+            for index in range(handle.num_row_groups):
+                group = handle.read_row_group(index)
+                writer.write_table(group.cast(schema) if not group.schema.equals(schema)
+                                   else group)
+                rows += group.num_rows
+        if not rows:
+            writer.write_table(schema.empty_table())
+    os.replace(tmp, out)
+    return rows
 
 
 def _concatenate_shards(shards: list[str], out: str) -> int:
@@ -218,6 +268,46 @@ def _concatenate_shards(shards: list[str], out: str) -> int:
     return rows
 
 
+class _PredictionSink:
+    """Where predict writes its blocks: Parquet for a ``.parquet`` path (the
+    workflow's form: typed columns, floats as the TSV would read back), else TSV."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.parquet = is_parquet(out)
+        self.header = True
+        if self.parquet:
+            self.rows = ParquetRows(out, PREDICTION_TEXT_COLUMNS, PREDICTION_TYPES)
+        else:
+            self.tmp = out.with_name(out.name + ".tmp")
+            self.handle = open(self.tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+
+    def write(self, table: pd.DataFrame) -> None:
+        if self.parquet:
+            self.rows.write(table)
+        else:
+            write_rows(self.handle, table, header=self.header)
+        self.header = False
+
+    def finish(self) -> None:
+        """Every block written: the file goes into place."""
+        if self.parquet:
+            self.rows.close()
+        else:
+            self.handle.close()
+            os.replace(self.tmp, self.out)
+
+    def abort(self) -> None:
+        """A block failed: no file at ``out`` (the partial one is removed)."""
+        if self.parquet:
+            if self.rows.writer is not None:
+                self.rows.writer.close()
+            self.rows.tmp.unlink(missing_ok=True)
+        else:
+            self.handle.close()
+            self.tmp.unlink(missing_ok=True)
+
+
 def run(args) -> int:
     typing = parse_typing(args.alleles, where=f"--alleles {args.alleles}",
                           hla=Hla(allow_nonclassical=getattr(args, "hla_allow_nonclassical", False),
@@ -231,23 +321,26 @@ def run(args) -> int:
     block_rows = getattr(args, "block_rows", None) or BLOCK_ROWS
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    sink = _PredictionSink(out)
     n_peptides = n_rows = 0
     header: list[str] | None = None
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+    try:
         for block in read_shard(args.peptides, args.shard, block_rows):
             table = predict_table(block, alleles, active)
             if header is not None and list(table.columns) != header:
-                            raise InputFileError("prediction blocks gave different columns",
+                raise InputFileError("prediction blocks gave different columns",
                                      where=str(args.peptides),
                                      fix="regenerate peptides.tsv with `neorank peptides`")
-            write_rows(handle, table, header=header is None)
+            sink.write(table)
             header = list(table.columns)
             n_peptides += len(block)
             n_rows += len(table)
             if n_peptides and len(block) == block_rows:
                 LOG.info("predict (shard %d/%d): %d peptide rows done", *args.shard, n_peptides)
-    os.replace(tmp, out)
+    except BaseException:
+        sink.abort()
+        raise
+    sink.finish()
     if args.out_alleles:
         Path(args.out_alleles).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out_alleles).write_text(

@@ -18,9 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow
 
 from neorank.errors import InputFileError
-from neorank.io import CHUNK_ROWS, read_tsv, read_tsv_chunks, tsv_columns, write_rows
+from neorank.io import (
+    CHUNK_ROWS,
+    is_parquet,
+    parquet_columns,
+    read_parquet_chunks,
+    read_tsv,
+    read_tsv_chunks,
+    tsv_columns,
+    write_rows,
+)
+
+#: Text columns of the predictions table (peptides.tsv's and the predict stage's),
+#: read as text in every block (pandas would otherwise guess per piece) and stored
+#: as text in its Parquet form.
+PREDICTION_TEXT_COLUMNS = (
+    "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "mutant_peptide",
+    "wildtype_peptide", "mutation_positions", "n_flank", "c_flank", "gene_names",
+    "nearest_self_peptide", "merged_variant_ids", "in_cis", "germline_context", "evidence",
+    "allele", "allele_status", "predictor")
+#: Predictions columns that may be missing in some rows (so pandas' guess differs
+#: between blocks), with their kind in the Parquet form.
+PREDICTION_TYPES = {"length": "int", "anchor_mutated": "bool", "self_match": "bool",
+                    "nearest_self_mismatches": "int"}
 
 #: Statuses an allele of alleles.json can have (written by the predict stage).
 ALLELE_STATUSES = ("supported", "extrapolated", "null_skipped")
@@ -37,6 +60,8 @@ def table_errors(path: str | Path) -> Iterator[None]:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
                              fix="pass the tab-separated table written by NeoRank") from err
+    except _PARQUET_ERRORS as err:
+        raise _unreadable(path, err) from err
 
 
 def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -45,6 +70,9 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     ``columns``: read only those present in the header (bounded memory for wide tables).
     """
     with table_errors(path):
+        if is_parquet(path):
+            return pd.concat(list(read_parquet_chunks(path, columns, chunk_rows=1 << 62)),
+                             ignore_index=True)
         if columns is not None:
             header = set(tsv_columns(path))
             return read_tsv(path, usecols=[c for c in dict.fromkeys(columns) if c in header])
@@ -95,26 +123,36 @@ def _unreadable(path: str | os.PathLike, err: Exception) -> InputFileError:
     if isinstance(err, FileNotFoundError):
         return InputFileError("file not found", where=str(path),
                               fix="run the upstream stage first or fix the path")
+    if is_parquet(path):
+        return InputFileError(f"cannot read as a Parquet table ({err})", where=str(path),
+                              fix="re-run the stage that writes it (a partial or foreign file)")
     return InputFileError(f"cannot parse as a NeoRank TSV ({err})", where=str(path),
                           fix="pass the tab-separated table written by NeoRank")
 
 
+_PARQUET_ERRORS = (pyarrow.ArrowException,)
 _READ_ERRORS = (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError,
-                UnicodeDecodeError)
+                UnicodeDecodeError, *_PARQUET_ERRORS)
 
 
 def table_header(path: str | os.PathLike) -> list[str]:
-    """The header of a TSV, with read problems as :class:`InputFileError`."""
+    """The header of a TSV (the columns of a Parquet table), with read problems as
+    :class:`InputFileError`."""
     try:
-        return tsv_columns(path)
+        return parquet_columns(path) if is_parquet(path) else tsv_columns(path)
     except _READ_ERRORS as err:
         raise _unreadable(path, err) from err
 
 
 def table_blocks(path: str | os.PathLike, columns: list[str] | None = None,
                  chunk_rows: int = CHUNK_ROWS, **kwargs) -> Iterator[pd.DataFrame]:
-    """:func:`neorank.io.read_tsv_chunks` with read problems as :class:`InputFileError`."""
+    """:func:`neorank.io.read_tsv_chunks` (:func:`neorank.io.read_parquet_chunks` for a
+    Parquet table, whose schema fixes the types: ``kwargs`` apply to TSV only) with read
+    problems as :class:`InputFileError`."""
     try:
+        if is_parquet(path):
+            yield from read_parquet_chunks(path, columns, chunk_rows)
+            return
         yield from read_tsv_chunks(path, columns, chunk_rows, **kwargs)
     except _READ_ERRORS as err:
         raise _unreadable(path, err) from err

@@ -535,11 +535,10 @@ def compare(workdir: Path, epitopes_path: Path, annotated: dict, sample: str,
     out["examples_only_neorank"] = {k: v[:3] for k, v in examples.items()}
 
     # same models? IC50 and percentile of shared (peptide, allele) pairs
-    preds_path = workdir / "results" / sample / "predictions.tsv"
+    preds_path = workdir / "results" / sample / "predictions.parquet"
     if preds_path.exists():
-        preds = pd.read_csv(preds_path, sep="\t", usecols=["mutant_peptide", "allele",
-                                                           "mutant_affinity_nm",
-                                                           "mutant_percentile"])
+        preds = pd.read_parquet(preds_path, columns=["mutant_peptide", "allele",
+                                                     "mutant_affinity_nm", "mutant_percentile"])
         preds = preds.drop_duplicates(["mutant_peptide", "allele"])
         mine = theirs[["MT Epitope Seq", "HLA Allele", "MHCflurry MT IC50 Score",
                        "MHCflurry MT Percentile"]].drop_duplicates(["MT Epitope Seq",

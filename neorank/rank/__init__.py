@@ -1,6 +1,6 @@
 """``neorank rank``: metrics, per-criterion verdicts, tiers and a composite score.
 
-Reads ``predictions.tsv`` (peptides x alleles) and ``variants.tsv`` and writes
+Reads the predictions table (``predictions.parquet``, or a TSV; peptides x alleles) and ``variants.tsv`` and writes
 ``candidates.tsv``: every prediction row (binders and non-binders) with the
 evidence columns, one ``pass_<criterion>`` column per criterion, a ``tier``
 and the composite ``score`` (columns: docs/tables.md). Optional evidence:
@@ -70,13 +70,13 @@ from neorank.clonality import read_copy_number
 from neorank.config import COMPONENTS, DEFAULT_PARAMS, load_params, ranking_params
 from neorank.errors import NeoRankError
 from neorank.expression import read_expression
-from neorank.io import CHUNK_ROWS, read_tsv_chunks
+from neorank.io import CHUNK_ROWS
 from neorank.rank.candidates import candidate_id, rank_candidates
 from neorank.rank.merge import rank_file
 from neorank.ranking import TIERS, check_params
 from neorank.reference import add_reference_arguments, genome_from_args
 from neorank.rnaseq import count_variant_reads
-from neorank.tables import read_table, require_columns, table_header
+from neorank.tables import read_table, require_columns, table_blocks, table_header
 
 __all__ = ["add_subcommand", "candidate_id", "rank_candidates", "rank_file", "run"]
 
@@ -91,7 +91,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "every criterion (pass/fail/not_assessed), assign tiers, compute the composite score "
         "and write candidates.tsv (best first).")
     parser.add_argument("--sample", required=True, help="sample id (candidate_id prefix)")
-    parser.add_argument("--predictions", required=True, help="predictions.tsv")
+    parser.add_argument("--predictions", required=True,
+                        help="predictions table from `neorank predict`/`gather` (Parquet "
+                        "or TSV)")
     parser.add_argument("--variants", required=True, help="variants.tsv")
     parser.add_argument("--params", help="params JSON with binding/ranking sections")
     parser.add_argument("--out", required=True, help="candidates.tsv to write")
@@ -180,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
                         str(args.variants), "annotate stage")
         # Only variants with predictions need counting (not filtered or silent ones).
         wanted: set[str] = set()
-        for chunk in read_tsv_chunks(args.predictions, ["variant_id"], dtype=str):
+        for chunk in table_blocks(args.predictions, ["variant_id"], dtype=str):
             wanted.update(chunk["variant_id"])
         rna_counts = count_variant_reads(
             args.rna_bam, variants[variants["variant_id"].astype(str).isin(wanted)])

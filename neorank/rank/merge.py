@@ -23,7 +23,7 @@ import pandas as pd
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, tsv_text, write_tsv
 from neorank.rank.candidates import rank_candidates
-from neorank.tables import read_table, table_blocks, table_header
+from neorank.tables import PREDICTION_TEXT_COLUMNS, read_table, table_blocks, table_header
 
 LOG = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.rank"
 
@@ -141,15 +141,6 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
                     file.close()
         shutil.move(partial, out)
     return counts
-
-
-#: Text columns of predictions.tsv, read as text in every block (pandas would
-#: otherwise guess per piece and warn about mixed types; the written text is the same).
-PREDICTION_TEXT_COLUMNS = (
-    "variant_id", "gene_name", "effect", "protein_change", "transcript_ids", "mutant_peptide",
-    "wildtype_peptide", "mutation_positions", "n_flank", "c_flank", "gene_names",
-    "nearest_self_peptide", "merged_variant_ids", "in_cis", "germline_context", "evidence",
-    "allele", "allele_status", "predictor")
 
 
 def _prediction_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

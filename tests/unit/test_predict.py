@@ -170,6 +170,55 @@ def test_sharded_predict_then_gather_equals_one_job(tmp_path, embedded):
     assert (tmp_path / "all_blocks.tsv").read_bytes() == (tmp_path / "all.tsv").read_bytes()
 
 
+def test_parquet_shards_hold_the_values_of_the_tsv(tmp_path, embedded, capsys):
+    """The workflow's form: Parquet shards (one of them empty) gathered into one
+    table whose rows, written as TSV, are the bytes of the one-job TSV."""
+    from neorank.cli import main
+    from neorank.io import write_tsv
+    from neorank.tables import read_table
+
+    rng = np.random.RandomState(7)
+    aa = list("ACDEFGHIKLMNPQRSTVWY")
+    mutants = ["".join(rng.choice(aa, size=int(rng.choice([8, 9, 10])))) for _ in range(120)]
+    peptides = pd.DataFrame({"variant_id": [f"1:{i}:A>T" for i in range(120)],
+                             "mutant_peptide": mutants,
+                             "wildtype_peptide": [None if i % 5 == 0 else "A" + m[1:]
+                                                  for i, m in enumerate(mutants)],
+                             "mutation_positions": ["1" if i % 2 else "1;2" for i in range(120)],
+                             "n_flank": ["NA" if i % 7 == 0 else "M" for i in range(120)],
+                             "c_flank": "K"})
+    write_tsv(peptides, tmp_path / "peptides.tsv")
+    common = ["--peptides", str(tmp_path / "peptides.tsv"), "--alleles", "HLA-A*01:01,C*07:01",
+              "--embedded-dir", str(EMBEDDED)]
+    assert main(["predict", *common, "--out", str(tmp_path / "all.tsv")]) == 0
+    # 120 rows in 200 shards: shard 1 is empty.
+    assert main(["predict", *common, "--shard", "1/200",
+                 "--out", str(tmp_path / "s1.parquet")]) == 0
+    assert main(["predict", *common, "--shard", "1/2", "--block-rows", "40",
+                 "--out", str(tmp_path / "h1.parquet"),
+                 "--out-alleles", str(tmp_path / "a.json")]) == 0
+    assert main(["predict", *common, "--shard", "2/2",
+                 "--out", str(tmp_path / "h2.parquet")]) == 0
+    parts = [str(tmp_path / name) for name in ("s1.parquet", "h1.parquet", "h2.parquet")]
+    assert main(["gather", "--shards", *parts, "--alleles", *[str(tmp_path / "a.json")] * 3,
+                 "--out", str(tmp_path / "gathered.parquet"),
+                 "--out-alleles", str(tmp_path / "alleles.json")]) == 0
+    assert len(read_table(tmp_path / "s1.parquet")) == 0
+    gathered = read_table(tmp_path / "gathered.parquet")
+    write_tsv(gathered, tmp_path / "gathered.tsv")
+    assert (tmp_path / "gathered.tsv").read_bytes() == (tmp_path / "all.tsv").read_bytes()
+    # Flanks stay sequence: "NA" (Asn-Ala) is text, not missing.
+    assert (gathered["n_flank"] == "NA").sum() == (peptides["n_flank"] == "NA").sum() * 2 > 0
+    # Mixing formats is refused (exit 2, the error on stderr).
+    with pytest.raises(SystemExit, match="2"):
+        main(["gather", "--shards", str(tmp_path / "h1.parquet"), str(tmp_path / "all.tsv"),
+              "--alleles", str(tmp_path / "a.json"), str(tmp_path / "a.json"),
+              "--out", str(tmp_path / "mixed.parquet"),
+              "--out-alleles", str(tmp_path / "x.json")])
+    assert "all be Parquet or all TSV" in capsys.readouterr().err
+    assert not (tmp_path / "mixed.parquet").exists()
+
+
 def test_tables_do_not_depend_on_the_thread_count(tmp_path):
     """With 2 torch threads instead of 1, 32 of these 800 affinities print differently
     (%.6g); `neorank predict` pins one thread, so the bytes do not depend on the core

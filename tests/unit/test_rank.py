@@ -835,3 +835,58 @@ def test_splice_evidence_from_variant_class_without_an_evidence_column():
     assert out.loc[TP53, "evidence"] == "dna" and out.loc[TP53, "tier"] == "Pass"
     assert pd.isna(out.loc[KRAS, "evidence"])
     assert out.loc[KRAS, "pass_splice_support"] == "not_assessed"
+
+
+def test_parquet_predictions_rank_to_the_same_bytes_as_the_tsv(tmp_path):
+    """The workflow hands rank its predictions as Parquet (neorank.io.ParquetRows, as
+    the predict stage writes them, in blocks whose pandas dtypes differ: a typed
+    column missing in some rows, text columns that look numeric, unrounded floats).
+    candidates.tsv must be byte-identical to ranking the TSV of the same rows."""
+    from neorank.io import ParquetRows, write_rows
+    from neorank.tables import PREDICTION_TEXT_COLUMNS, PREDICTION_TYPES
+
+    rows = _many_rows()
+    for i, row in enumerate(rows):
+        row["mutant_affinity_nm"] = row["mutant_affinity_nm"] * (1 + 1e-9 * i)  # past %.6g
+        row["nearest_self_mismatches"] = None if i % 11 == 0 else i % 3
+        row["self_match"] = None if i % 13 == 0 else row["self_match"]
+        row["mutation_positions"] = "4" if i % 2 else "4;5"
+    _write_inputs(tmp_path, rows)
+    params = config.ranking_params(json.loads((tmp_path / "params.json").read_text()))
+    # Blocks as predict writes them: the first has no missing nearest_self_mismatches
+    # or self_match (int and bool dtypes), later ones do (float and object).
+    blocks = [pd.DataFrame(rows[1:11]), pd.DataFrame(rows[11:]), pd.DataFrame(rows[:1])]
+    assert blocks[0]["nearest_self_mismatches"].dtype.kind == "i"
+    assert blocks[0]["self_match"].dtype == bool
+    with open(tmp_path / "predictions.tsv", "w", encoding="utf-8", newline="\n") as handle:
+        for index, block in enumerate(blocks):
+            write_rows(handle, block, header=index == 0)
+    sink = ParquetRows(tmp_path / "predictions.parquet", PREDICTION_TEXT_COLUMNS,
+                       PREDICTION_TYPES)
+    for block in blocks:
+        sink.write(block)
+    sink.close()
+    rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params,
+                   tmp_path / "from_tsv.tsv")
+    expected = (tmp_path / "from_tsv.tsv").read_bytes()
+    for chunk_rows in (7, 1000):
+        out = tmp_path / f"from_parquet{chunk_rows}.tsv"
+        rank.rank_file(tmp_path / "predictions.parquet", _variants(), SAMPLE, params, out,
+                       chunk_rows=chunk_rows)
+        assert out.read_bytes() == expected, chunk_rows
+    # The Parquet table holds exactly what the TSV reads back.
+    from neorank.tables import read_table
+
+    assert read_table(tmp_path / "predictions.parquet").equals(
+        read_table(tmp_path / "predictions.tsv").astype(
+            read_table(tmp_path / "predictions.parquet").dtypes.to_dict()))
+
+
+def test_damaged_parquet_predictions_name_the_file(tmp_path):
+    from neorank.errors import InputFileError
+
+    (tmp_path / "predictions.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(InputFileError, match="cannot read as a Parquet table") as err:
+        rank.rank_file(tmp_path / "predictions.parquet", _variants(), SAMPLE,
+                       config.ranking_params({}), tmp_path / "out.tsv")
+    assert "predictions.parquet" in str(err.value)

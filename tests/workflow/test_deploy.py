@@ -34,7 +34,7 @@ use rule * from neorank
 """
 
 #: Outputs compared byte for byte with the in-repository run.
-COMPARED = ["variants.tsv", "peptides.tsv", "predictions.tsv", "candidates.tsv",
+COMPARED = ["variants.tsv", "peptides.tsv", "predictions.parquet", "candidates.tsv",
             "aggregated.tsv", "vaccine_peptides.tsv", "vaccine_mrna.tsv",
             "vaccine_junctions.tsv", "eligibility.json", "summary.tsv"]
 

@@ -25,7 +25,7 @@ from test_workflow import BIN, ROOT, snakemake, write_run_dir
 pytestmark = pytest.mark.workflow
 
 SAMPLE = "osteosarc-paired"
-FINAL = ["somatic.vcf.gz", "variants.tsv", "peptides.tsv", "predictions.tsv", "alleles.json",
+FINAL = ["somatic.vcf.gz", "variants.tsv", "peptides.tsv", "predictions.parquet", "alleles.json",
          "candidates.tsv"]
 TARGETS = [f"results/{SAMPLE}/{name}" for name in (*FINAL, "report.html", "manifest.json")]
 # A job block of Snakemake's log: "[local]rule NAME:" ... "output: a, b" ... "jobid: N".

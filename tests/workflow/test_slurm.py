@@ -162,7 +162,7 @@ def test_demo_cohort_through_slurm(tmp_path):
             "somatic.vcf.gz",
             "variants.tsv",
             "peptides.tsv",
-            "predictions.tsv",
+            "predictions.parquet",
             "candidates.tsv",
             "report.html",
             "manifest.json",

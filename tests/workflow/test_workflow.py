@@ -62,6 +62,8 @@ def write_run_dir(workdir: Path) -> None:
 
 
 def table(run: Path, sample: str, name: str) -> pd.DataFrame:
+    if name.endswith(".parquet"):
+        return pd.read_parquet(run / "results" / sample / name)
     return pd.read_csv(run / "results" / sample / name, sep="\t", na_values=["NA"],
                        keep_default_na=False)
 
@@ -81,7 +83,7 @@ def test_dry_run_and_lint_pass(tmp_path):
 @pytest.mark.parametrize("sample", SAMPLES)
 def test_all_outputs_exist(run, sample):
     for name in ("somatic.vcf.gz", "somatic.vcf.gz.tbi", "variants.tsv", "peptides.tsv",
-                 "predictions.tsv", "candidates.tsv", "report.html", "manifest.json"):
+                 "predictions.parquet", "candidates.tsv", "report.html", "manifest.json"):
         assert (run / "results" / sample / name).stat().st_size > 0, name
 
 
@@ -173,7 +175,7 @@ def test_funnel_has_every_stage(run):
 
 def test_predictions_cover_peptides_times_expressed_alleles(run):
     peptides = table(run, "osteosarc-paired", "peptides.tsv")
-    predictions = table(run, "osteosarc-paired", "predictions.tsv")
+    predictions = table(run, "osteosarc-paired", "predictions.parquet")
     alleles = json.loads((run / "results" / "osteosarc-paired" / "alleles.json").read_text())
     expressed = [a["allele"] for a in alleles if a["status"] != "null_skipped"]
     assert "HLA-A*01:11N" not in expressed and len(expressed) == 5
@@ -294,6 +296,6 @@ def test_two_runs_give_byte_identical_tables(run, tmp_path_factory):
     write_run_dir(second)
     snakemake(second)
     for sample in SAMPLES:
-        for name in ("variants.tsv", "peptides.tsv", "predictions.tsv", "candidates.tsv"):
+        for name in ("variants.tsv", "peptides.tsv", "predictions.parquet", "candidates.tsv"):
             first_bytes = (run / "results" / sample / name).read_bytes()
             assert (second / "results" / sample / name).read_bytes() == first_bytes, name

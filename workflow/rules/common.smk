@@ -72,7 +72,7 @@ def get_final_outputs():
             "somatic.vcf.gz",
             "variants.tsv",
             "peptides.tsv",
-            "predictions.tsv",
+            "predictions.parquet",
             "candidates.tsv",
             "report.html",
             "manifest.json",

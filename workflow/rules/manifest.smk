@@ -4,7 +4,7 @@
 rule manifest:
     input:
         config="results/run_config.json",
-        predictions="results/{sample}/predictions.tsv",
+        predictions="results/{sample}/predictions.parquet",
     output:
         "results/{sample}/manifest.json",
     log:

@@ -5,7 +5,7 @@
 rule rank:
     input:
         unpack(get_rank_evidence),
-        predictions="results/{sample}/predictions.tsv",
+        predictions="results/{sample}/predictions.parquet",
         variants="results/{sample}/variants.tsv",
         peptides="results/{sample}/peptides.tsv",
         params=stage_config("rank"),
