@@ -109,7 +109,8 @@ DISCLAIMERS = [
 ]
 DEMO_MODELS_NOTE = (
     "Predictions come from NeoRank's embedded, demo-grade MHCflurry models: affinity-only "
-    "(no antigen processing or presentation) and trained on a small public data set. Treat "
+    "(no antigen processing or presentation), compact, and less accurate on new peptides "
+    "than the published MHCflurry models (MODEL_CARD.md). Treat "
     "this verdict as a demonstration of the pipeline, not as evidence about the patient."
 )
 AFFINITY_ONLY_NOTE = (

@@ -69,9 +69,12 @@ def banners(models_label: str, affinity_only: bool) -> str:
     if models_label == "embedded":
         parts.append(
             "<div class=\"box demo\" role=\"alert\">DEMO-GRADE MODELS: predictions come from "
-            "NeoRank's embedded MHCflurry models.<p>They are compact, trained on a small public "
-            "data set and affinity-only. Use this report to see what the pipeline produces, "
-            "not to choose vaccine targets.</p></div>\n")
+            "NeoRank's embedded MHCflurry models.<p>They are compact and affinity-only, trained "
+            "on public binding affinities and mass-spectrometry ligands, and on peptides they "
+            "never saw they separate binders less well than the published MHCflurry models "
+            "(their MODEL_CARD.md gives every held-out figure and every missed target). Use "
+            "this report to see what the pipeline produces, not to choose vaccine targets."
+            "</p></div>\n")
     if affinity_only:
         parts.append(
             "<div class=\"box note\"><strong>Affinity-only (no presentation/processing).</strong> "
