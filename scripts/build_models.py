@@ -37,6 +37,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -656,7 +657,7 @@ def assemble(work: Path, out: Path, n_models: int, calib: pd.DataFrame, calib_pe
     (out / "build_info.json").write_text(json.dumps({
         "seed": seed,
         "n_models": n_models,
-        "command": "python scripts/build_models.py " + " ".join(sys.argv[1:]),
+        "command": "python scripts/build_models.py " + shlex.join(sys.argv[1:]),
         "shipped_phase": ship,
         "n_evaluation_models": len(list((work / "evaluation").glob("member_*/manifest.csv"))),
         "architecture": ARCHITECTURE,

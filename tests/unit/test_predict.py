@@ -39,10 +39,17 @@ def test_known_epitopes_predict_the_known_direction(embedded):
     affinity = dict(zip(table.peptide, table.affinity_nm, strict=True))
     assert affinity["GILGFVFTL"] < 500
     assert affinity["NLVPMVATV"] < 500
-    assert affinity["SIINFEKL"] > 5000
+    # SIINFEKL (ovalbumin, an H-2Kb epitope) is no HLA-A*02:01 binder by either rule,
+    # far weaker than the influenza epitope, and a binder of its own allele. (The
+    # models' IC50 scale is compressed, MODEL_CARD.md: non-binders read stronger than
+    # measured, so the bound is 5x the binder threshold, not 10x.)
+    assert affinity["SIINFEKL"] > 2500
+    assert affinity["SIINFEKL"] > 100 * affinity["GILGFVFTL"]
     percentile = dict(zip(table.peptide, table.percentile, strict=True))
     assert percentile["GILGFVFTL"] < 2
-    assert percentile["SIINFEKL"] > percentile["GILGFVFTL"]
+    assert percentile["SIINFEKL"] > 2
+    kb = embedded.affinity(["SIINFEKL"], ["H-2-Kb"])
+    assert kb["affinity_nm"].iloc[0] < 500
 
 
 def test_predictor_is_loaded_once_per_process(embedded):
