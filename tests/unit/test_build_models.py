@@ -5,6 +5,7 @@ mhcnuggets measurements and mhcmatch pseudosequences (no download).
 """
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,10 @@ def test_build_models_smoke(tmp_path):
     card = (out / "MODEL_CARD.md").read_text()
     assert card.startswith("# NeoRank embedded MHCflurry")
     assert "## Peptide-disjoint held-out set" in card and "## Targets" in card
+    # The binder-rate table: one row per demo allele the reduced data have, with rates.
+    rates = card.split("## Binder calls per allele")[1].split("\n## ")[0]
+    assert re.search(r"\| HLA-A\*02:01 \| \d+\.\d% \| \d+\.\d\d% \| \d+ \|", rates)
+    assert "HLA-A*03:01" not in rates  # no pseudosequence in the test subset
     calibrated = pd.read_csv(out / "calibrated_alleles.csv").set_index("allele")
     assert "HLA-A*02:01" in calibrated.index
     # --n-frequent 1: the fixture's most frequent allele with a pseudosequence
