@@ -60,7 +60,7 @@ from neorank.io import CHUNK_ROWS, write_tsv
 from neorank.pvacseq import (
     INCLUDED_COLUMNS,
     PVACSEQ_INCLUSION_COUNT_LIMIT,
-    pvacseq_metrics,
+    pvacseq_metrics_chunks,
     pvacseq_table,
     pvacseq_text,
 )
@@ -421,9 +421,8 @@ def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
         write_text(pvacseq_out, pvacseq_text(pvacseq_table(table, state.allele_order())))
         LOG.info("aggregate: pVACseq format -> %s", pvacseq_out)
     if metrics_out:
-        metrics = pvacseq_metrics(table, state.included.frame(), best, state.allele_order(),
-                                  params, float(inclusion))
-        write_text(metrics_out, json.dumps(metrics, indent=2, separators=(",", ": "),
-                                           allow_nan=False) + "\n")
+        write_text(metrics_out, pvacseq_metrics_chunks(
+            table, state.included.frame(), best, state.allele_order(), params,
+            float(inclusion)))
         LOG.info("aggregate: pVACseq metrics -> %s", metrics_out)
     return 0

@@ -177,7 +177,8 @@ def _clonal_vaf(table: pd.DataFrame) -> float:
 
 def pvacseq_metrics(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFrame,
                     alleles: list[str], params: dict[str, Any], inclusion_nm: float,
-                    count_limit: int = PVACSEQ_INCLUSION_COUNT_LIMIT) -> dict[str, Any]:
+                    count_limit: int = PVACSEQ_INCLUSION_COUNT_LIMIT, *,
+                    entries: bool = True) -> dict[str, Any]:
     """pVACseq's ``*.all_epitopes.aggregated.metrics.json`` for the aggregated table.
 
     First the run's settings, under pVACseq's keys and in its order (pVACview reads
@@ -217,22 +218,64 @@ def pvacseq_metrics(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFr
         "alleles": hla_types,
         "anchor_contribution_threshold": 0.8,
     }
-    lengths: set[int] = set()
+    if entries:  # (pvacseq_metrics_chunks writes them one at a time)
+        metrics["epitope_lengths"] = _epitope_lengths(table, included, best)
+        metrics.update(_variant_entries(table, included, best, hla_types))
+    return metrics
+
+
+def _epitope_lengths(table: pd.DataFrame, included: pd.DataFrame,
+                     best: pd.DataFrame) -> list[int]:
+    """Lengths of every peptide the variant entries hold."""
+    return sorted({len(str(row["mutant_peptide"]))
+                   for _, rows in _variant_rows(table, included, best) for row in rows})
+
+
+def _variant_rows(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFrame):
+    """Per aggregated variant (table order): its summary row and the candidate rows its
+    entry is made of (included peptides, plus the best peptide as pVACseq adds it)."""
     best_rows = {r["variant_id"]: r for r in best.to_dict("records")}
     groups: dict[Any, list[dict[str, Any]]] = {}
     for record in included.to_dict("records"):
         groups.setdefault(record["variant_id"], []).append(record)
-    entries: dict[str, Any] = {}
     for summary in table.to_dict("records"):
         vid = summary["variant_id"]
         top = best_rows.get(vid, {})
         rows = list(groups.get(vid, []))
         if summary["best_peptide"] not in {r["mutant_peptide"] for r in rows} and top:
             rows.append({c: top.get(c) for c in INCLUDED_COLUMNS})  # as pVACseq adds it
-        entries[str(vid)] = _variant_metrics(summary, top, rows, hla_types, lengths)
-    metrics["epitope_lengths"] = sorted(lengths)
-    metrics.update(entries)
-    return metrics
+        yield (summary, top), rows
+
+
+def _variant_entries(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFrame,
+                     hla_types: list[str]):
+    """``(ID, entry)`` of each variant, one at a time (:func:`_variant_metrics`)."""
+    for (summary, top), rows in _variant_rows(table, included, best):
+        yield str(summary["variant_id"]), _variant_metrics(summary, top, rows, hla_types)
+
+
+def pvacseq_metrics_chunks(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFrame,
+                           alleles: list[str], params: dict[str, Any], inclusion_nm: float,
+                           count_limit: int = PVACSEQ_INCLUSION_COUNT_LIMIT):
+    """The text of :func:`pvacseq_metrics` as ``json.dumps(..., indent=2)`` prints it
+    (plus a final newline), in pieces of one variant each: the file is written without
+    holding the whole document (hundreds of MB at 10,000 variants) in memory."""
+    head = pvacseq_metrics(table, included.iloc[:0], best.iloc[:0], alleles, params,
+                           inclusion_nm, count_limit, entries=False)
+    head["epitope_lengths"] = _epitope_lengths(table, included, best)
+    first = True
+
+    def member(key: str, value: Any) -> str:
+        text = json.dumps(value, indent=2, separators=(",", ": "), allow_nan=False)
+        return f"{'{' if first else ','}\n  {json.dumps(key)}: {text.replace(chr(10), chr(10) + '  ')}"
+
+    for key, value in head.items():
+        yield member(key, value)
+        first = False
+    for key, value in _variant_entries(table, included, best, sorted(str(a) for a in alleles)):
+        yield member(key, value)
+        first = False
+    yield "{}\n" if first else "\n}\n"
 
 
 def _calls(rows: dict[str, dict[str, Any]], column: str) -> dict[str, list[Any]]:
@@ -240,8 +283,7 @@ def _calls(rows: dict[str, dict[str, Any]], column: str) -> dict[str, list[Any]]
 
 
 def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
-                     rows: list[dict[str, Any]], hla_types: list[str],
-                     lengths: set[int]) -> dict[str, Any]:
+                     rows: list[dict[str, Any]], hla_types: list[str]) -> dict[str, Any]:
     """One variant's entry of :func:`pvacseq_metrics`."""
     by_peptide: dict[str, dict[str, dict[str, Any]]] = {}
     transcripts_of: dict[str, list[str]] = {}
@@ -252,7 +294,6 @@ def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
         for transcript in ("NA" if pd.isna(ids) else str(ids)).split(";"):
             if peptide not in transcripts_of.setdefault(transcript, []):
                 transcripts_of[transcript].append(peptide)
-        lengths.add(len(peptide))
 
     def best_ic50(peptide: str) -> float:
         values = [_number(r.get("mutant_affinity_nm")) for r in by_peptide[peptide].values()]

@@ -158,12 +158,17 @@ def table_blocks(path: str | os.PathLike, columns: list[str] | None = None,
         raise _unreadable(path, err) from err
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def write_text(path: str | os.PathLike, text: str | Iterable[str]) -> None:
+    """Write ``text`` (a string, or pieces written one after another) atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
+        if isinstance(text, str):
+            handle.write(text)
+        else:
+            for piece in text:
+                handle.write(piece)
     os.replace(tmp, path)
 
 

@@ -345,6 +345,32 @@ def test_pvacseq_metrics_json(tmp_path):
     assert list(metrics["v3"]["good_binders"]["Transcript Set 1"]["peptides"]) == ["AAAAAAAAA"]
 
 
+def test_pvacseq_metrics_file_is_written_piece_by_piece_with_json_dumps_bytes(tmp_path):
+    """metrics.json is streamed one variant at a time (bounded memory: the document is
+    hundreds of MB at 10,000 variants); its bytes are json.dumps(indent=2) of the whole
+    document, for a table with variants and for an empty one."""
+    frame = _candidates(with_tier=True)
+    frame["wildtype_peptide"] = frame["mutant_peptide"].str.lower()
+    args, _, metrics = _pvacseq_run(tmp_path, frame)
+    expected = json.dumps(metrics, indent=2, separators=(",", ": "), allow_nan=False) + "\n"
+    assert open(args.pvacseq_metrics_out).read() == expected
+    assert len(metrics) > len(PVACSEQ_SETTINGS) + 2  # variant entries, not only settings
+    table, state, best = aggregate._aggregate(args.candidates, ALLELES, DEFAULT_INCLUSION_NM,
+                                              CHUNK_ROWS, pvacseq.PVACSEQ_INCLUSION_COUNT_LIMIT)
+    whole = pvacseq.pvacseq_metrics(table, state.included.frame(), best, ALLELES, {},
+                                    DEFAULT_INCLUSION_NM)
+    pieces = list(pvacseq.pvacseq_metrics_chunks(table, state.included.frame(), best, ALLELES,
+                                                 {}, DEFAULT_INCLUSION_NM))
+    assert len(pieces) == len(whole) + 1
+    assert "".join(pieces) == json.dumps(whole, indent=2, separators=(",", ": ")) + "\n"
+    empty = pvacseq.pvacseq_metrics_chunks(table.iloc[:0], state.included.frame().iloc[:0],
+                                           best.iloc[:0], ALLELES, {}, DEFAULT_INCLUSION_NM)
+    assert "".join(empty) == json.dumps(
+        pvacseq.pvacseq_metrics(table.iloc[:0], state.included.frame().iloc[:0], best.iloc[:0],
+                                ALLELES, {}, DEFAULT_INCLUSION_NM),
+        indent=2, separators=(",", ": ")) + "\n"
+
+
 def test_pvacseq_metrics_keep_the_best_15_peptides_whatever_the_block_size(tmp_path):
     records = []
     for index in range(20):  # 20 included peptides of one variant, IC50 100..2000 nM
