@@ -21,7 +21,7 @@ import pandas as pd
 from neorank.clonality import read_copy_number_text
 from neorank.errors import InputFileError
 from neorank.gene_spans import HLA_LOCI
-from neorank.tables import read_table
+from neorank.tables import as_number, read_table
 from neorank.vcf import normalize_contig
 
 ALLELE_STATUSES = ("kept", "lost", "LOH unknown", "not assessed")
@@ -141,10 +141,10 @@ def read_allele_segments(path: str | os.PathLike) -> AlleleSegments:
             raise InputFileError(f"segment on data line {line} has start/end "
                                  f"{row[start]!r}/{row[end]!r}", where=where,
                                  fix="write whole-number 1-based positions") from err
-        minor_cn = _number(row[minor])
-        total_cn = _number(row[total]) if total else None
-        if total_cn is None and major and minor_cn is not None and _number(row[major]) is not None:
-            total_cn = _number(row[major]) + minor_cn
+        minor_cn = as_number(row[minor])
+        total_cn = as_number(row[total]) if total else None
+        if total_cn is None and major and minor_cn is not None and as_number(row[major]) is not None:
+            total_cn = as_number(row[major]) + minor_cn
         segments.setdefault(normalize_contig(row[contig]), []).append(
             (s, e, math.nan if total_cn is None else total_cn,
              math.nan if minor_cn is None else minor_cn))
@@ -212,9 +212,9 @@ def _lohhla(path: str | os.PathLike, params: dict[str, Any]) -> CallerCalls:
         region = _text(row.get("region")) or "tumour"
         one, two = allele_key(row["HLA_A_type1"]), allele_key(row["HLA_A_type2"])
         loss = allele_key(row.get("LossAllele"))
-        pvalue = _number(row.get(pcol))
-        cns = {one: _number(row.get("HLA_type1copyNum_withBAFBin")),
-               two: _number(row.get("HLA_type2copyNum_withBAFBin"))}
+        pvalue = as_number(row.get(pcol))
+        cns = {one: as_number(row.get("HLA_type1copyNum_withBAFBin")),
+               two: as_number(row.get("HLA_type2copyNum_withBAFBin"))}
         for key in (one, two):
             if key is None:
                 continue
@@ -260,7 +260,7 @@ def _dash(path: str | os.PathLike) -> CallerCalls:
         if key is None:
             continue
         deleted = str(row.get("DASH_deletion")).strip().lower() in ("true", "1")
-        confidence = _number(row.get("Confidence"))
+        confidence = as_number(row.get("Confidence"))
         if deleted:
             calls[key] = ("lost", f"DASH_deletion True (confidence {confidence:.2f})"
                           if confidence is not None else "DASH_deletion True")
@@ -331,11 +331,3 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return None if text in ("", "NA", "nan") else text
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number

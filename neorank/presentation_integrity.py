@@ -93,7 +93,6 @@ from neorank.errors import InputFileError
 from neorank.gene_spans import GENE_SPANS_GRCH38, genes_at
 from neorank.hla_loh import (
     ALLELE_STATUSES,
-    _number,
     _text,
     allele_key,
     hla_status,
@@ -101,6 +100,7 @@ from neorank.hla_loh import (
     read_allele_segments,
     read_hla_loh,
 )
+from neorank.tables import as_number
 
 ROLE_LABELS = {"b2m": "beta-2-microglobulin", "hla": "HLA class I heavy chain",
                "processing": "peptide transport and loading / class I transcription",
@@ -230,7 +230,7 @@ def _hit(row: dict[str, Any], gene: str, role: str, call: str, change: str | Non
             "protein_change": change, "variant_class": _text(row.get("variant_class")),
             "chrom": _text(row.get("chrom")),
             "pos": int(pos) if _text(pos) is not None and str(pos).isdigit() else None,
-            "tumor_vaf": _number(row.get("tumor_vaf")), "evidence": evidence}
+            "tumor_vaf": as_number(row.get("tumor_vaf")), "evidence": evidence}
 
 
 # ------------------------------------------------------- allele-specific copy number

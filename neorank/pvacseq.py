@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from neorank.config import ranking_params
+from neorank.tables import as_number
 
 LOG = logging.getLogger("neorank.aggregate")
 
@@ -61,14 +62,6 @@ PVACSEQ_INCLUSION_COUNT_LIMIT = 15
 PVACSEQ_ALGORITHM = "MHCflurry"
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(number) else number
-
-
 def pvacseq_tier(tier: Any, gene_tpm: Any = None, rna_vaf: Any = None) -> str | None:
     """pVACseq's tier for a NeoRank tier (:data:`PVACSEQ_TIER_OF`); ``NoExpr`` when the
     best peptide is not expressed (``RNA Expr`` or ``RNA VAF`` 0, as pVACseq decides)
@@ -76,8 +69,8 @@ def pvacseq_tier(tier: Any, gene_tpm: Any = None, rna_vaf: Any = None) -> str | 
     if tier is None or (isinstance(tier, float) and np.isnan(tier)) or tier is pd.NA:
         return None
     mapped = PVACSEQ_TIER_OF.get(str(tier), "Poor")
-    if mapped not in ("Pass", "Anchor", "Subclonal") and 0.0 in (_number(gene_tpm),
-                                                                 _number(rna_vaf)):
+    if mapped not in ("Pass", "Anchor", "Subclonal") and 0.0 in (as_number(gene_tpm),
+                                                                 as_number(rna_vaf)):
         return "NoExpr"
     return mapped
 
@@ -98,7 +91,7 @@ def pvacseq_table(table: pd.DataFrame, alleles: list[str]) -> pd.DataFrame:
     for record in table.to_dict("records"):
         counts = json.loads(record["binders_per_allele"]) if isinstance(
             record.get("binders_per_allele"), str) else {}
-        gene_tpm, rna_vaf = _number(record.get("gene_tpm")), _number(record.get("rna_vaf"))
+        gene_tpm, rna_vaf = as_number(record.get("gene_tpm")), as_number(record.get("rna_vaf"))
         change = record.get("protein_change")
         change = str(change)[2:] if isinstance(change, str) and change.startswith("p.") \
             else change
@@ -122,16 +115,16 @@ def pvacseq_table(table: pd.DataFrame, alleles: list[str]) -> pd.DataFrame:
             "Prob Pos": "None",
             "Num Included Peptides": record.get("num_included_peptides"),
             "Num Passing Peptides": record.get("num_binder_peptides"),
-            "IC50 MT": _number(record.get("mutant_affinity_nm")),
-            "IC50 WT": _number(record.get("wildtype_affinity_nm")),
-            "%ile MT": _number(record.get("mutant_percentile")),
-            "%ile WT": _number(record.get("wildtype_percentile")),
+            "IC50 MT": as_number(record.get("mutant_affinity_nm")),
+            "IC50 WT": as_number(record.get("wildtype_affinity_nm")),
+            "%ile MT": as_number(record.get("mutant_percentile")),
+            "%ile WT": as_number(record.get("wildtype_percentile")),
             "RNA Expr": gene_tpm,
             "RNA VAF": rna_vaf,
             "Allele Expr": None if gene_tpm is None or rna_vaf is None
             else round(gene_tpm * rna_vaf, 3),
-            "RNA Depth": _number(record.get("rna_depth")),
-            "DNA VAF": _number(record.get("tumor_vaf")),
+            "RNA Depth": as_number(record.get("rna_depth")),
+            "DNA VAF": as_number(record.get("tumor_vaf")),
             "Tier": pvacseq_tier(record.get("tier"), gene_tpm, rna_vaf),
             "Ref Match": None if pd.isna(self_match)
             else str(self_match).strip().lower() in ("true", "1"),
@@ -226,9 +219,12 @@ def pvacseq_metrics(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFr
 
 def _epitope_lengths(table: pd.DataFrame, included: pd.DataFrame,
                      best: pd.DataFrame) -> list[int]:
-    """Lengths of every peptide the variant entries hold."""
-    return sorted({len(str(row["mutant_peptide"]))
-                   for _, rows in _variant_rows(table, included, best) for row in rows})
+    """Lengths of every peptide the variant entries hold (:func:`_variant_rows`: the
+    variants' included peptides and their best peptides)."""
+    variants = set(table["variant_id"])
+    peptides = [frame.loc[frame["variant_id"].isin(variants), "mutant_peptide"]
+                for frame in (included, best) if len(frame)]
+    return sorted({len(str(p)) for part in peptides for p in part})
 
 
 def _variant_rows(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFrame):
@@ -279,7 +275,7 @@ def pvacseq_metrics_chunks(table: pd.DataFrame, included: pd.DataFrame, best: pd
 
 
 def _calls(rows: dict[str, dict[str, Any]], column: str) -> dict[str, list[Any]]:
-    return {allele: [_json_value(_number(r.get(column)))] for allele, r in rows.items()}
+    return {allele: [_json_value(as_number(r.get(column)))] for allele, r in rows.items()}
 
 
 def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
@@ -296,7 +292,7 @@ def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
                 transcripts_of[transcript].append(peptide)
 
     def best_ic50(peptide: str) -> float:
-        values = [_number(r.get("mutant_affinity_nm")) for r in by_peptide[peptide].values()]
+        values = [as_number(r.get("mutant_affinity_nm")) for r in by_peptide[peptide].values()]
         return min((v for v in values if v is not None), default=float("inf"))
 
     # Transcript sets: transcripts giving the same peptides (transcripts in id order).
@@ -312,10 +308,10 @@ def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
             entry: dict[str, Any] = {}
             for kind, prefix in (("MT", "mutant"), ("WT", "wildtype")):
                 entry[f"ic50s_{kind}"] = [
-                    _json_value(_number(per_allele[a].get(f"{prefix}_affinity_nm")))
+                    _json_value(as_number(per_allele[a].get(f"{prefix}_affinity_nm")))
                     if a in per_allele else "X" for a in hla_types]
                 entry[f"percentiles_{kind}"] = [
-                    _json_value(_number(per_allele[a].get(f"{prefix}_percentile")))
+                    _json_value(as_number(per_allele[a].get(f"{prefix}_percentile")))
                     if a in per_allele else "X" for a in hla_types]
             positions = first.get("mutation_positions")
             wildtype = first.get("wildtype_peptide")
@@ -363,9 +359,9 @@ def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
         "transcript_counts": [v["transcript_count"] for v in good_binders.values()],
         "peptide_counts": [v["peptide_count"] for v in good_binders.values()],
         "set_expr": [v["total_expr"] for v in good_binders.values()],
-        "DNA VAF": _json_value(_number(summary.get("tumor_vaf"))),
-        "RNA VAF": _json_value(_number(summary.get("rna_vaf"))),
-        "gene_expr": _json_value(_number(summary.get("gene_tpm"))),
+        "DNA VAF": _json_value(as_number(summary.get("tumor_vaf"))),
+        "RNA VAF": _json_value(as_number(summary.get("rna_vaf"))),
+        "gene_expr": _json_value(as_number(summary.get("gene_tpm"))),
         "best_peptide_mt": _json_value(summary.get("best_peptide")),
         "best_peptide_wt": _json_value(None if wildtype is None or pd.isna(wildtype)
                                        else wildtype),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -86,6 +87,15 @@ def require_columns(frame: pd.DataFrame, columns: list[str], where: str, produce
     if missing:
         raise InputFileError(f"missing column(s) {', '.join(missing)}", where=where,
                              fix=f"pass the {produced_by} output (see docs/tables.md)")
+
+
+def as_number(value: Any) -> float | None:
+    """A table cell as a float; ``None`` for a missing, NaN or non-numeric value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
 
 
 def load_json(path: str | os.PathLike, what: str) -> Any:

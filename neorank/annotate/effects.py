@@ -9,7 +9,7 @@ mutant protein carries new residues) and its variants.tsv status.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from neorank.annotate.records import VariantAnnotation
@@ -67,51 +67,46 @@ SPLICE_EFFECTS = frozenset({
 })
 
 
+def effect_layers(effect: Any) -> Iterator[Any]:
+    """The effect and each layer below it, down to the plain effect :func:`unwrap_effect`
+    returns: ``MultiOutcomeEffect`` -> its ``most_likely_effect`` (its
+    ``alternate_effect`` when it lists itself first, e.g. ``ExonicSpliceSite``),
+    ``NormalSplicing`` -> its ``coding_effect`` (when it has one)."""
+    from varcode.effects.effect_classes import MultiOutcomeEffect, NormalSplicing
+
+    for _ in range(10):  # wrappers nest at most a few levels
+        yield effect
+        if isinstance(effect, NormalSplicing) and effect.coding_effect is not None:
+            inner = effect.coding_effect
+        elif isinstance(effect, MultiOutcomeEffect):
+            inner = effect.most_likely_effect
+            if inner is effect:
+                inner = getattr(effect, "alternate_effect", None) or effect
+        else:
+            return
+        if inner is effect:
+            return
+        effect = inner
+    yield effect
+
+
 def splice_derived(effect: Any) -> bool:
     """Does the effect (or any layer :func:`unwrap_effect` goes through) hit a splice signal
     or predict a splicing outcome? Then its protein is a prediction, not a certainty: e.g.
     an exon skipping, or the coding change of an exonic splice-site variant under the
     assumption that splicing stays normal."""
-    from varcode.effects.effect_classes import MultiOutcomeEffect, NormalSplicing
-
-    for _ in range(10):
-        signal = getattr(getattr(effect, "disrupted_signal_class", None), "__name__", "")
-        if type(effect).__name__ in SPLICE_EFFECTS or signal in SPLICE_EFFECTS:
+    for layer in effect_layers(effect):
+        signal = getattr(getattr(layer, "disrupted_signal_class", None), "__name__", "")
+        if type(layer).__name__ in SPLICE_EFFECTS or signal in SPLICE_EFFECTS:
             return True
-        if isinstance(effect, NormalSplicing) and effect.coding_effect is not None:
-            effect = effect.coding_effect
-        elif isinstance(effect, MultiOutcomeEffect):
-            inner = effect.most_likely_effect
-            if inner is effect:
-                inner = getattr(effect, "alternate_effect", None) or effect
-            if inner is effect:
-                return False
-            effect = inner
-        else:
-            return False
     return False
 
 
 def unwrap_effect(effect: Any) -> Any:
-    """Replace a multi-outcome effect by its most likely outcome.
-
-    ``MultiOutcomeEffect`` -> ``most_likely_effect``; ``NormalSplicing`` -> its
-    ``coding_effect`` (when it has one). Repeated until a plain effect remains.
-    """
-    from varcode.effects.effect_classes import MultiOutcomeEffect, NormalSplicing
-
-    for _ in range(10):  # wrappers nest at most a few levels
-        if isinstance(effect, NormalSplicing) and effect.coding_effect is not None:
-            effect = effect.coding_effect
-        elif isinstance(effect, MultiOutcomeEffect):
-            inner = effect.most_likely_effect
-            if inner is effect:  # e.g. ExonicSpliceSite lists itself first
-                inner = getattr(effect, "alternate_effect", None) or effect
-            if inner is effect:
-                return effect
-            effect = inner
-        else:
-            return effect
+    """Replace a multi-outcome effect by its most likely outcome (the last of
+    :func:`effect_layers`), repeated until a plain effect remains."""
+    for layer in effect_layers(effect):
+        effect = layer
     return effect
 
 
