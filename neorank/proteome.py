@@ -136,11 +136,38 @@ def effective_max_mismatches(length: int, max_mismatches: int) -> int:
     return max(0, min(max_mismatches, length // MIN_SEED - 1))
 
 
+#: Bits per residue in the packed form of a peptide (20 residues + "other" fit in 5).
+_CODE_BITS = 5
+#: Longest peptide held in one uint64 (12 x 5 = 60 bits); longer ones compare bytes.
+_MAX_PACKED = 64 // _CODE_BITS
+_CODES = np.zeros(256, dtype=np.uint64)  # byte -> residue code; non-standard bytes -> 0
+_CODES[np.frombuffer(STANDARD_AMINO_ACIDS.encode("ascii"), dtype=np.uint8)] = np.arange(
+    1, len(STANDARD_AMINO_ACIDS) + 1, dtype=np.uint64)
+
+
+def _packed(matrix: np.ndarray) -> np.ndarray:
+    """Each row of an (N, L) residue matrix as one uint64, 5 bits a residue."""
+    packed = np.zeros(len(matrix), dtype=np.uint64)
+    for position in range(matrix.shape[1]):
+        packed |= _CODES[matrix[:, position]] << np.uint64(_CODE_BITS * position)
+    return packed
+
+
+def _packed_mismatches(a: np.ndarray, b: np.ndarray, length: int) -> np.ndarray:
+    """Hamming distance between packed peptides: the 5-bit groups that differ."""
+    low = np.uint64(sum(1 << (_CODE_BITS * i) for i in range(length)))
+    x = a ^ b
+    any_bit = x | (x >> np.uint64(1)) | (x >> np.uint64(2)) | (x >> np.uint64(3)) | (
+        x >> np.uint64(4))
+    return np.bitwise_count(any_bit & low)
+
+
 @dataclass
 class _LengthIndex:
     kmers: np.ndarray                      # sorted unique S{L}
     matrix: np.ndarray                     # (N, L) uint8 view of kmers
     seeds: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]  # segment -> (sorted keys, kmer ids)
+    packed: np.ndarray | None = None       # uint64 per kmer (L <= _MAX_PACKED), else None
 
 
 def _id_dtype(count: int) -> type:
@@ -225,7 +252,8 @@ class ProteomeIndex:
                 keys = np.ascontiguousarray(matrix[:, start:end]).view(f"S{end - start}").ravel()
                 order = np.argsort(keys, kind="stable").astype(_id_dtype(len(keys)))
                 seeds[(start, end)] = (keys[order], order)
-            self._by_length[length] = _LengthIndex(kmers, matrix, seeds)
+            packed = _packed(matrix) if length <= _MAX_PACKED else None
+            self._by_length[length] = _LengthIndex(kmers, matrix, seeds, packed)
         return self._by_length[length]
 
     # ------------------------------------------------------------------ queries
@@ -279,6 +307,7 @@ class ProteomeIndex:
         best_d = np.full(len(peptides), length + 1, dtype=np.int64)
         query_all = np.array([p.encode("ascii") for p in peptides], dtype=f"S{length}")
         qmatrix_all = _as_matrix(query_all, length)
+        qpacked_all = _packed(qmatrix_all) if index.packed is not None else None
         seeds = list(index.seeds.items())
         for block in range(0, len(peptides), QUERY_BLOCK):
             qmatrix = qmatrix_all[block:block + QUERY_BLOCK]
@@ -303,7 +332,11 @@ class ProteomeIndex:
                     continue
                 q = np.concatenate(q_ids)
                 k = np.concatenate(k_ids)
-                distance = (index.matrix[k] != qmatrix[q]).sum(axis=1)
+                if index.packed is not None:  # same distances, a few uint64 operations a pair
+                    distance = _packed_mismatches(index.packed[k],
+                                                  qpacked_all[block + q], length)
+                else:
+                    distance = (index.matrix[k] != qmatrix[q]).sum(axis=1)
                 keep = distance <= bound
                 q, k, distance = q[keep], k[keep], distance[keep]
                 # best per query: smallest distance, then smallest kmer id (= alphabetical)

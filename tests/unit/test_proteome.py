@@ -140,3 +140,32 @@ def test_non_standard_windows_and_missing_lengths():
     assert frame.loc[0, "nearest_self_peptide"] == "FGHI"
     assert frame.loc[0, "nearest_self_mismatches"] == 1
     assert frame.loc[1, ["nearest_self_peptide", "nearest_self_mismatches"]].isna().all()
+
+
+def test_packed_distances_equal_the_residue_comparison(index, proteins):
+    """Peptides of up to 12 residues are compared as packed uint64 codes; the distances
+    (and so the nearest peptides) equal the residue-by-residue comparison, also for
+    non-standard residues in the query and for the 13-mers that still compare bytes."""
+    rng = random.Random(7)
+    for length in (8, 11, 12, 13):
+        windows, matrix = _windows(tuple(proteins), length)
+        rows = np.array(rng.sample(range(len(windows)), 300))
+        queries = matrix[rows].copy()
+        for q in queries[:200]:
+            for _ in range(rng.randrange(5)):
+                q[rng.randrange(length)] = ord(rng.choice(STANDARD + "XU*"))
+        expected = (matrix[rows[::-1]] != queries).sum(axis=1)
+        if length <= proteome._MAX_PACKED:
+            packed = proteome._packed_mismatches(proteome._packed(matrix[rows[::-1]]),
+                                                 proteome._packed(queries), length)
+            assert packed.tolist() == expected.tolist()
+        else:
+            assert proteome._MAX_PACKED == 12
+        texts = [bytes(q).decode() for q in queries[:40]]
+        nearest, mismatches = index.nearest(texts)
+        for text, found, count in zip(texts, nearest, mismatches, strict=True):
+            if set(text) <= set(STANDARD):
+                best, peptide = brute_force(text, proteins)
+                assert (count, found) == ((best, peptide) if best <= 2 else (None, None))
+            elif found is not None:  # a non-standard residue always mismatches
+                assert count == sum(a != b for a, b in zip(text, found, strict=True))
