@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from neorank.config import ranking_params
+from neorank.io import json_indented
 from neorank.tables import as_number
 
 LOG = logging.getLogger("neorank.aggregate")
@@ -262,8 +263,7 @@ def pvacseq_metrics_chunks(table: pd.DataFrame, included: pd.DataFrame, best: pd
     first = True
 
     def member(key: str, value: Any) -> str:
-        text = json.dumps(value, indent=2, separators=(",", ": "), allow_nan=False)
-        return f"{'{' if first else ','}\n  {json.dumps(key)}: {text.replace(chr(10), chr(10) + '  ')}"
+        return f"{'{' if first else ','}\n  {json.dumps(key)}: {json_indented(value, 1)}"
 
     for key, value in head.items():
         yield member(key, value)

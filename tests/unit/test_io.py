@@ -74,3 +74,27 @@ def test_write_rows_gives_the_bytes_pandas_gives(monkeypatch):
         assert io.tsv_text(frame, header) == _pandas_tsv(frame, header)
     assert io.tsv_text(frame.iloc[:0]) == _pandas_tsv(frame.iloc[:0])
 
+
+
+def test_json_indented_prints_what_json_dumps_prints():
+    """The metrics.json writer's encoder gives json.dumps(indent=2)'s exact text: flat
+    and nested containers, empty ones, non-ASCII and escaped strings, floats Python
+    prints with exponents, non-string keys, continuation lines indented by ``level``."""
+    import json
+
+    import pytest
+
+    entry = {"ic50s_MT": ["X", 13.2542, "X"], "hla_types": ["HLA-A*02:01", "HLA-C*07:01"],
+             "mutation_position": "2,5", "calls": {"MT": {"HLA-A*02:01": [13.25]}, "WT": {}},
+             "none": None, "flag": True, "tiny": 1e-05, "huge": 1e16, "neg": -0.0,
+             "text": 'é "quoted" [x] {y}\n\ttab', "nested": [[[]], [1, [2, {}]], ()],
+             "int_keys": {1: "a", 2: ["b"]}, "tuple": (1, "2")}
+    for value in (entry, [entry, entry], {}, [], "scalar", 3, None, {"a": {"b": []}}):
+        for level in (0, 1, 3):
+            expected = json.dumps(value, indent=2, separators=(",", ": "), allow_nan=False)
+            assert io.json_indented(value, level) == expected.replace("\n", "\n" + "  " * level)
+    for bad in ([float("nan")], {"a": [1.0, {"b": float("inf")}]}):
+        with pytest.raises(ValueError, match="JSON compliant"):
+            io.json_indented(bad)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        io.json_indented({"a": [object()]})
