@@ -100,6 +100,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS,
                         help="prediction rows ranked per block; memory grows with it, the "
                         f"output does not change (default {CHUNK_ROWS:,})")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes ranking blocks at the same time (the rule's "
+                        "threads); the output does not change (default 1)")
     evidence = parser.add_argument_group("optional evidence (missing: not assessed)")
     evidence.add_argument("--peptides", help="peptides.tsv (self_match column)")
     evidence.add_argument("--expression", help="Salmon quant.sf, Kallisto abundance.tsv, RSEM "
@@ -190,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         copy_number = read_copy_number(args.copy_number)
     counts = rank_file(args.predictions, variants, sample, params, args.out,
                        chunk_rows=getattr(args, "chunk_rows", None) or CHUNK_ROWS,
+                       workers=max(1, getattr(args, "workers", None) or 1),
                        peptides=peptides, expression=expression, genome=genome,
                        rna_counts=rna_counts, purity=purity, copy_number=copy_number,
                        variants_where=str(args.variants),

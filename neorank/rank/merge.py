@@ -9,11 +9,17 @@ pass, giving the bytes of ranking the whole table at once.
 
 from __future__ import annotations
 
+import collections
 import heapq
+import itertools
 import logging
+import multiprocessing
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,36 +61,116 @@ def sort_keys(candidates: pd.DataFrame, exclude_self_matches: bool) -> list[str]
             zip(flags, score, affinity, candidates["candidate_id"].tolist(), strict=True)]
 
 
+@dataclass
+class _Blocks:
+    """What ranking one block needs (sent once to each worker process)."""
+
+    variants: pd.DataFrame
+    sample: str
+    params: dict[str, Any]
+    where: str
+    evidence: dict[str, Any]
+    folder: Path
+
+
+_BLOCKS: _Blocks | None = None  # set in each worker process by _set_blocks
+
+
+def _set_blocks(blocks: _Blocks) -> None:
+    global _BLOCKS
+    _BLOCKS = blocks
+
+
+def _rank_block(index: int, chunk: pd.DataFrame, blocks: _Blocks | None = None
+                ) -> dict[str, Any]:
+    """Rank one block of predictions and write it, sorted by :func:`sort_keys` (each line
+    prefixed by its key), to ``block{index}.tsv``; returns its columns, key hashes and
+    counts."""
+    blocks = blocks or _BLOCKS
+    assert blocks is not None
+    ranked = rank_candidates(chunk, blocks.variants, blocks.sample, blocks.params,
+                             predictions_where=blocks.where, **blocks.evidence)
+    keys = sort_keys(ranked, blocks.params["ranking"]["exclude_self_matches"])
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    body = tsv_text(ranked.iloc[order].drop(columns="rank"), header=False)
+    path = blocks.folder / f"block{index:05d}.tsv"
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        for key_index, line in zip(order, body.splitlines(keepends=True), strict=True):
+            handle.write(f"{keys[key_index]}\t{line}")
+    return {
+        "path": path,
+        "columns": list(ranked.columns),
+        "hashes": pd.util.hash_pandas_object(
+            ranked[["variant_id", "mutant_peptide", "allele"]], index=False).to_numpy(),
+        "rows": len(ranked),
+        "binders": int(ranked["binder"].sum()),
+        "tiers": {str(t): int(n) for t, n in ranked["tier"].value_counts().items()},
+    }
+
+
+def _ranked_blocks(chunks: Iterator[pd.DataFrame], blocks: _Blocks, workers: int
+                   ) -> Iterator[dict[str, Any]]:
+    """:func:`_rank_block` of every chunk, in chunk order; with ``workers > 1`` and more
+    than one chunk the blocks are ranked by that many processes, at most ``workers + 1``
+    chunks in flight (memory: a block per process)."""
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None else None
+    if second is None or workers <= 1:
+        for index, chunk in enumerate(c for c in (first, second) if c is not None):
+            yield _rank_block(index, chunk, blocks)
+        for index, chunk in enumerate(chunks, start=2):
+            yield _rank_block(index, chunk, blocks)
+        return
+    try:
+        pickle.dumps(blocks)
+    except Exception as err:  # noqa: BLE001 - an evidence object that cannot cross processes
+        LOG.info("ranking in one process (%s)", err)
+        yield from _ranked_blocks(itertools.chain([first, second], chunks), blocks, 1)
+        return
+    # spawn, not fork: the parent holds Arrow's thread pools, unsafe across fork
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_blocks,
+                             initargs=(blocks,)) as pool:
+        pending: collections.deque = collections.deque()
+        for index, chunk in enumerate(itertools.chain([first, second], chunks)):
+            pending.append(pool.submit(_rank_block, index, chunk))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
               params: dict[str, Any], out: str | Path, *, chunk_rows: int = CHUNK_ROWS,
-              **evidence: Any) -> dict[str, Any]:
+              workers: int = 1, **evidence: Any) -> dict[str, Any]:
     """Rank predictions.tsv into candidates.tsv in bounded memory.
 
     Blocks of ``chunk_rows`` prediction rows are ranked by :func:`rank_candidates`
-    (every criterion and the score are per row), each block is written sorted by
-    :func:`sort_keys` to a temporary file, and the blocks are merged on those keys
-    with ranks assigned in one streaming pass. The file is byte-identical to
-    ranking the whole table at once (tested); memory is one block, not the table.
-    A (variant, peptide, allele) repeated across blocks is handled as the
-    in-memory path handles it (exact duplicates dropped, conflicts an error).
+    (every criterion and the score are per row; ``workers`` processes rank blocks
+    at the same time), each block is written sorted by :func:`sort_keys` to a
+    temporary file, and the blocks are merged on those keys with ranks assigned in
+    one streaming pass. The file is byte-identical to ranking the whole table at
+    once, whatever ``chunk_rows`` and ``workers`` (tested); memory is one block per
+    worker, not the table. A (variant, peptide, allele) repeated across blocks is
+    handled as the in-memory path handles it (exact duplicates dropped, conflicts an
+    error).
 
     Returns ``{"rows", "binders", "tiers", "blocks"}``.
     """
     where = str(predictions_path)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ranking = params["ranking"]
     if "variant_id" in variants.columns and variants["variant_id"].astype(str).duplicated().any():
         LOG.warning("%s: duplicate variant_id(s); using the first row of each",
                     evidence.get("variants_where", "variants.tsv"))
         variants = variants.loc[~variants["variant_id"].astype(str).duplicated()]
     counts: dict[str, Any] = {"rows": 0, "binders": 0, "tiers": {}, "blocks": 0}
 
-    def count(ranked: pd.DataFrame) -> None:
-        counts["rows"] += len(ranked)
-        counts["binders"] += int(ranked["binder"].sum())
-        for tier, n in ranked["tier"].value_counts().items():
-            counts["tiers"][tier] = counts["tiers"].get(tier, 0) + int(n)
+    def count(rows: int, binders: int, tiers: dict[str, int]) -> None:
+        counts["rows"] += rows
+        counts["binders"] += binders
+        for tier, n in tiers.items():
+            counts["tiers"][tier] = counts["tiers"].get(tier, 0) + n
 
     def rank_whole() -> dict[str, Any]:
         """The whole table at once (empty tables, repeats across blocks)."""
@@ -92,32 +178,25 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
                                 predictions_where=where, **evidence)
         write_tsv(frame, out)
         counts.update(rows=0, binders=0, tiers={}, blocks=1 if len(frame) else 0)
-        count(frame)
+        count(len(frame), int(frame["binder"].sum()),
+              {str(t): int(n) for t, n in frame["tier"].value_counts().items()})
         return counts
 
     hashes = []
     columns: list[str] | None = None
     with tempfile.TemporaryDirectory(prefix=".rank-", dir=out.parent) as tmp:
+        state = _Blocks(variants, sample, params, where, evidence, Path(tmp))
         blocks = []
-        for chunk in _prediction_chunks(predictions_path, chunk_rows):
-            ranked = rank_candidates(chunk, variants, sample, params, predictions_where=where,
-                                     **evidence)
+        for block in _ranked_blocks(_prediction_chunks(predictions_path, chunk_rows), state,
+                                    workers):
             if columns is None:
-                columns = list(ranked.columns)
-            elif list(ranked.columns) != columns:  # cannot happen for one file; be safe
+                columns = block["columns"]
+            elif block["columns"] != columns:  # cannot happen for one file; be safe
                 raise InputFileError("prediction blocks gave different columns",
                                      where=where, fix="regenerate predictions.tsv")
-            hashes.append(pd.util.hash_pandas_object(
-                ranked[["variant_id", "mutant_peptide", "allele"]], index=False).to_numpy())
-            keys = sort_keys(ranked, ranking["exclude_self_matches"])
-            order = sorted(range(len(keys)), key=keys.__getitem__)
-            body = tsv_text(ranked.iloc[order].drop(columns="rank"), header=False)
-            path = Path(tmp) / f"block{len(blocks):05d}.tsv"
-            with open(path, "w", encoding="utf-8", newline="\n") as handle:
-                for key_index, line in zip(order, body.splitlines(keepends=True), strict=True):
-                    handle.write(f"{keys[key_index]}\t{line}")
-            blocks.append(path)
-            count(ranked)
+            hashes.append(block["hashes"])
+            blocks.append(block["path"])
+            count(block["rows"], block["binders"], block["tiers"])
         counts["blocks"] = len(blocks)
         if len(blocks) > 1:
             keys_all = np.concatenate(hashes)

@@ -598,13 +598,15 @@ def test_blocks_merge_to_the_same_bytes_as_one_table(tmp_path):
     write_tsv(whole, tmp_path / "whole.tsv")
     assert whole["binder"].any() and not whole["binder"].all()
     assert whole["self_match"].any() and whole["score"].duplicated().any()
-    for chunk_rows in (1, 7, 50, 1000):
-        out = tmp_path / f"blocks{chunk_rows}.tsv"
+    tiers = {str(t): int(n) for t, n in whole["tier"].value_counts().items()}
+    for chunk_rows, workers in ((1, 1), (7, 1), (50, 1), (1000, 1), (7, 2), (50, 3)):
+        out = tmp_path / f"blocks{chunk_rows}-{workers}.tsv"
         counts = rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params, out,
-                                chunk_rows=chunk_rows)
-        assert out.read_bytes() == (tmp_path / "whole.tsv").read_bytes(), chunk_rows
+                                chunk_rows=chunk_rows, workers=workers)
+        assert out.read_bytes() == (tmp_path / "whole.tsv").read_bytes(), (chunk_rows, workers)
         assert counts["rows"] == 120 and counts["blocks"] == -(-120 // chunk_rows)
         assert counts["binders"] == int(whole["binder"].sum())
+        assert counts["tiers"] == tiers
     assert not list(tmp_path.glob(".rank-*")), "temporary blocks left behind"
 
 
@@ -623,6 +625,12 @@ def test_repeats_across_blocks_are_handled_as_in_one_table(tmp_path):
     with pytest.raises(InputFileError, match="conflicting duplicate"):
         rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params,
                        tmp_path / "out.tsv", chunk_rows=5)
+    # within one block ranked by a worker process: the same error reaches the caller
+    _write_inputs(tmp_path, rows[:3] + [dict(rows[1], mutant_affinity_nm=77.0)] + rows[3:])
+    with pytest.raises(InputFileError, match="conflicting duplicate") as raised:
+        rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params,
+                       tmp_path / "out.tsv", chunk_rows=5, workers=2)
+    assert raised.value.fix and "regenerate" in raised.value.fix
 
 
 def test_sort_keys_order_floats_like_pandas():

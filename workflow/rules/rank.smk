@@ -23,9 +23,9 @@ rule rank:
         "benchmarks/rank/{sample}.tsv"
     conda:
         "../envs/neorank.yaml"
-    threads: 1
+    threads: 2
     resources:
-        mem_mb=mem_by_attempt(2500),
+        mem_mb=mem_by_attempt(3500),
         runtime=60,
     params:
         evidence=get_rank_evidence_args,
@@ -37,5 +37,6 @@ rule rank:
         " --peptides {input.peptides:q}"
         " --params {input.params:q}"
         " {params.evidence}"
+        " --workers {threads}"
         " --out {output.candidates:q}"
         " > {log:q} 2>&1"
