@@ -393,18 +393,50 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                         "pvacseq/<sample>.MHC_I.all_epitopes.aggregated.metrics.json)")
     parser.set_defaults(run=run)
 
+    metrics = subparsers.add_parser(
+        "pvacseq-metrics", help="pVACseq's metrics.json of the aggregated table (on its own)",
+        description="Write pVACseq's *.all_epitopes.aggregated.metrics.json from candidates.tsv "
+        "alone: the same file as `neorank aggregate --pvacseq-metrics-out`, in a job of its "
+        "own so it runs beside the vaccine design and the review workbook.")
+    metrics.add_argument("--candidates", required=True, help="candidates.tsv")
+    metrics.add_argument("--alleles-json", help="alleles.json (typing order of the alleles)")
+    metrics.add_argument("--params", help="params JSON (report.aggregate_inclusion_nm)")
+    metrics.add_argument("--out", required=True, help="metrics.json to write")
+    metrics.set_defaults(run=run_metrics)
 
-def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
-    """Run ``neorank aggregate`` (candidates.tsv read in blocks of ``chunk_rows``
-    rows); returns 0."""
+
+def _inputs(args: argparse.Namespace) -> tuple[dict[str, Any], float, list[str] | None]:
     params = load_params(getattr(args, "params", None))
     inclusion = (params.get("report") or {}).get("aggregate_inclusion_nm", DEFAULT_INCLUSION_NM)
     alleles = expressed_alleles(args.alleles_json) if getattr(args, "alleles_json", None) \
         else None
+    return params, float(inclusion), alleles
+
+
+def _write_metrics(out: str, table: pd.DataFrame, state: _Aggregation, best: pd.DataFrame,
+                   params: dict[str, Any], inclusion: float) -> None:
+    write_text(out, pvacseq_metrics_chunks(table, state.included.frame(), best,
+                                           state.allele_order(), params, inclusion))
+    LOG.info("aggregate: pVACseq metrics -> %s", out)
+
+
+def run_metrics(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Run ``neorank pvacseq-metrics``; returns 0."""
+    params, inclusion, alleles = _inputs(args)
+    table, state, best = _aggregate(args.candidates, alleles, inclusion, chunk_rows,
+                                    PVACSEQ_INCLUSION_COUNT_LIMIT)
+    _write_metrics(args.out, table, state, best, params, inclusion)
+    return 0
+
+
+def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Run ``neorank aggregate`` (candidates.tsv read in blocks of ``chunk_rows``
+    rows); returns 0."""
+    params, inclusion, alleles = _inputs(args)
     metrics_out = getattr(args, "pvacseq_metrics_out", None)
     pvacseq_out = getattr(args, "pvacseq_out", None)
     table, state, best = _aggregate(
-        args.candidates, alleles, float(inclusion), chunk_rows,
+        args.candidates, alleles, inclusion, chunk_rows,
         PVACSEQ_INCLUSION_COUNT_LIMIT if metrics_out else None)
     if getattr(args, "long_peptides", None):
         notes = read_table(args.long_peptides, columns=["variant_id", "vaccine_note"])
@@ -421,8 +453,5 @@ def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
         write_text(pvacseq_out, pvacseq_text(pvacseq_table(table, state.allele_order())))
         LOG.info("aggregate: pVACseq format -> %s", pvacseq_out)
     if metrics_out:
-        write_text(metrics_out, pvacseq_metrics_chunks(
-            table, state.included.frame(), best, state.allele_order(), params,
-            float(inclusion)))
-        LOG.info("aggregate: pVACseq metrics -> %s", metrics_out)
+        _write_metrics(metrics_out, table, state, best, params, inclusion)
     return 0

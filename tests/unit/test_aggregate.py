@@ -404,3 +404,22 @@ def test_pvacseq_options_leave_aggregated_tsv_unchanged(tmp_path):
     parsed = parser.parse_args(["aggregate", "--candidates", "c", "--out", "o",
                                 "--pvacseq-out", "p.tsv", "--pvacseq-metrics-out", "m.json"])
     assert (parsed.pvacseq_out, parsed.pvacseq_metrics_out) == ("p.tsv", "m.json")
+
+
+def test_pvacseq_metrics_on_its_own_gives_the_same_file(tmp_path, capsys):
+    """`neorank pvacseq-metrics` (the workflow's own job, beside the vaccine design) writes
+    the bytes `neorank aggregate --pvacseq-metrics-out` writes, with or without the vaccine
+    notes and variant alleles aggregate adds to its table."""
+    from neorank.cli import main
+
+    args, _, metrics = _pvacseq_run(tmp_path, _candidates(with_tier=True))
+    assert len(metrics) > 22  # 22 settings, then the variant entries
+    alone = tmp_path / "alone.metrics.json"
+    assert main(["pvacseq-metrics", "--candidates", args.candidates, "--alleles-json",
+                 args.alleles_json, "--out", str(alone)]) == 0
+    assert alone.read_bytes() == open(args.pvacseq_metrics_out, "rb").read()
+    with pytest.raises(SystemExit) as stopped:
+        main(["pvacseq-metrics", "--candidates", str(tmp_path / "missing.tsv"),
+              "--out", str(tmp_path / "m.json")])
+    assert stopped.value.code == 2
+    assert "missing.tsv: file not found" in capsys.readouterr().err

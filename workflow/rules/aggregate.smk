@@ -1,5 +1,5 @@
 # Per-variant table (results/{sample}/aggregated.tsv) and its pVACseq/pVACview-compatible
-# export (results/{sample}/pvacseq/).
+# export (results/{sample}/pvacseq/: the table here, its metrics.json in pvacseq_metrics).
 
 
 rule aggregate:
@@ -18,7 +18,6 @@ rule aggregate:
             labels={"sample": "{sample}", "table": "aggregated (one row per variant)"},
         ),
         pvacseq="results/{sample}/pvacseq/{sample}.MHC_I.all_epitopes.aggregated.tsv",
-        pvacseq_metrics="results/{sample}/pvacseq/{sample}.MHC_I.all_epitopes.aggregated.metrics.json",
     log:
         "logs/aggregate/{sample}.log",
     benchmark:
@@ -38,5 +37,32 @@ rule aggregate:
         " --variants {input.variants:q}"
         " --out {output.tsv:q}"
         " --pvacseq-out {output.pvacseq:q}"
-        " --pvacseq-metrics-out {output.pvacseq_metrics:q}"
+        " > {log:q} 2>&1"
+
+
+# pVACseq's metrics.json (hundreds of MB at 10,000 variants) needs only candidates.tsv:
+# a job of its own, beside the vaccine design, aggregate and the review workbook.
+rule pvacseq_metrics:
+    input:
+        candidates="results/{sample}/candidates.tsv",
+        alleles="results/{sample}/alleles.json",
+        params=stage_config("aggregate"),
+    output:
+        "results/{sample}/pvacseq/{sample}.MHC_I.all_epitopes.aggregated.metrics.json",
+    log:
+        "logs/pvacseq_metrics/{sample}.log",
+    benchmark:
+        "benchmarks/pvacseq_metrics/{sample}.tsv"
+    conda:
+        "../envs/neorank.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_by_attempt(1500),
+        runtime=30,
+    shell:
+        "neorank pvacseq-metrics"
+        " --candidates {input.candidates:q}"
+        " --alleles-json {input.alleles:q}"
+        " --params {input.params:q}"
+        " --out {output:q}"
         " > {log:q} 2>&1"

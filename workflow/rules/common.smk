@@ -347,6 +347,7 @@ def get_vaccine_outputs():
             "vaccine_junctions.tsv",
             "aggregated.tsv",
             "candidates.xlsx",
+            f"pvacseq/{sample}.MHC_I.all_epitopes.aggregated.metrics.json",
         ]:
             outputs.append(f"results/{sample}/{name}")
         review = review_xlsx(sample)
