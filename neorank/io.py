@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from io import StringIO
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 FLOAT_FORMAT = "%.6g"
@@ -198,7 +199,44 @@ def tsv_rounded(values: Iterable[float]) -> list[float]:
     """Each float as NeoRank's TSV writes and reads it back (``%.6g``): a Parquet
     table holds the values a stage would have read from the TSV, so the stages
     after it give the same bytes whichever form they read."""
-    return [float(FLOAT_FORMAT % v) for v in values]
+    return tsv_rounded_array(np.asarray(list(values), dtype=float)).tolist()
+
+
+#: Significant digits of FLOAT_FORMAT.
+_DIGITS = 6
+#: Powers of ten that are exact doubles (10**0 .. 10**22).
+_EXACT_POWERS = 22
+
+
+def tsv_rounded_array(values: np.ndarray) -> np.ndarray:
+    """:func:`tsv_rounded` of a float array, vectorised: ``float("%.6g" % v)`` for every
+    element, bit for bit.
+
+    For ``v = q * 10**k`` with ``10**5 <= q < 10**6``, ``%.6g`` prints the integer
+    ``n`` nearest ``q``, and reading it back gives the double nearest ``n * 10**k``,
+    which one IEEE multiplication or division by the exact double ``10**|k|`` also
+    gives. ``q`` computed in floating point is off by a few units in the last place,
+    so elements whose ``q`` lies within 1e-6 of a rounding tie, outside the digit
+    range, non-finite, zero or with ``|k| > 22`` are formatted by Python (as before).
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.empty_like(values)
+    magnitude = np.abs(values)
+    usable = np.isfinite(values) & (magnitude > 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        exponent = np.floor(np.log10(np.where(usable, magnitude, 1.0))).astype(np.int64)
+        k = exponent - (_DIGITS - 1)
+        usable &= np.abs(k) <= _EXACT_POWERS
+        power = 10.0 ** np.abs(np.where(usable, k, 0))
+        scaled = np.where(k >= 0, magnitude / power, magnitude * power)
+        digits = np.rint(scaled)
+        tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+        usable &= ~tie & (digits >= 10 ** (_DIGITS - 1)) & (digits < 10 ** _DIGITS)
+        rounded = np.where(k >= 0, digits * power, digits / power)
+    out[usable] = np.copysign(rounded[usable], values[usable])
+    rest = np.flatnonzero(~usable)
+    out[rest] = [float(FLOAT_FORMAT % v) for v in values[rest].tolist()]
+    return out
 
 
 class ParquetRows:
@@ -250,8 +288,7 @@ class ParquetRows:
         if kind == "int":
             values = np.where(missing, 0, pd.to_numeric(column).fillna(0)).astype(np.int64)
             return pa.array(values, type=pa.int64(), mask=missing)
-        values = np.asarray(tsv_rounded(pd.to_numeric(column).astype(float).tolist()),
-                            dtype=float)
+        values = tsv_rounded_array(pd.to_numeric(column).astype(float).to_numpy())
         return pa.array(values, type=pa.float64(), mask=missing)
 
     def write(self, frame: pd.DataFrame) -> None:

@@ -98,3 +98,24 @@ def test_json_indented_prints_what_json_dumps_prints():
             io.json_indented(bad)
     with pytest.raises(TypeError, match="not JSON serializable"):
         io.json_indented({"a": [object()]})
+
+
+def test_tsv_rounded_array_is_float_of_the_printed_text_bit_for_bit():
+    """The vectorised rounding Parquet tables are written with equals float("%.6g" % v)
+    for every value: IC50-like, percentile-like and negative values, ties of the 6th
+    digit, powers of ten, values whose exponent leaves the exact powers, zeros,
+    infinities, NaN and subnormals."""
+    rng = np.random.default_rng(3)
+    special = [0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, 1e-300, 1e300, 1e22, 1e23, 1e-22,
+               1e-23, 123456.5, 1234565.0, 0.1234565, 999999.5, 9999995.0, 0.5, 2.5,
+               100000.0, 999999.0, 1e6, 50000.0, 0.01]
+    values = np.concatenate([rng.lognormal(5, 3, 200_000), -rng.lognormal(0, 5, 50_000),
+                             rng.random(50_000), np.array(special),
+                             np.round(rng.random(20_000) * 1e6) / 1e6 + 5e-7,
+                             rng.integers(1, 10**7, 20_000) / 10.0])
+    expected = np.array([float(io.FLOAT_FORMAT % v) for v in values.tolist()])
+    got = io.tsv_rounded_array(values)
+    same = (expected.view(np.uint64) == got.view(np.uint64)) | (np.isnan(expected)
+                                                                 & np.isnan(got))
+    assert same.all(), values[~same][:5]
+    assert io.tsv_rounded([1.23456789, 3e-7]) == [1.23457, 3e-07]
