@@ -236,8 +236,8 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
 
     frame["candidate_id"] = [
         candidate_id(sample, v, p, a)
-        for v, p, a in zip(frame["variant_id"], frame["mutant_peptide"], frame["allele"],
-                           strict=True)
+        for v, p, a in zip(frame["variant_id"].tolist(), frame["mutant_peptide"].tolist(),
+                           frame["allele"].tolist(), strict=True)  # lists: fast for Arrow text
     ]
     frame["_affinity"] = mutant.to_numpy()
     frame["_excluded"] = (frame["self_match"].fillna(False).to_numpy(dtype=bool)

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neorank.errors import InputFileError
+from neorank.errors import InputFileError, NeoRankError
 from neorank.io import CHUNK_ROWS, tsv_text, write_tsv
 from neorank.rank.candidates import rank_candidates
 from neorank.tables import PREDICTION_TEXT_COLUMNS, read_table, table_blocks, table_header
@@ -132,12 +133,20 @@ def _ranked_blocks(chunks: Iterator[pd.DataFrame], blocks: _Blocks, workers: int
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_blocks,
                              initargs=(blocks,)) as pool:
         pending: collections.deque = collections.deque()
-        for index, chunk in enumerate(itertools.chain([first, second], chunks)):
-            pending.append(pool.submit(_rank_block, index, chunk))
-            if len(pending) > workers:
+        try:
+            for index, chunk in enumerate(itertools.chain([first, second], chunks)):
+                pending.append(pool.submit(_rank_block, index, chunk))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        except BrokenProcessPool as err:
+            raise NeoRankError(
+                f"a process ranking its blocks stopped abruptly ({err})",
+                where=blocks.where,
+                causes=["the job ran out of memory and the system killed the process"],
+                fix="give the rank job more memory (resources mem_mb), or rank with fewer "
+                    "--workers or a smaller --chunk-rows") from err
 
 
 def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
