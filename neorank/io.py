@@ -54,8 +54,42 @@ def write_rows(handle, frame: pd.DataFrame, header: bool = True) -> None:
         writer.writerow([str(c) for c in frame.columns])
     for start in range(0, len(frame), WRITE_ROWS):
         block = frame.iloc[start:start + WRITE_ROWS]
-        writer.writerows(zip(*(_cells(block.iloc[:, i]) for i in range(block.shape[1])),
-                             strict=True))
+        cells = [_cells(block.iloc[:, i]) for i in range(block.shape[1])]
+        text = _arrow_text(cells) if len(cells) > 1 else None
+        if text is None:
+            writer.writerows(zip(*cells, strict=True))
+        else:
+            handle.write(text)
+
+
+def _arrow_column(cells: list):
+    """One column's cells as an Arrow string array holding the text csv.writer prints."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(cells, type=pa.string())  # every cell already text: no Python loop
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array(["" if c is None else c if type(c) is str else str(c) for c in cells],
+                        type=pa.string())
+
+
+def _arrow_text(cells: list[list]) -> str | None:
+    """The rows csv.writer would print for these columns, printed by Arrow's C++ CSV
+    writer (several times faster), or None when a cell holds a tab, quote or line break:
+    csv.writer quotes those, Arrow's unquoted mode refuses them, and the caller then
+    prints the block with csv.writer. (A one-column table differs - csv.writer quotes an
+    empty row - and is never passed here.)"""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    table = pa.table([_arrow_column(c) for c in cells], names=[str(i) for i in range(len(cells))])
+    sink = pa.BufferOutputStream()
+    try:
+        pa_csv.write_csv(table, sink, pa_csv.WriteOptions(
+            include_header=False, delimiter="\t", quoting_style="none"))
+    except pa.ArrowInvalid:
+        return None
+    return sink.getvalue().to_pybytes().decode("utf-8")
 
 
 @functools.cache

@@ -74,6 +74,23 @@ def test_write_rows_gives_the_bytes_pandas_gives(monkeypatch):
         assert io.tsv_text(frame, header) == _pandas_tsv(frame, header)
     assert io.tsv_text(frame.iloc[:0]) == _pandas_tsv(frame.iloc[:0])
 
+    # Blocks without a tab, quote or line break are printed by Arrow's CSV writer, the
+    # others (here the rows from 485 on) by csv.writer: the same bytes either way.
+    clean = frame.assign(text=frame["text"].map(
+        lambda t: t if not isinstance(t, str) else t.replace("\t", " ").replace(
+            '"', "'").replace("\n", " ")))
+    clean["str"] = pd.Series(clean["text"], dtype="str")
+    clean.loc[clean.index >= 485, "text"] = 'late "quote"'
+    printed = []
+    arrow_text = io._arrow_text
+    monkeypatch.setattr(io, "_arrow_text", lambda cells: printed.append(
+        arrow_text(cells) is not None) or arrow_text(cells))
+    for header in (True, False):
+        assert io.tsv_text(clean, header) == _pandas_tsv(clean, header)
+    assert True in printed and False in printed
+    one_column = pd.DataFrame({"text": ["", "a", None]})
+    assert io.tsv_text(one_column) == _pandas_tsv(one_column)  # csv.writer quotes ""
+
 
 
 def test_json_indented_prints_what_json_dumps_prints():
