@@ -547,22 +547,38 @@ class TreeMemory:
         return self.peak
 
 
-def timed(cmd: list[str], log_path: Path, env: dict | None = None) -> dict:
-    """Run ``cmd``; wall time, max RSS of the largest process (wait4) and of the tree."""
+def timed(cmd: list[str], log_path: Path, env: dict | None = None,
+          time_limit: float | None = None) -> dict:
+    """Run ``cmd``; wall time, max RSS of the largest process (wait4) and of the tree.
+
+    ``time_limit`` (seconds): the command is killed when it runs longer; the figures
+    are then those at the limit and ``finished`` is False (otherwise True)."""
     with open(log_path, "w") as log:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=time_limit is not None)
         tree = TreeMemory(proc.pid)
+        stopped = threading.Event()
+
+        def stop() -> None:
+            stopped.set()
+            os.killpg(proc.pid, 9)
+
+        timer = threading.Timer(time_limit, stop) if time_limit else None
+        if timer is not None:
+            timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
+        if timer is not None:
+            timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
     tree_peak = tree.stop()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not stopped.is_set():
         tail = log_path.read_text()[-6000:]
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
             "max_rss_mib": usage.ru_maxrss / 1024,
-            "tree_peak_rss_mib": tree_peak / 2**20}
+            "tree_peak_rss_mib": tree_peak / 2**20, "finished": not stopped.is_set()}
 
 
 def rule_breakdown(workdir: Path) -> list[dict]:

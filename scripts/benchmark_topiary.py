@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topiary-python", default="/work/topiary-venv/bin/python")
     parser.add_argument("--compare-only", action="store_true",
                         help="do not run Topiary again: re-compare its earlier output")
+    parser.add_argument("--time-limit", type=float,
+                        help="stop Topiary after this many seconds and report the time and "
+                        "peak memory at the limit (a lower bound of the speed ratio)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "scripts"))
     from benchmark import ALLELES, timed
@@ -174,10 +177,21 @@ def main(argv: list[str] | None = None) -> int:
         run = json.loads((out_dir / "comparison.json").read_text())["topiary"]
     else:
         print(f"topiary: {' '.join(cmd)}", flush=True)
-        run = timed(cmd, out_dir / "topiary.log", env)
+        run = timed(cmd, out_dir / "topiary.log", env, time_limit=args.time_limit)
+    neorank_s = result["e2e"]["wall_s"]
+    if not run.get("finished", True):
+        report = {"variants": n, "neorank_e2e_s": neorank_s, "topiary": run,
+                  "time_limit_s": args.time_limit, "finished": False,
+                  "speed_ratio_at_least": run["wall_s"] / neorank_s,
+                  "loadavg_after": os.getloadavg()}
+        (out_dir / "comparison.json").write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+        print(f"variants={n} neorank_s={neorank_s:.1f} topiary_stopped_at_s={run['wall_s']:.1f} "
+              f"topiary_peak_rss_mib={run['tree_peak_rss_mib']:.0f} "
+              f"speed_ratio>={run['wall_s'] / neorank_s:.2f}")
+        return 0
     inner_timing = json.loads(Path(str(out_csv) + ".json").read_text())
     overlap = compare(workdir, out_csv)
-    neorank_s = result["e2e"]["wall_s"]
     report = {"variants": n, "neorank_e2e_s": neorank_s, "topiary": run,
               "topiary_inner": inner_timing, "overlap": overlap,
               "speed_ratio": run["wall_s"] / neorank_s, "loadavg_after": os.getloadavg()}
