@@ -9,17 +9,11 @@ pass, giving the bytes of ranking the whole table at once.
 
 from __future__ import annotations
 
-import collections
 import heapq
-import itertools
 import logging
-import multiprocessing
-import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neorank.errors import InputFileError, NeoRankError
+from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, tsv_text, write_tsv
+from neorank.parallel import ordered_map
 from neorank.rank.candidates import rank_candidates
 from neorank.tables import PREDICTION_TEXT_COLUMNS, read_table, table_blocks, table_header
 
@@ -74,21 +69,11 @@ class _Blocks:
     folder: Path
 
 
-_BLOCKS: _Blocks | None = None  # set in each worker process by _set_blocks
-
-
-def _set_blocks(blocks: _Blocks) -> None:
-    global _BLOCKS
-    _BLOCKS = blocks
-
-
-def _rank_block(index: int, chunk: pd.DataFrame, blocks: _Blocks | None = None
-                ) -> dict[str, Any]:
+def _rank_block(blocks: _Blocks, task: tuple[int, pd.DataFrame]) -> dict[str, Any]:
     """Rank one block of predictions and write it, sorted by :func:`sort_keys` (each line
     prefixed by its key), to ``block{index}.tsv``; returns its columns, key hashes and
     counts."""
-    blocks = blocks or _BLOCKS
-    assert blocks is not None
+    index, chunk = task
     ranked = rank_candidates(chunk, blocks.variants, blocks.sample, blocks.params,
                              predictions_where=blocks.where, **blocks.evidence)
     keys = sort_keys(ranked, blocks.params["ranking"]["exclude_self_matches"])
@@ -107,46 +92,6 @@ def _rank_block(index: int, chunk: pd.DataFrame, blocks: _Blocks | None = None
         "binders": int(ranked["binder"].sum()),
         "tiers": {str(t): int(n) for t, n in ranked["tier"].value_counts().items()},
     }
-
-
-def _ranked_blocks(chunks: Iterator[pd.DataFrame], blocks: _Blocks, workers: int
-                   ) -> Iterator[dict[str, Any]]:
-    """:func:`_rank_block` of every chunk, in chunk order; with ``workers > 1`` and more
-    than one chunk the blocks are ranked by that many processes, at most ``workers + 1``
-    chunks in flight (memory: a block per process)."""
-    first = next(chunks, None)
-    second = next(chunks, None) if first is not None else None
-    if second is None or workers <= 1:
-        for index, chunk in enumerate(c for c in (first, second) if c is not None):
-            yield _rank_block(index, chunk, blocks)
-        for index, chunk in enumerate(chunks, start=2):
-            yield _rank_block(index, chunk, blocks)
-        return
-    try:
-        pickle.dumps(blocks)
-    except Exception as err:  # noqa: BLE001 - an evidence object that cannot cross processes
-        LOG.info("ranking in one process (%s)", err)
-        yield from _ranked_blocks(itertools.chain([first, second], chunks), blocks, 1)
-        return
-    # spawn, not fork: the parent holds Arrow's thread pools, unsafe across fork
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_blocks,
-                             initargs=(blocks,)) as pool:
-        pending: collections.deque = collections.deque()
-        try:
-            for index, chunk in enumerate(itertools.chain([first, second], chunks)):
-                pending.append(pool.submit(_rank_block, index, chunk))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        except BrokenProcessPool as err:
-            raise NeoRankError(
-                f"a process ranking its blocks stopped abruptly ({err})",
-                where=blocks.where,
-                causes=["the job ran out of memory and the system killed the process"],
-                fix="give the rank job more memory (resources mem_mb), or rank with fewer "
-                    "--workers or a smaller --chunk-rows") from err
 
 
 def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
@@ -196,8 +141,11 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
     with tempfile.TemporaryDirectory(prefix=".rank-", dir=out.parent) as tmp:
         state = _Blocks(variants, sample, params, where, evidence, Path(tmp))
         blocks = []
-        for block in _ranked_blocks(_prediction_chunks(predictions_path, chunk_rows), state,
-                                    workers):
+        for block in ordered_map(
+                _rank_block, enumerate(_prediction_chunks(predictions_path, chunk_rows)), state,
+                workers, what="ranking blocks of predictions",
+                fix="give the rank job more memory (resources mem_mb), or rank with fewer "
+                    "--workers or a smaller --chunk-rows"):
             if columns is None:
                 columns = block["columns"]
             elif block["columns"] != columns:  # cannot happen for one file; be safe
