@@ -62,6 +62,7 @@ import pandas as pd
 from neorank import reference
 from neorank.errors import InputFileError
 from neorank.io import read_tsv
+from neorank.parallel import ordered_map
 from neorank.proteome import PROTEOME_COLUMNS, ProteomeIndex
 from neorank.ranking import EVIDENCE_DNA
 from neorank.tables import TableWriter
@@ -274,11 +275,21 @@ def _block_peptides(effects: pd.DataFrame, lengths: list[int], flank_length: int
     return table
 
 
+def _peptide_task(shared: tuple[list[int], int, ProteomeIndex | None],
+                  block: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """(variants in ``block``, their peptides.tsv rows)."""
+    lengths, flank_length, proteome = shared
+    return (int(block["variant_id"].nunique(dropna=False)),
+            _block_peptides(block, lengths, flank_length, proteome))
+
+
 def peptide_blocks(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11),
                    flank_length: int = 15, proteome: ProteomeIndex | None = None,
-                   block_variants: int = BLOCK_VARIANTS) -> Iterator[pd.DataFrame]:
+                   block_variants: int = BLOCK_VARIANTS, workers: int = 1
+                   ) -> Iterator[pd.DataFrame]:
     """peptides.tsv from an effects table, in consecutive blocks of ``block_variants``
-    variants (see the module docstring for the rules).
+    variants (see the module docstring for the rules); ``workers`` processes make
+    blocks at the same time (:func:`neorank.parallel.ordered_map`; same blocks).
 
     ``proteome``: the reference-proteome index filling ``self_match`` and the
     nearest self peptide; without it those columns are missing (``NA``). The
@@ -288,9 +299,12 @@ def peptide_blocks(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11
     lengths = list(lengths)
     total = int(effects["variant_id"].nunique(dropna=False))
     done = produced = self_matches = 0
-    for block in variant_blocks(effects, block_variants):
-        table = _block_peptides(block, lengths, flank_length, proteome)
-        done += int(block["variant_id"].nunique(dropna=False))
+    tables = ordered_map(_peptide_task, variant_blocks(effects, block_variants),
+                         (lengths, flank_length, proteome), workers, what="making peptides",
+                         fix="give the peptides job more memory (resources mem_mb), or run "
+                             "with fewer --workers or a smaller --block-variants")
+    for block_variant_count, table in tables:
+        done += block_variant_count
         produced += len(table)
         if proteome is not None:
             self_matches += int(table["self_match"].sum())
@@ -307,7 +321,7 @@ def peptide_blocks(effects: pd.DataFrame, lengths: Iterable[int] = (8, 9, 10, 11
 
 def write_peptides(effects: pd.DataFrame, path: str | Path, lengths: Iterable[int] = (8, 9, 10, 11),
                    flank_length: int = 15, proteome: ProteomeIndex | None = None,
-                   block_variants: int = BLOCK_VARIANTS) -> tuple[int, int]:
+                   block_variants: int = BLOCK_VARIANTS, workers: int = 1) -> tuple[int, int]:
     """Write peptides.tsv block by block (atomically, the bytes of ``write_tsv`` of the
     blocks of :func:`peptide_blocks` put together).
 
@@ -318,7 +332,8 @@ def write_peptides(effects: pd.DataFrame, path: str | Path, lengths: Iterable[in
     """
     variants = 0
     with TableWriter(path, PEPTIDE_COLUMNS) as out:
-        for table in peptide_blocks(effects, lengths, flank_length, proteome, block_variants):
+        for table in peptide_blocks(effects, lengths, flank_length, proteome, block_variants,
+                                    workers):
             out.write(table)
             variants += int(table["variant_id"].nunique())
         out.commit()
@@ -344,6 +359,9 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                         help="variants whose peptides are made and written at once (bounds "
                              f"the memory; the output does not depend on it; default "
                              f"{BLOCK_VARIANTS})")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes making blocks of peptides at the same time (the "
+                             "rule's threads); the output does not change (default 1)")
     reference.add_reference_arguments(parser)
     parser.set_defaults(run=run)
     return parser
@@ -364,7 +382,8 @@ def run(args: argparse.Namespace) -> int:
     genome = reference.genome_from_args(args)
     proteome = ProteomeIndex.for_genome(genome, max_mismatches=args.self_max_mismatches)
     rows, variants = write_peptides(effects, args.out, lengths, args.flank_length,
-                                    proteome=proteome, block_variants=block_variants)
+                                    proteome=proteome, block_variants=block_variants,
+                                    workers=max(1, getattr(args, "workers", None) or 1))
     log.info("peptides: %d peptides from %d variants (%d effect rows)", rows, variants,
              len(effects))
     return 0

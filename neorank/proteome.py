@@ -217,6 +217,11 @@ class ProteomeIndex:
         self.max_pairs = max_pairs
         self._by_length: dict[int, _LengthIndex] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the built per-length indexes (a worker process builds its own
+        from the cached k-mer files)."""
+        return {**self.__dict__, "_by_length": {}}
+
     @classmethod
     def for_genome(cls, genome: pyensembl.Genome, *, max_mismatches: int = 2,
                    cache_dir: str | os.PathLike | None = None) -> ProteomeIndex:

@@ -320,6 +320,15 @@ def test_block_size_does_not_change_the_output(effects_path, mini_genome, table,
         if block_variants == 1:
             lines = [m for m in caplog.messages if " of 3 variants" in m]
     assert outputs[1] == outputs[2] == outputs[1000]
+    # blocks made by two worker processes (the rule's threads): the same bytes, same log
+    out = tmp_path / "workers.tsv"
+    args = parse(["peptides", "--effects", str(effects_path), "--out", str(out),
+                  "--block-variants", "1", "--workers", "2"], mini_genome)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="neorank.peptides"):
+        assert args.run(args) == 0
+    assert out.read_bytes() == outputs[1]
+    assert [m for m in caplog.messages if " of 3 variants" in m] == lines
     assert not list(tmp_path.glob("*.tmp"))
     counts = table.groupby("variant_id", sort=False).size().cumsum()
     selfs = table.groupby("variant_id", sort=False)["self_match"].sum().cumsum()

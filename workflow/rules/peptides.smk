@@ -12,9 +12,9 @@ rule peptides:
         "per_sample"
     conda:
         "../envs/neorank.yaml"
-    threads: 1
+    threads: 2
     resources:
-        mem_mb=mem_by_attempt(2000),
+        mem_mb=mem_by_attempt(4000),
         runtime=30,
     params:
         lengths=get_lengths(),
@@ -27,6 +27,7 @@ rule peptides:
         " --lengths {params.lengths:q}"
         " --flank-length {params.flank_length}"
         " --self-max-mismatches {params.self_max_mismatches}"
+        " --workers {threads}"
         " {params.reference}"
         " --out {output.peptides:q}"
         " > {log:q} 2>&1"
