@@ -232,13 +232,20 @@ def _variant_rows(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFram
     """Per aggregated variant (table order): its summary row and the candidate rows its
     entry is made of (included peptides, plus the best peptide as pVACseq adds it)."""
     best_rows = {r["variant_id"]: r for r in best.to_dict("records")}
-    groups: dict[Any, list[dict[str, Any]]] = {}
-    for record in included.to_dict("records"):
-        groups.setdefault(record["variant_id"], []).append(record)
+    # The included rows as one list per column and each variant's row positions; a
+    # variant's rows become dicts only when its entry is made (all of them at once held
+    # GBs at 100,000 variants).
+    columns = [str(c) for c in included.columns]
+    values = [included[c].tolist() for c in included.columns]
+    variant_ids = included["variant_id"].tolist() if "variant_id" in included.columns else []
+    groups: dict[Any, list[int]] = {}
+    for position, vid in enumerate(variant_ids):
+        groups.setdefault(vid, []).append(position)
     for summary in table.to_dict("records"):
         vid = summary["variant_id"]
         top = best_rows.get(vid, {})
-        rows = list(groups.get(vid, []))
+        rows = [dict(zip(columns, (column[i] for column in values), strict=True))
+                for i in groups.get(vid, [])]
         if summary["best_peptide"] not in {r["mutant_peptide"] for r in rows} and top:
             rows.append({c: top.get(c) for c in INCLUDED_COLUMNS})  # as pVACseq adds it
         yield (summary, top), rows
