@@ -259,7 +259,7 @@ def planned_rules(run: Path) -> set[str]:
     # aggregated.tsv carries each variant's vaccine_note, so aggregate follows vaccine.
     ("vaccine", "peptide_count", 3, {"stage_config", "vaccine", "aggregate", "review_sheet",
                                      "report"},
-     {"rank", "predict", "annotate", "peptides", "eligibility", "pvacseq_metrics"}),
+     {"rank", "predict", "annotate", "peptides", "eligibility"}),
     ("report", "top_n", 7, {"stage_config", "report"},
      {"rank", "predict", "vaccine", "eligibility", "summary"}),
     ("eligibility", "min_genes_eligible", 4, {"stage_config", "eligibility", "report",
