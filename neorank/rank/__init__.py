@@ -70,21 +70,14 @@ from neorank.clonality import read_copy_number
 from neorank.config import COMPONENTS, DEFAULT_PARAMS, load_params, ranking_params
 from neorank.errors import NeoRankError
 from neorank.expression import read_expression
-from neorank.io import CHUNK_ROWS
 from neorank.rank.candidates import candidate_id, rank_candidates
-from neorank.rank.merge import rank_file
+from neorank.rank.merge import RANK_CHUNK_ROWS, rank_file
 from neorank.ranking import TIERS, check_params
 from neorank.reference import add_reference_arguments, genome_from_args
 from neorank.rnaseq import count_variant_reads
 from neorank.tables import read_table, require_columns, table_blocks, table_header
 
 __all__ = ["add_subcommand", "candidate_id", "rank_candidates", "rank_file", "run"]
-
-#: Prediction rows per ranked block: half the shared block size, so that two worker
-#: processes share the blocks out evenly and each holds about 0.9 GB at most (10k
-#: variants: 14 blocks, 42.5 s and 0.86 GB per process, against 48.9 s and 1.3 GB with
-#: 250,000-row blocks).
-RANK_CHUNK_ROWS = CHUNK_ROWS // 2
 
 LOG = logging.getLogger(__name__)
 

@@ -27,6 +27,12 @@ from neorank.parallel import ordered_map
 from neorank.rank.candidates import rank_candidates
 from neorank.tables import PREDICTION_TEXT_COLUMNS, read_table, table_blocks, table_header
 
+#: Prediction rows per ranked block: half the shared block size, so that two worker
+#: processes share the blocks out evenly and each holds about 0.9 GB at most (10k
+#: variants: 14 blocks, 42.5 s and 0.86 GB per process, against 48.9 s and 1.3 GB with
+#: 250,000-row blocks).
+RANK_CHUNK_ROWS = CHUNK_ROWS // 2
+
 LOG = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.rank"
 
 
@@ -90,12 +96,16 @@ def _rank_block(blocks: _Blocks, task: tuple[int, pd.DataFrame]) -> dict[str, An
             ranked[["variant_id", "mutant_peptide", "allele"]], index=False).to_numpy(),
         "rows": len(ranked),
         "binders": int(ranked["binder"].sum()),
-        "tiers": {str(t): int(n) for t, n in ranked["tier"].value_counts().items()},
+        "tiers": _tier_counts(ranked),
     }
 
 
+def _tier_counts(ranked: pd.DataFrame) -> dict[str, int]:
+    return {str(t): int(n) for t, n in ranked["tier"].value_counts().items()}
+
+
 def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
-              params: dict[str, Any], out: str | Path, *, chunk_rows: int = CHUNK_ROWS,
+              params: dict[str, Any], out: str | Path, *, chunk_rows: int = RANK_CHUNK_ROWS,
               workers: int = 1, **evidence: Any) -> dict[str, Any]:
     """Rank predictions.tsv into candidates.tsv in bounded memory.
 
@@ -132,8 +142,7 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
                                 predictions_where=where, **evidence)
         write_tsv(frame, out)
         counts.update(rows=0, binders=0, tiers={}, blocks=1 if len(frame) else 0)
-        count(len(frame), int(frame["binder"].sum()),
-              {str(t): int(n) for t, n in frame["tier"].value_counts().items()})
+        count(len(frame), int(frame["binder"].sum()), _tier_counts(frame))
         return counts
 
     hashes = []
