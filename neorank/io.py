@@ -147,16 +147,62 @@ def _json_lines(value, level: int, out: list[str]) -> None:
     out.append(outer + "]")
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ": "), allow_nan=False)
+#: JSON's structural characters, as byte values.
+_SQUARE, _CURLY, _COMMA, _QUOTE = (ord(c) for c in "[{,\"")
+
+
+def _json_reindented(compact: str, level: int) -> str:
+    """The compact text ``compact`` (``,`` between members, no backslash in it) laid out
+    as ``json.dumps(indent=2)`` lays it out, ``level`` steps further in.
+
+    Outside strings (a quote is always a string's first or last character when no
+    backslash escapes one), a line break and the indent of the depth come after each
+    ``[``, ``{`` and ``,`` and before each ``]`` and ``}``, except inside an empty
+    container; the text is placed in a buffer of spaces at its shifted positions, so
+    the indents are what is left.
+    """
+    text = np.frombuffer(compact.encode("ascii"), np.uint8)
+    outside = np.cumsum(text == _QUOTE) % 2 == 0  # (quotes themselves are no structure)
+    # "]" and "}" are "[" and "{" plus 2.
+    opens = ((text == _SQUARE) | (text == _CURLY)) & outside
+    closes = ((text == _SQUARE + 2) | (text == _CURLY + 2)) & outside
+    depth = np.cumsum(opens.astype(np.int64) - closes)  # after each character
+    empty = opens[:-1] & closes[1:]  # "[]", "{}": an opening followed by its closing
+    opens[:-1] &= ~empty
+    closes[1:] &= ~empty
+    after = np.flatnonzero(opens | ((text == _COMMA) & outside))
+    before = np.flatnonzero(closes)
+    # A break before byte x: after an opening or a comma at p (x = p + 1), before a
+    # closing at p (x = p); no two fall on the same byte.
+    at = np.concatenate([after + 1, before])
+    width = 1 + 2 * (np.concatenate([depth[after], depth[before]]) + level)
+    inserted = np.zeros(len(text) + 1, np.int64)
+    inserted[at] = width
+    shift = np.cumsum(inserted)
+    out = np.full(len(text) + int(shift[-1]), ord(" "), np.uint8)
+    out[np.arange(len(text)) + shift[:-1]] = text
+    out[at + shift[at] - width] = ord("\n")
+    return out.tobytes().decode("ascii")
+
+
 def json_indented(value, level: int = 0) -> str:
     """``json.dumps(value, indent=2, separators=(",", ": "), allow_nan=False)``, the same
     text, with every continuation line indented by ``level`` more steps of 2 spaces.
 
     Python's indenting encoder is pure Python (the C encoder does not indent): a
     document of hundreds of MB (pVACseq's metrics.json at 10,000 variants) took most
-    of ``neorank aggregate``. Here every container whose members are all scalars is
-    printed by one call of the C encoder (with ``,\n`` plus the indent as the item
-    separator), and only containers holding containers are walked in Python.
+    of ``neorank aggregate``. Here the C encoder prints the value compactly and
+    :func:`_json_reindented` lays it out with numpy. A text with a backslash (an
+    escaped quote may stand inside a string) is printed the slower way: every
+    container whose members are all scalars by one call of the C encoder (with
+    ``,\\n`` plus the indent as the item separator), containers holding containers
+    walked in Python.
     """
+    compact = _COMPACT_JSON.encode(value)
+    if "\\" not in compact:
+        return _json_reindented(compact, level) if "[" in compact or "{" in compact \
+            else compact  # (a scalar)
     out: list[str] = []
     _json_lines(value, level, out)
     return "".join(out)

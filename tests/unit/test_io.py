@@ -117,6 +117,36 @@ def test_json_indented_prints_what_json_dumps_prints():
         io.json_indented({"a": [object()]})
 
 
+def test_json_indented_matches_json_dumps_on_random_documents():
+    """The numpy layout of the compact text (no backslash in it) against json.dumps on
+    random nested documents whose strings and keys hold brackets, commas and colons,
+    with empty containers at any depth."""
+    import json
+    import random
+
+    rng = random.Random(7)
+    scalars = [1, -2.5, 1e-07, 1e20, 10**20, 0, True, False, None, "x", "", "  ",
+               "a[b]{c},d:e", "]}", "HLA-A*02:01", "Transcript Set 1"]
+
+    def document(depth=0):
+        pick = rng.random()
+        if depth > 4 or pick < 0.4:
+            return rng.choice(scalars)
+        if pick < 0.7:
+            return [document(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {f"{rng.choice(['a', '[', '}', ',', '', ' :'])}{i}": document(depth + 1)
+                for i in range(rng.randint(0, 4))}
+
+    fast = 0
+    for _ in range(2000):
+        value = document()
+        for level in (0, 1, 2):
+            expected = json.dumps(value, indent=2, separators=(",", ": "), allow_nan=False)
+            assert io.json_indented(value, level) == expected.replace("\n", "\n" + "  " * level)
+        fast += "\\" not in json.dumps(value) and isinstance(value, list | dict)
+    assert fast > 500  # most went the numpy way
+
+
 def test_tsv_rounded_array_is_float_of_the_printed_text_bit_for_bit():
     """The vectorised rounding Parquet tables are written with equals float("%.6g" % v)
     for every value: IC50-like, percentile-like and negative values, ties of the 6th
