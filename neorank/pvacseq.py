@@ -228,27 +228,42 @@ def _epitope_lengths(table: pd.DataFrame, included: pd.DataFrame,
     return sorted({len(str(p)) for part in peptides for p in part})
 
 
+#: Variants whose included rows are turned into Python values at a time.
+VARIANT_BATCH = 2000
+
+
 def _variant_rows(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFrame):
     """Per aggregated variant (table order): its summary row and the candidate rows its
     entry is made of (included peptides, plus the best peptide as pVACseq adds it)."""
     best_rows = {r["variant_id"]: r for r in best.to_dict("records")}
-    # The included rows as one list per column and each variant's row positions; a
-    # variant's rows become dicts only when its entry is made (all of them at once held
-    # GBs at 100,000 variants).
+    # Each variant's row positions (in row order); the rows become Python values
+    # :data:`VARIANT_BATCH` variants at a time (all of them at once held GBs at
+    # 100,000 variants).
     columns = [str(c) for c in included.columns]
-    values = [included[c].tolist() for c in included.columns]
-    variant_ids = included["variant_id"].tolist() if "variant_id" in included.columns else []
-    groups: dict[Any, list[int]] = {}
-    for position, vid in enumerate(variant_ids):
-        groups.setdefault(vid, []).append(position)
-    for summary in table.to_dict("records"):
-        vid = summary["variant_id"]
-        top = best_rows.get(vid, {})
-        rows = [dict(zip(columns, (column[i] for column in values), strict=True))
-                for i in groups.get(vid, [])]
-        if summary["best_peptide"] not in {r["mutant_peptide"] for r in rows} and top:
-            rows.append({c: top.get(c) for c in INCLUDED_COLUMNS})  # as pVACseq adds it
-        yield (summary, top), rows
+    if "variant_id" in included.columns and len(included):
+        codes, uniques = pd.factorize(included["variant_id"])
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+        group = {vid: k for k, vid in enumerate(uniques.tolist())}
+    else:
+        order, bounds, group = np.zeros(0, dtype=np.intp), np.zeros(1, dtype=np.intp), {}
+    summaries = table.to_dict("records")
+    for start in range(0, len(summaries), VARIANT_BATCH):
+        batch = summaries[start:start + VARIANT_BATCH]
+        spans = [(bounds[k], bounds[k + 1]) if (k := group.get(s["variant_id"])) is not None
+                 else (0, 0) for s in batch]
+        taken = np.concatenate([order[a:b] for a, b in spans]) if spans else order[:0]
+        values = [included[c].iloc[taken].tolist() for c in included.columns]
+        offset = 0
+        for summary, (a, b) in zip(batch, spans, strict=True):
+            vid = summary["variant_id"]
+            top = best_rows.get(vid, {})
+            rows = [dict(zip(columns, (column[i] for column in values), strict=True))
+                    for i in range(offset, offset + b - a)]
+            offset += b - a
+            if summary["best_peptide"] not in {r["mutant_peptide"] for r in rows} and top:
+                rows.append({c: top.get(c) for c in INCLUDED_COLUMNS})  # as pVACseq adds it
+            yield (summary, top), rows
 
 
 def _variant_entries(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFrame,

@@ -363,6 +363,13 @@ def test_pvacseq_metrics_file_is_written_piece_by_piece_with_json_dumps_bytes(tm
                                                  {}, DEFAULT_INCLUSION_NM))
     assert len(pieces) == len(whole) + 1
     assert "".join(pieces) == json.dumps(whole, indent=2, separators=(",", ": ")) + "\n"
+    # The included rows become Python values a few variants at a time: same text.
+    for batch in (1, 2):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(pvacseq, "VARIANT_BATCH", batch)
+            assert "".join(pvacseq.pvacseq_metrics_chunks(
+                table, state.included.frame(), best, ALLELES, {}, DEFAULT_INCLUSION_NM)
+            ) == "".join(pieces)
     empty = pvacseq.pvacseq_metrics_chunks(table.iloc[:0], state.included.frame().iloc[:0],
                                            best.iloc[:0], ALLELES, {}, DEFAULT_INCLUSION_NM)
     assert "".join(empty) == json.dumps(
