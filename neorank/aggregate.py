@@ -397,7 +397,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "pvacseq-metrics", help="pVACseq's metrics.json of the aggregated table (on its own)",
         description="Write pVACseq's *.all_epitopes.aggregated.metrics.json from candidates.tsv "
         "alone: the same file as `neorank aggregate --pvacseq-metrics-out`, in a job of its "
-        "own so that it runs beside the review workbook.")
+        "own that runs beside the vaccine design, aggregate and the review workbook.")
     metrics.add_argument("--candidates", required=True, help="candidates.tsv")
     metrics.add_argument("--alleles-json", help="alleles.json (typing order of the alleles)")
     metrics.add_argument("--params", help="params JSON (report.aggregate_inclusion_nm)")

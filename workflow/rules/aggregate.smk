@@ -25,6 +25,7 @@ rule aggregate:
     conda:
         "../envs/neorank.yaml"
     threads: 1
+    priority: 1
     resources:
         mem_mb=mem_by_attempt(1500),
         runtime=30,
@@ -40,14 +41,14 @@ rule aggregate:
         " > {log:q} 2>&1"
 
 
-# pVACseq's metrics.json (hundreds of MB at 10,000 variants) needs only candidates.tsv:
-# a job of its own, beside the review workbook instead of before it. It waits for
-# aggregated.tsv (the table it describes) so that it never runs beside aggregate, the
-# vaccine design or rank: at 100,000 variants it holds 2.9 GB.
+# pVACseq's metrics.json (3 GB at 100,000 variants) needs only candidates.tsv: a job of
+# its own that starts with the vaccine design as soon as rank ends, beside the chain
+# vaccine -> aggregate -> review workbook (it holds 1.8 GB at 100,000 variants, the
+# vaccine design 1.2 GB). The priorities start the long jobs of that chain and this one
+# before the short ones (eligibility, summary, report) on a machine of 2 cores.
 rule pvacseq_metrics:
     input:
         candidates="results/{sample}/candidates.tsv",
-        aggregated="results/{sample}/aggregated.tsv",
         alleles="results/{sample}/alleles.json",
         params=stage_config("aggregate"),
     output:
@@ -59,8 +60,9 @@ rule pvacseq_metrics:
     conda:
         "../envs/neorank.yaml"
     threads: 1
+    priority: 1
     resources:
-        mem_mb=mem_by_attempt(1500),
+        mem_mb=mem_by_attempt(2000),
         runtime=30,
     shell:
         "neorank pvacseq-metrics"

@@ -28,6 +28,7 @@ rule review_sheet:
     conda:
         "../envs/neorank.yaml"
     threads: 1
+    priority: 1
     resources:
         mem_mb=mem_by_attempt(3000),
         runtime=60,

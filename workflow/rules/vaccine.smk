@@ -33,6 +33,7 @@ rule vaccine:
     conda:
         "../envs/neorank.yaml"
     threads: 1
+    priority: 1
     resources:
         mem_mb=mem_by_attempt(3000),
         runtime=60,
