@@ -22,10 +22,10 @@ rule aggregate:
         "logs/aggregate/{sample}.log",
     benchmark:
         "benchmarks/aggregate/{sample}.tsv"
+    priority: 1
     conda:
         "../envs/neorank.yaml"
     threads: 1
-    priority: 1
     resources:
         mem_mb=mem_by_attempt(1500),
         runtime=30,
@@ -57,10 +57,10 @@ rule pvacseq_metrics:
         "logs/pvacseq_metrics/{sample}.log",
     benchmark:
         "benchmarks/pvacseq_metrics/{sample}.tsv"
+    priority: 1
     conda:
         "../envs/neorank.yaml"
     threads: 1
-    priority: 1
     resources:
         mem_mb=mem_by_attempt(2000),
         runtime=30,

@@ -25,10 +25,10 @@ rule review_sheet:
         "logs/review_sheet/{sample}.log",
     benchmark:
         "benchmarks/review_sheet/{sample}.tsv"
+    priority: 1
     conda:
         "../envs/neorank.yaml"
     threads: 1
-    priority: 1
     resources:
         mem_mb=mem_by_attempt(3000),
         runtime=60,

@@ -30,10 +30,10 @@ rule vaccine:
         "logs/vaccine/{sample}.log",
     benchmark:
         "benchmarks/vaccine/{sample}.tsv"
+    priority: 1
     conda:
         "../envs/neorank.yaml"
     threads: 1
-    priority: 1
     resources:
         mem_mb=mem_by_attempt(3000),
         runtime=60,
