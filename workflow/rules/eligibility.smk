@@ -16,6 +16,7 @@ rule eligibility:
         "logs/eligibility/{sample}.log",
     benchmark:
         "benchmarks/eligibility/{sample}.tsv"
+    priority: 2
     localrule: True
     conda:
         "../envs/neorank.yaml"

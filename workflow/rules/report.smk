@@ -27,6 +27,7 @@ rule report:
         "logs/report/{sample}.log",
     benchmark:
         "benchmarks/report/{sample}.tsv"
+    priority: 1
     localrule: True
     conda:
         "../envs/neorank.yaml"

@@ -30,7 +30,7 @@ rule vaccine:
         "logs/vaccine/{sample}.log",
     benchmark:
         "benchmarks/vaccine/{sample}.tsv"
-    priority: 1
+    priority: 4
     conda:
         "../envs/neorank.yaml"
     threads: 1
