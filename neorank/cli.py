@@ -9,6 +9,7 @@ names the file, record and fix; they never reach the user as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -49,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except NeoRankError as err:
         parser.exit(2, f"neorank {args.step}: error: {err}\n")
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        parser.exit(2, f"neorank {args.step}: error: no space left on the device{where}; "
+                       "fix: free space there or run in a directory with more room (a "
+                       "100,000-variant sample leaves about 14 GB of results, and rank needs "
+                       "about 10 GB more for its temporary blocks while it runs)\n")
     return 0  # pragma: no cover
 
 
