@@ -22,7 +22,7 @@ rule aggregate:
         "logs/aggregate/{sample}.log",
     benchmark:
         "benchmarks/aggregate/{sample}.tsv"
-    priority: 2
+    priority: 3
     conda:
         "../envs/neorank.yaml"
     threads: 1
@@ -46,9 +46,9 @@ rule aggregate:
 # vaccine -> aggregate -> review workbook (it holds 1.8 GB at 100,000 variants, the
 # vaccine design 1.2 GB). Priorities after rank follow the longest chain of work left
 # behind each job (100,000 variants: vaccine -> aggregate -> review 225 s, this job 197 s,
-# eligibility -> report 113 s): vaccine 4, pvacseq_metrics 3, aggregate and eligibility
-# 2, review_sheet and report 1, the rest 0; on 2 cores the last job ends about 25 s
-# sooner than with the long chain alone put first.
+# eligibility -> report 113 s): vaccine 5, pvacseq_metrics 4, aggregate 3, eligibility
+# 2, review_sheet and report 1, the rest 0. (With aggregate and eligibility level, a 10k
+# run took eligibility first and ended 4 s later.)
 rule pvacseq_metrics:
     input:
         candidates="results/{sample}/candidates.tsv",
@@ -60,7 +60,7 @@ rule pvacseq_metrics:
         "logs/pvacseq_metrics/{sample}.log",
     benchmark:
         "benchmarks/pvacseq_metrics/{sample}.tsv"
-    priority: 3
+    priority: 4
     conda:
         "../envs/neorank.yaml"
     threads: 1

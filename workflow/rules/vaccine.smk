@@ -30,7 +30,7 @@ rule vaccine:
         "logs/vaccine/{sample}.log",
     benchmark:
         "benchmarks/vaccine/{sample}.tsv"
-    priority: 4
+    priority: 5
     conda:
         "../envs/neorank.yaml"
     threads: 1
