@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         where = f" writing {err.filename}" if err.filename else ""
         parser.exit(2, f"neorank {args.step}: error: no space left on the device{where}; "
-                       "fix: free space there or run in a directory with more room (a "
-                       "100,000-variant sample leaves about 14 GB of results, and rank needs "
-                       "about 10 GB more for its temporary blocks while it runs)\n")
+                       "fix: free space there or run in a directory with more room (rank "
+                       "keeps temporary blocks a little larger than candidates.tsv beside "
+                       "it while it runs)\n")
     return 0  # pragma: no cover
 
 

@@ -201,8 +201,7 @@ def json_indented(value, level: int = 0) -> str:
     """
     compact = _COMPACT_JSON.encode(value)
     if "\\" not in compact:
-        return _json_reindented(compact, level) if "[" in compact or "{" in compact \
-            else compact  # (a scalar)
+        return _json_reindented(compact, level)
     out: list[str] = []
     _json_lines(value, level, out)
     return "".join(out)

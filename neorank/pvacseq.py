@@ -240,20 +240,17 @@ def _variant_rows(table: pd.DataFrame, included: pd.DataFrame, best: pd.DataFram
     # :data:`VARIANT_BATCH` variants at a time (all of them at once held GBs at
     # 100,000 variants).
     columns = [str(c) for c in included.columns]
-    if "variant_id" in included.columns and len(included):
-        codes, uniques = pd.factorize(included["variant_id"])
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-        group = {vid: k for k, vid in enumerate(uniques.tolist())}
-    else:
-        order, bounds, group = np.zeros(0, dtype=np.intp), np.zeros(1, dtype=np.intp), {}
+    codes, uniques = pd.factorize(included["variant_id"])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    group = {vid: k for k, vid in enumerate(uniques.tolist())}
     summaries = table.to_dict("records")
     for start in range(0, len(summaries), VARIANT_BATCH):
         batch = summaries[start:start + VARIANT_BATCH]
         spans = [(bounds[k], bounds[k + 1]) if (k := group.get(s["variant_id"])) is not None
                  else (0, 0) for s in batch]
-        taken = np.concatenate([order[a:b] for a, b in spans]) if spans else order[:0]
-        values = [included[c].iloc[taken].tolist() for c in included.columns]
+        rows_of_batch = included.iloc[np.concatenate([order[a:b] for a, b in spans])]
+        values = [rows_of_batch[c].tolist() for c in included.columns]
         offset = 0
         for summary, (a, b) in zip(batch, spans, strict=True):
             vid = summary["variant_id"]
