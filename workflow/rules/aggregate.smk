@@ -46,9 +46,9 @@ rule aggregate:
 # vaccine -> aggregate -> review workbook (it holds 1.8 GB at 100,000 variants, the
 # vaccine design 1.2 GB). Priorities after rank follow the longest chain of work left
 # behind each job (100,000 variants: vaccine -> aggregate -> review 225 s, this job 197 s,
-# eligibility -> report 113 s): vaccine 5, pvacseq_metrics 4, aggregate 3, eligibility
-# 2, review_sheet and report 1, the rest 0. (With aggregate and eligibility level, a 10k
-# run took eligibility first and ended 4 s later.)
+# eligibility -> report 97 s): vaccine 5, pvacseq_metrics 4, aggregate 3, eligibility 2,
+# review_sheet and report 1, the rest 0. (With aggregate and eligibility level, a 10k run
+# took eligibility, 4 s, before aggregate, holding up the aggregate -> review chain.)
 rule pvacseq_metrics:
     input:
         candidates="results/{sample}/candidates.tsv",
