@@ -166,3 +166,23 @@ def test_tsv_rounded_array_is_float_of_the_printed_text_bit_for_bit():
                                                                  & np.isnan(got))
     assert same.all(), values[~same][:5]
     assert io.tsv_rounded([1.23456789, 3e-7]) == [1.23457, 3e-07]
+
+
+def test_float_texts_print_what_the_float_format_prints():
+    """Floats printed in Arrow (what the TSV writer uses) give FLOAT_FORMAT's text for
+    every value: the ranges a candidates table holds (IC50s, percentiles, fractions,
+    negative scores), the edges of %g's plain-notation range (1e-4, 1e6 and values that
+    round onto them), ties of the 6th digit, zeros, infinities, NaN and subnormals."""
+    rng = np.random.default_rng(11)
+    special = [0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, 1e-300, 1e300, 1e-4, 9.999995e-5,
+               9.9999949e-5, 0.000100000, 999999.0, 999999.5, 999999.4999, 1e6, -1e6, 1e-5,
+               123456.5, 0.1234565, 2.5, 0.5, 100000.0, 50000.0, 1e22, 1e23, 0.1 + 0.2, 1 / 3]
+    values = np.concatenate([rng.lognormal(5, 3, 200_000), -rng.lognormal(0, 5, 50_000),
+                             rng.random(50_000), np.array(special),
+                             np.round(rng.random(20_000) * 1e6) / 1e6 + 5e-7,
+                             rng.integers(1, 10**7, 20_000) / 10.0,
+                             rng.integers(-10**6, 10**6, 20_000).astype(float)])
+    expected = [io.NA if np.isnan(v) else io.FLOAT_FORMAT % v for v in values.tolist()]
+    got = io._float_texts(values).to_pylist()
+    wrong = [(v, e, g) for v, e, g in zip(values.tolist(), expected, got, strict=True) if e != g]
+    assert not wrong, wrong[:5]
