@@ -456,6 +456,91 @@ class ParquetRows:
         os.replace(self.tmp, self.path)
 
 
+#: Arrow types of the column kinds of :class:`ParquetFromTsv` (and :class:`ParquetRows`).
+def _arrow_kinds():
+    import pyarrow as pa
+
+    return {"text": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+
+
+class ParquetFromTsv:
+    """The Parquet form of a NeoRank TSV, written from the TSV's text as it is produced.
+
+    :meth:`write` takes whole data lines (no header) in file order; Arrow's CSV reader
+    parses each piece with the column ``kinds`` given (``"text"``, ``"int"``,
+    ``"float"``, ``"bool"``; ``NA`` is missing, as in :func:`read_tsv`) and the rows go to
+    the Parquet file as one row group, in a background thread (Arrow releases the
+    interpreter lock), so the caller goes on producing the next piece meanwhile. The
+    floats are those of the text (correctly rounded, as Python's ``float`` reads
+    them), so a stage reading either form reads the same values. Written atomically:
+    a temporary file renamed by :meth:`close`; leaving the ``with`` block on an error
+    removes it.
+    """
+
+    def __init__(self, path: str | os.PathLike, columns: Iterable[str],
+                 kinds: dict[str, str]) -> None:
+        import concurrent.futures
+
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.columns = [str(c) for c in columns]
+        arrow = _arrow_kinds()
+        self.schema = pa.schema([(c, arrow[kinds[c]]) for c in self.columns])
+        self.rows = 0
+        self._options = (
+            pa_csv.ReadOptions(column_names=self.columns),
+            pa_csv.ParseOptions(delimiter="\t"),
+            pa_csv.ConvertOptions(column_types=self.schema, null_values=[NA],
+                                  true_values=["True"], false_values=["False"],
+                                  strings_can_be_null=True, quoted_strings_can_be_null=False))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(str(self.tmp), self.schema, compression="zstd")
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._pending = None
+
+    def _write(self, data: bytes) -> int:
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        read, parse, convert = self._options
+        table = pa_csv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse,
+                                convert_options=convert)
+        self._writer.write_table(table)
+        return table.num_rows
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.rows += pending.result()
+
+    def write(self, text: str) -> None:
+        """Queue whole TSV data lines (waits for the piece before, at most one behind)."""
+        if not text:
+            return
+        self._wait()
+        self._pending = self._pool.submit(self._write, text.encode("utf-8"))
+
+    def close(self) -> None:
+        """Write what is queued, close the file and move it into place."""
+        self._wait()
+        self._pool.shutdown()
+        self._writer.close()
+        os.replace(self.tmp, self.path)
+
+    def __enter__(self) -> ParquetFromTsv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp.exists():
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._writer.close()
+            self.tmp.unlink(missing_ok=True)
+
+
 def parquet_columns(path: str | os.PathLike) -> list[str]:
     """The column names of a Parquet table."""
     import pyarrow.parquet as pq
@@ -468,18 +553,34 @@ def read_parquet_chunks(path: str | os.PathLike, columns: Iterable[str] | None =
     """Stream a Parquet table in blocks of at most ``chunk_rows`` rows (file order),
     reading only ``columns`` (names absent from the table are skipped). Yields at
     least one (possibly empty) block, as :func:`read_tsv_chunks` does for a
-    header-only TSV."""
+    header-only TSV. A bool column with missing values holds NaN for them, as
+    :func:`read_tsv` gives it (Arrow gives None)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     handle = pq.ParquetFile(str(path))
     names = handle.schema_arrow.names
     wanted = names if columns is None else [c for c in dict.fromkeys(columns) if c in names]
+    bools = [c for c in wanted if handle.schema_arrow.field(c).type == pa.bool_()]
     empty = True
     for batch in handle.iter_batches(batch_size=chunk_rows, columns=wanted):
         empty = False
-        yield batch.to_pandas()
+        block = batch.to_pandas()
+        for name in bools:
+            if block[name].dtype == object:
+                block[name] = block[name].where(block[name].notna(), np.nan)
+        yield block
     if empty:
         yield handle.schema_arrow.empty_table().select(wanted).to_pandas()
+
+
+def as_tsv_text(column: pd.Series) -> pd.Series:
+    """A column's cells as the text the TSV holds (floats ``%.6g``, bools ``True``/``False``),
+    missing cells missing: what :func:`read_tsv` with ``dtype=str`` gives the column."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column
+    texts = pd.Series(_arrow_texts(column).to_pandas(), index=column.index, dtype="str")
+    return texts.where(column.notna().to_numpy())
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -233,6 +233,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         description="Write the review workbook: Review, Aggregated, Binders and About sheets.")
     parser.add_argument("--sample", required=True, help="sample id (as in the sample sheet)")
     parser.add_argument("--candidates", required=True, help="candidates.tsv")
+    parser.add_argument("--candidates-table",
+                        help="the same table in Parquet form (candidates.parquet), read "
+                        "instead of --candidates; the About sheet still names and hashes "
+                        "--candidates")
     parser.add_argument("--aggregated", required=True, help="aggregated.tsv")
     parser.add_argument("--long-peptides", required=True, help="long peptides (neorank vaccine)")
     parser.add_argument("--vaccine-peptides", required=True, help="vaccine_peptides.tsv")
@@ -249,7 +253,8 @@ def run(args: argparse.Namespace, chunk_rows: int = CHUNK_ROWS) -> int:
     """Run ``neorank review-sheet`` (candidates.tsv and aggregated.tsv read in blocks
     of ``chunk_rows`` rows)."""
     cap = getattr(args, "max_binder_rows", DEFAULT_MAX_BINDER_ROWS)
-    scan = scan_candidates(args.candidates, chunk_rows)
+    scan = scan_candidates(getattr(args, "candidates_table", None) or args.candidates,
+                           chunk_rows)
     review = review_rows(read_table(args.long_peptides), read_table(args.vaccine_peptides),
                          read_table(args.vaccine_mrna), scan.firsts)
     binders = Rows(list(scan.table.columns), binder_blocks(scan, cap))

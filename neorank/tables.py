@@ -24,6 +24,7 @@ import pyarrow
 from neorank.errors import InputFileError
 from neorank.io import (
     CHUNK_ROWS,
+    as_tsv_text,
     is_parquet,
     parquet_columns,
     read_parquet_chunks,
@@ -45,6 +46,26 @@ PREDICTION_TEXT_COLUMNS = (
 #: between blocks), with their kind in the Parquet form.
 PREDICTION_TYPES = {"length": "int", "anchor_mutated": "bool", "self_match": "bool",
                     "nearest_self_mismatches": "int"}
+
+#: Kinds of the candidates table's columns in its Parquet form (results/<sample>/
+#: candidates.parquet, :class:`neorank.io.ParquetFromTsv`); a column not named here
+#: (a predictions column NeoRank does not write) is text.
+CANDIDATE_KINDS = {
+    **dict.fromkeys(PREDICTION_TEXT_COLUMNS, "text"),
+    **dict.fromkeys(["rank", "length", "nearest_self_mismatches", "tumor_depth", "rna_depth",
+                     "rna_alt_reads"], "int"),
+    **dict.fromkeys(["anchor_mutated", "binder", "self_match"], "bool"),
+    **dict.fromkeys(["mutant_affinity_nm", "mutant_percentile", "wildtype_affinity_nm",
+                     "wildtype_percentile", "presentation_score", "presentation_percentile",
+                     "processing_score", "agretopicity", "tumor_vaf", "normal_vaf", "ccf",
+                     "gene_tpm", "transcript_tpm", "rna_vaf", "score"], "float"),
+}
+
+
+def candidate_kinds(columns: Iterable[str]) -> dict[str, str]:
+    """:data:`CANDIDATE_KINDS` of ``columns`` (text for the others)."""
+    return {str(c): CANDIDATE_KINDS.get(str(c), "text") for c in columns}
+
 
 #: Statuses an allele of alleles.json can have (written by the predict stage).
 ALLELE_STATUSES = ("supported", "extrapolated", "null_skipped")
@@ -156,16 +177,32 @@ def table_header(path: str | os.PathLike) -> list[str]:
 
 def table_blocks(path: str | os.PathLike, columns: list[str] | None = None,
                  chunk_rows: int = CHUNK_ROWS, **kwargs) -> Iterator[pd.DataFrame]:
-    """:func:`neorank.io.read_tsv_chunks` (:func:`neorank.io.read_parquet_chunks` for a
-    Parquet table, whose schema fixes the types: ``kwargs`` apply to TSV only) with read
-    problems as :class:`InputFileError`."""
+    """:func:`neorank.io.read_tsv_chunks` (:func:`parquet_blocks` for a Parquet table)
+    with read problems as :class:`InputFileError`."""
     try:
         if is_parquet(path):
-            yield from read_parquet_chunks(path, columns, chunk_rows)
+            yield from parquet_blocks(path, columns, chunk_rows, kwargs.get("dtype"))
             return
         yield from read_tsv_chunks(path, columns, chunk_rows, **kwargs)
     except _READ_ERRORS as err:
         raise _unreadable(path, err) from err
+
+
+def parquet_blocks(path: str | os.PathLike, columns: list[str] | None = None,
+                   chunk_rows: int = CHUNK_ROWS, dtype: Any = None) -> Iterator[pd.DataFrame]:
+    """:func:`neorank.io.read_parquet_chunks`, the columns a TSV read would give as text
+    (``dtype`` ``str``, or ``"str"`` for named columns) as their TSV text
+    (:func:`neorank.io.as_tsv_text`); the schema fixes the other types."""
+    for block in read_parquet_chunks(path, columns, chunk_rows):
+        if dtype is str or dtype == "str":
+            text = list(block.columns)
+        elif isinstance(dtype, dict):
+            text = [c for c, t in dtype.items() if t in (str, "str") and c in block.columns]
+        else:
+            text = []
+        for name in text:
+            block[name] = as_tsv_text(block[name])
+        yield block
 
 
 def write_text(path: str | os.PathLike, text: str | Iterable[str]) -> None:
@@ -189,7 +226,9 @@ class TableBlocks:
     absent from the header are skipped, see :attr:`columns`), so peak memory is
     one block plus what the caller keeps of each. :attr:`rows` counts the rows
     read. A missing or unparsable file is an :class:`InputFileError` when the
-    object is made. ``kwargs`` go to :func:`neorank.io.read_tsv_chunks`.
+    object is made. ``kwargs`` go to :func:`neorank.io.read_tsv_chunks`; a Parquet
+    table (candidates.parquet) is read by :func:`parquet_blocks`, its schema fixing the
+    types of every block.
 
     :meth:`concat` puts the kept parts of the blocks back together with the
     column types a whole-table read gives them. pandas infers a type per block,
@@ -205,7 +244,7 @@ class TableBlocks:
         self.path = path
         self.chunk_rows = chunk_rows
         self.kwargs = kwargs
-        header = self._parse(lambda: tsv_columns(path))
+        header = table_header(path)
         wanted = None if columns is None else list(dict.fromkeys(columns))
         #: Columns read, in file order.
         self.columns = header if wanted is None else [c for c in header if c in wanted]
@@ -219,7 +258,9 @@ class TableBlocks:
             return read()
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        blocks = read_tsv_chunks(self.path, self._wanted, self.chunk_rows, **self.kwargs)
+        blocks = (parquet_blocks(self.path, self._wanted, self.chunk_rows,
+                                 self.kwargs.get("dtype")) if is_parquet(self.path)
+                  else read_tsv_chunks(self.path, self._wanted, self.chunk_rows, **self.kwargs))
         while True:
             block = self._parse(lambda: next(blocks, None))
             if block is None:
@@ -236,8 +277,10 @@ class TableBlocks:
         the result when there is no part (default: every column read)."""
         shapes = list(self._shapes.values())
         if not shapes:  # not read yet: the types of an empty read
-            shapes = [self._parse(lambda: read_tsv(self.path, nrows=0, usecols=self.columns,
-                                                   **self.kwargs))]
+            shapes = [self._parse(lambda: next(parquet_blocks(
+                self.path, self.columns, 1, self.kwargs.get("dtype"))).iloc[:0]
+                if is_parquet(self.path) else read_tsv(self.path, nrows=0, usecols=self.columns,
+                                                       **self.kwargs))]
         if parts:
             columns = list(parts[0].columns)
         elif columns is None:

@@ -1,7 +1,8 @@
 """``neorank rank``: metrics, per-criterion verdicts, tiers and a composite score.
 
 Reads the predictions table (``predictions.parquet``, or a TSV; peptides x alleles) and ``variants.tsv`` and writes
-``candidates.tsv``: every prediction row (binders and non-binders) with the
+``candidates.tsv`` (and with ``--out-parquet`` its Parquet form, which the stages
+after rank read with column projection): every prediction row (binders and non-binders) with the
 evidence columns, one ``pass_<criterion>`` column per criterion, a ``tier``
 and the composite ``score`` (columns: docs/tables.md). Optional evidence:
 ``--peptides`` (``self_match``), ``--expression`` (:mod:`neorank.expression`),
@@ -96,6 +97,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--variants", required=True, help="variants.tsv")
     parser.add_argument("--params", help="params JSON with binding/ranking sections")
     parser.add_argument("--out", required=True, help="candidates.tsv to write")
+    parser.add_argument("--out-parquet",
+                        help="also write the table in Parquet form here (candidates.parquet: "
+                        "the same rows and values, read by the stages after rank)")
     parser.add_argument("--chunk-rows", type=int, default=RANK_CHUNK_ROWS,
                         help="prediction rows ranked per block; memory grows with it, the "
                         f"output does not change (default {RANK_CHUNK_ROWS:,})")
@@ -193,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     counts = rank_file(args.predictions, variants, sample, params, args.out,
                        chunk_rows=getattr(args, "chunk_rows", None) or RANK_CHUNK_ROWS,
                        workers=max(1, getattr(args, "workers", None) or 1),
+                       parquet=getattr(args, "out_parquet", None),
                        peptides=peptides, expression=expression, genome=genome,
                        rna_counts=rna_counts, purity=purity, copy_number=copy_number,
                        variants_where=str(args.variants),

@@ -9,7 +9,10 @@ pass, giving the bytes of ranking the whole table at once.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import io
+import itertools
 import logging
 import shutil
 import tempfile
@@ -22,16 +25,24 @@ import numpy as np
 import pandas as pd
 
 from neorank.errors import InputFileError
-from neorank.io import CHUNK_ROWS, tsv_text, write_tsv
+from neorank.io import CHUNK_ROWS, ParquetFromTsv, tsv_text
 from neorank.parallel import ordered_map
 from neorank.rank.candidates import rank_candidates
-from neorank.tables import PREDICTION_TEXT_COLUMNS, read_table, table_blocks, table_header
+from neorank.tables import (
+    PREDICTION_TEXT_COLUMNS,
+    candidate_kinds,
+    read_table,
+    table_blocks,
+    table_header,
+)
 
 #: Prediction rows per ranked block: half the shared block size, so that two worker
 #: processes share the blocks out evenly and each holds about 0.9 GB at most (10k
 #: variants: 14 blocks, 42.5 s and 0.86 GB per process, against 48.9 s and 1.3 GB with
 #: 250,000-row blocks).
 RANK_CHUNK_ROWS = CHUNK_ROWS // 2
+#: Merged rows written at a time (one row group of the Parquet form).
+MERGE_ROWS = 65_536
 
 LOG = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.rank"
 
@@ -106,7 +117,8 @@ def _tier_counts(ranked: pd.DataFrame) -> dict[str, int]:
 
 def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
               params: dict[str, Any], out: str | Path, *, chunk_rows: int = RANK_CHUNK_ROWS,
-              workers: int = 1, **evidence: Any) -> dict[str, Any]:
+              workers: int = 1, parquet: str | Path | None = None,
+              **evidence: Any) -> dict[str, Any]:
     """Rank predictions.tsv into candidates.tsv in bounded memory.
 
     Blocks of ``chunk_rows`` prediction rows are ranked by :func:`rank_candidates`
@@ -117,7 +129,9 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
     once, whatever ``chunk_rows`` and ``workers`` (tested); memory is one block per
     worker, not the table. A (variant, peptide, allele) repeated across blocks is
     handled as the in-memory path handles it (exact duplicates dropped, conflicts an
-    error).
+    error). ``parquet``: also write the table's Parquet form there (same rows and
+    values, :data:`~neorank.tables.CANDIDATE_KINDS`), parsed from the merged text in
+    a thread beside the merge.
 
     Returns ``{"rows", "binders", "tiers", "blocks"}``.
     """
@@ -136,11 +150,29 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
         for tier, n in tiers.items():
             counts["tiers"][tier] = counts["tiers"].get(tier, 0) + n
 
+    def write(columns: list[str], lines: Iterator[str]) -> None:
+        """candidates.tsv (and its Parquet form) from the header and the data lines."""
+        partial = out.with_name(out.name + ".tmp")
+        with contextlib.ExitStack() as stack:
+            handle = stack.enter_context(open(partial, "w", encoding="utf-8", newline="\n"))
+            table = (stack.enter_context(ParquetFromTsv(parquet, columns,
+                                                        candidate_kinds(columns)))
+                     if parquet is not None else None)
+            handle.write("\t".join(columns) + "\n")
+            for piece in _pieces(lines, MERGE_ROWS):
+                handle.write(piece)
+                if table is not None:
+                    table.write(piece)
+            if table is not None:
+                table.close()
+        shutil.move(partial, out)
+
     def rank_whole() -> dict[str, Any]:
         """The whole table at once (empty tables, repeats across blocks)."""
         frame = rank_candidates(read_table(predictions_path), variants, sample, params,
                                 predictions_where=where, **evidence)
-        write_tsv(frame, out)
+        write([str(c) for c in frame.columns],
+              iter(io.StringIO(tsv_text(frame, header=False), newline="\n")))
         counts.update(rows=0, binders=0, tiers={}, blocks=1 if len(frame) else 0)
         count(len(frame), int(frame["binder"].sum()), _tier_counts(frame))
         return counts
@@ -174,18 +206,21 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
                 return rank_whole()
         if columns is None:  # empty predictions.tsv: header only
             return rank_whole()
-        partial = out.with_name(out.name + ".tmp")
-        with open(partial, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write("\t".join(columns) + "\n")
-            files = [open(p, encoding="utf-8", newline="\n") for p in blocks]
-            try:
-                for rank, line in enumerate(heapq.merge(*files), start=1):
-                    handle.write(f"{rank}\t{line.split(chr(9), 1)[1]}")
-            finally:
-                for file in files:
-                    file.close()
-        shutil.move(partial, out)
+        with contextlib.ExitStack() as stack:
+            files = [stack.enter_context(open(p, encoding="utf-8", newline="\n"))
+                     for p in blocks]
+            write(columns, (f"{rank}\t{line.split(chr(9), 1)[1]}"
+                            for rank, line in enumerate(heapq.merge(*files), start=1)))
     return counts
+
+
+def _pieces(lines: Iterator[str], rows: int) -> Iterator[str]:
+    """``lines`` joined ``rows`` at a time."""
+    while True:
+        piece = "".join(itertools.islice(lines, rows))
+        if not piece:
+            return
+        yield piece
 
 
 def _prediction_chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -186,3 +186,43 @@ def test_float_texts_print_what_the_float_format_prints():
     got = io._float_texts(values).to_pylist()
     wrong = [(v, e, g) for v, e, g in zip(values.tolist(), expected, got, strict=True) if e != g]
     assert not wrong, wrong[:5]
+
+
+def test_parquet_form_of_a_tsv_reads_back_as_the_tsv(tmp_path):
+    """ParquetFromTsv fed a TSV's lines in pieces holds what read_tsv reads: typed columns
+    (an int with missing values reads as float, a bool with missing values as object with
+    NaN), text as text; asked for text (dtype=str), the blocks are the TSV's text."""
+    import pytest
+
+    from neorank.tables import parquet_blocks
+
+    frame = pd.DataFrame({
+        "variant_id": [f"1:{i}:A>T" for i in range(9)],
+        "depth": [10, None, 12, 13, 14, 15, 16, 17, 18],
+        "self_match": [True, None, False] * 3,
+        "vaf": [0.5, 1e-7, None, 2.0, 123456.7, 0.1 + 0.2, 1e6, -0.0, 3.0],
+        "positions": ["5", "5;6", None, "7", "", "8", "9", "1;2", "3"],
+    })
+    write_tsv(frame, tmp_path / "t.tsv")
+    lines = (tmp_path / "t.tsv").read_text().splitlines(keepends=True)
+    kinds = {"variant_id": "text", "depth": "int", "self_match": "bool", "vaf": "float",
+             "positions": "text"}
+    with io.ParquetFromTsv(tmp_path / "t.parquet", frame.columns, kinds) as table:
+        for start in range(1, len(lines), 4):
+            table.write("".join(lines[start:start + 4]))
+        table.close()
+    assert table.rows == 9
+    got = pd.concat(list(parquet_blocks(tmp_path / "t.parquet", chunk_rows=4)))
+    expected = read_tsv(tmp_path / "t.tsv", dtype={"positions": str})
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected)
+    assert got["self_match"].isna().sum() == 3 and got["self_match"].dtype == object
+    as_text = pd.concat(list(parquet_blocks(tmp_path / "t.parquet", chunk_rows=4, dtype=str)))
+    pd.testing.assert_frame_equal(as_text.reset_index(drop=True),
+                                  read_tsv(tmp_path / "t.tsv", dtype=str))
+
+    # A line that does not fit the kinds fails, and no partial file is left.
+    with pytest.raises(Exception, match="depth|int64"):  # noqa: PT011 - Arrow's error
+        with io.ParquetFromTsv(tmp_path / "bad.parquet", frame.columns, kinds) as table:
+            table.write("1:1:A>T\tdeep\tTrue\t0.5\t5\n")
+            table.close()
+    assert not list(tmp_path.glob("bad.parquet*"))

@@ -13,7 +13,7 @@ import pytest
 
 from neorank import config, rank, ranking
 from neorank.errors import InputFileError, NeoRankError
-from neorank.io import read_tsv, write_tsv
+from neorank.io import read_tsv, tsv_text, write_tsv
 from neorank.rank import merge
 
 SAMPLE = "PT01"
@@ -347,10 +347,13 @@ def test_run_empty_predictions_writes_header(tmp_path):
     write_tsv(pd.DataFrame(columns=columns), tmp_path / "predictions.tsv")
     write_tsv(_variants(), tmp_path / "variants.tsv")
     (tmp_path / "params.json").write_text("{}")
-    rank.run(_args(tmp_path))
+    args = _args(tmp_path)
+    args.out_parquet = str(tmp_path / "candidates.parquet")
+    rank.run(args)
     text = (tmp_path / "candidates.tsv").read_text()
     assert text.splitlines()[0].startswith("rank\tcandidate_id\t")
     assert len(text.splitlines()) == 1
+    _assert_parquet_form(tmp_path / "candidates.tsv")  # no rows, the same columns
 
 
 def test_run_missing_file_is_input_error(tmp_path):
@@ -602,12 +605,32 @@ def test_blocks_merge_to_the_same_bytes_as_one_table(tmp_path):
     for chunk_rows, workers in ((1, 1), (7, 1), (50, 1), (1000, 1), (7, 2), (50, 3)):
         out = tmp_path / f"blocks{chunk_rows}-{workers}.tsv"
         counts = rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params, out,
-                                chunk_rows=chunk_rows, workers=workers)
+                                chunk_rows=chunk_rows, workers=workers,
+                                parquet=out.with_suffix(".parquet"))
         assert out.read_bytes() == (tmp_path / "whole.tsv").read_bytes(), (chunk_rows, workers)
+        _assert_parquet_form(out)
         assert counts["rows"] == 120 and counts["blocks"] == -(-120 // chunk_rows)
         assert counts["binders"] == int(whole["binder"].sum())
         assert counts["tiers"] == tiers
     assert not list(tmp_path.glob(".rank-*")), "temporary blocks left behind"
+
+
+def _assert_parquet_form(tsv: Path) -> None:
+    """The Parquet form beside ``tsv`` holds its rows and values: read back (in blocks of
+    7 rows, as the stages after rank read it) and written as a TSV, it gives the same
+    bytes, and its columns have the kinds of tables.CANDIDATE_KINDS."""
+    import pyarrow.parquet as pq
+
+    from neorank.tables import CANDIDATE_KINDS, table_blocks
+
+    form = tsv.with_suffix(".parquet")
+    blocks = list(table_blocks(form, chunk_rows=7))
+    assert tsv_text(pd.concat(blocks, ignore_index=True)) == tsv.read_text()
+    schema = pq.ParquetFile(form).schema_arrow
+    kinds = {"string": "text", "int64": "int", "double": "float", "bool": "bool"}
+    assert {n: kinds[str(schema.field(n).type)] for n in schema.names} == {
+        n: CANDIDATE_KINDS.get(n, "text") for n in schema.names}
+    assert not list(tsv.parent.glob("*.parquet.tmp"))
 
 
 def test_repeats_across_blocks_are_handled_as_in_one_table(tmp_path):
@@ -615,10 +638,11 @@ def test_repeats_across_blocks_are_handled_as_in_one_table(tmp_path):
     _write_inputs(tmp_path, rows + [rows[3]])  # an exact repeat, in another block
     params = config.ranking_params({})
     rank.rank_file(tmp_path / "predictions.tsv", _variants(), SAMPLE, params,
-                   tmp_path / "out.tsv", chunk_rows=5)
+                   tmp_path / "out.tsv", chunk_rows=5, parquet=tmp_path / "out.parquet")
     expected = rank.rank_candidates(pd.DataFrame(rows), _variants(), SAMPLE, params)
     write_tsv(expected, tmp_path / "expected.tsv")
     assert (tmp_path / "out.tsv").read_bytes() == (tmp_path / "expected.tsv").read_bytes()
+    _assert_parquet_form(tmp_path / "out.tsv")
 
     conflict = dict(rows[3], mutant_affinity_nm=77.0)
     _write_inputs(tmp_path, rows + [conflict])

@@ -299,3 +299,46 @@ def test_two_runs_give_byte_identical_tables(run, tmp_path_factory):
         for name in ("variants.tsv", "peptides.tsv", "predictions.parquet", "candidates.tsv"):
             first_bytes = (run / "results" / sample / name).read_bytes()
             assert (second / "results" / sample / name).read_bytes() == first_bytes, name
+
+
+#: The stages after rank, which read candidates.parquet in the workflow.
+PARQUET_READERS = ("vaccine", "pvacseq-metrics", "aggregate", "eligibility", "review-sheet",
+                   "report", "summary")
+
+
+def test_stages_after_rank_give_the_same_bytes_from_candidates_tsv(run, tmp_path, monkeypatch):
+    """The stages after rank read the Parquet form of the candidates; each of them run again
+    on candidates.tsv (as before the Parquet form) rewrites its outputs with the same bytes."""
+    import shlex
+    import shutil
+
+    from neorank import cli
+
+    log = sorted((run / ".snakemake" / "log").glob("*.snakemake.log"))[0]
+    commands = [shlex.split(line.split(":", 1)[1]) for line in log.read_text().splitlines()
+                if line.startswith("Shell command: neorank ")]
+    commands = [c for c in commands if c[1] in PARQUET_READERS]
+    assert sorted({c[1] for c in commands}) == sorted(PARQUET_READERS)
+    assert len(commands) == len(PARQUET_READERS) * len(SAMPLES)
+    shutil.copytree(run / "results", tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*") if p.is_file()}
+    for command in commands:
+        args = command[1:command.index(">")]
+        table = args.index("--candidates") + 1
+        assert args[table].endswith("candidates.parquet") or args[0] == "review-sheet", args
+        if args[0] == "review-sheet":
+            at = args.index("--candidates-table")
+            del args[at:at + 2]
+        args[table] = args[table].replace("candidates.parquet", "candidates.tsv")
+        assert cli.main(args) == 0, args
+    rewritten = sorted(str(p.relative_to(tmp_path)) for p, mtime in before.items()
+                       if p.stat().st_mtime_ns != mtime)
+    for sample in SAMPLES:
+        for name in ("aggregated.tsv", "candidates.xlsx", "vaccine_peptides.tsv", "report.html",
+                     "summary.tsv", "eligibility.json",
+                     f"pvacseq/{sample}.MHC_I.all_epitopes.aggregated.metrics.json"):
+            assert f"results/{sample}/{name}" in rewritten
+    different = [name for name in rewritten
+                 if (tmp_path / name).read_bytes() != (run / name).read_bytes()]
+    assert not different

@@ -4,7 +4,7 @@
 
 rule aggregate:
     input:
-        candidates="results/{sample}/candidates.tsv",
+        candidates="results/{sample}/candidates.parquet",
         variants="results/{sample}/variants.tsv",
         alleles="results/{sample}/alleles.json",
         long_peptides="results/vaccine/{sample}.long_peptides.tsv",
@@ -41,7 +41,7 @@ rule aggregate:
         " > {log:q} 2>&1"
 
 
-# pVACseq's metrics.json (3 GB at 100,000 variants) needs only candidates.tsv: a job of
+# pVACseq's metrics.json (3 GB at 100,000 variants) needs only the candidates: a job of
 # its own that starts with the vaccine design as soon as rank ends, beside the chain
 # vaccine -> aggregate -> review workbook (it holds 1.8 GB at 100,000 variants, the
 # vaccine design 1.2 GB). Priorities after rank follow the longest chain of work left
@@ -51,7 +51,7 @@ rule aggregate:
 # took eligibility, 4 s, before aggregate, holding up the aggregate -> review chain.)
 rule pvacseq_metrics:
     input:
-        candidates="results/{sample}/candidates.tsv",
+        candidates="results/{sample}/candidates.parquet",
         alleles="results/{sample}/alleles.json",
         params=stage_config("aggregate"),
     output:

@@ -7,7 +7,7 @@ rule eligibility:
         unpack(get_eligibility_evidence),
         variants="results/{sample}/variants.tsv",
         effects="results/effects/{sample}.tsv",
-        candidates="results/{sample}/candidates.tsv",
+        candidates="results/{sample}/candidates.parquet",
         alleles="results/{sample}/alleles.json",
         params=stage_config("eligibility"),
     output:

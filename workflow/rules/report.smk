@@ -5,7 +5,7 @@ rule report:
     input:
         variants="results/{sample}/variants.tsv",
         peptides="results/{sample}/peptides.tsv",
-        candidates="results/{sample}/candidates.tsv",
+        candidates="results/{sample}/candidates.parquet",
         manifest="results/{sample}/manifest.json",
         alleles="results/{sample}/alleles.json",
         params=stage_config("report"),

@@ -9,6 +9,7 @@
 rule review_sheet:
     input:
         candidates="results/{sample}/candidates.tsv",
+        table="results/{sample}/candidates.parquet",
         aggregated="results/{sample}/aggregated.tsv",
         long_peptides="results/vaccine/{sample}.long_peptides.tsv",
         peptides="results/{sample}/vaccine_peptides.tsv",
@@ -38,6 +39,7 @@ rule review_sheet:
         "neorank review-sheet"
         " --sample {wildcards.sample:q}"
         " --candidates {input.candidates:q}"
+        " --candidates-table {input.table:q}"
         " --aggregated {input.aggregated:q}"
         " --long-peptides {input.long_peptides:q}"
         " --vaccine-peptides {input.peptides:q}"

@@ -7,7 +7,7 @@ rule summary:
     input:
         variants="results/{sample}/variants.tsv",
         peptides="results/{sample}/peptides.tsv",
-        candidates="results/{sample}/candidates.tsv",
+        candidates="results/{sample}/candidates.parquet",
         eligibility="results/{sample}/eligibility.json",
     output:
         "results/{sample}/summary.tsv",

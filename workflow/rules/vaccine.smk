@@ -4,7 +4,7 @@
 
 rule vaccine:
     input:
-        candidates="results/{sample}/candidates.tsv",
+        candidates="results/{sample}/candidates.parquet",
         effects="results/effects/{sample}.tsv",
         alleles="results/{sample}/alleles.json",
         params=stage_config("vaccine"),
