@@ -112,13 +112,16 @@ def scan_candidates(path: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> Ca
         raise InputFileError("missing column binder", where=str(path),
                              fix="pass candidates.tsv written by `neorank rank`")
     first_columns = [c for c in ("variant_id", "tumor_vaf") if c in table.columns]
-    firsts, seen, binders = [], pd.Index([]), 0
+    firsts, seen, binders = [], set(), 0
     for block in table:
         binders += int(_is_binder(block).sum())
         if "variant_id" in first_columns:
             rows = block[first_columns].drop_duplicates("variant_id")
-            rows = rows.loc[~rows["variant_id"].isin(seen)]
-            seen = seen.append(pd.Index(rows["variant_id"]))
+            # A set, not Series.isin: pandas' isin on Arrow text walks the whole
+            # collection in Python per block (121 s of 142 at 100,000 variants).
+            ids = rows["variant_id"].tolist()
+            rows = rows.loc[[v not in seen for v in ids]]
+            seen.update(ids)
             firsts.append(rows)
     return CandidateScan(table, table.concat(firsts, first_columns), binders)
 
