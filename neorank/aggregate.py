@@ -49,6 +49,7 @@ import argparse
 import json
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -139,39 +140,73 @@ class _Distinct:
 class _Included:
     """Rows with a mutant IC50 below the inclusion threshold, per variant only those of
     its ``limit`` best peptides (lowest IC50 over the alleles; ties by peptide), as
-    pVACseq's ``--aggregate-inclusion-count-limit`` keeps them; merged block by block
-    so memory follows the variants, not the table."""
+    pVACseq's ``--aggregate-inclusion-count-limit`` keeps them.
+
+    The first pass (:meth:`add`, block by block) keeps each included peptide's lowest
+    IC50 so far, not its rows: a peptide's best row can come after rows of it that a
+    running top-``limit`` would already have dropped (the table is ordered by score,
+    not IC50). :meth:`collect` then reads the rows of the winning peptides in a second
+    pass. Memory follows the included peptides, not the table's rows.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.parts: list[pd.DataFrame] = []
         self.rows = 0
-        self.merge_at = 1_000_000
+        self.reduce_at = 1_000_000
+        self.rows_frame: pd.DataFrame | None = None
 
     def add(self, rows: pd.DataFrame) -> None:
+        """Take in the next block's included rows (first pass)."""
         rows = rows.reindex(columns=INCLUDED_COLUMNS)
-        rows = rows.assign(mutant_affinity_nm=pd.to_numeric(rows["mutant_affinity_nm"],
-                                                            errors="coerce"))
-        self.parts.append(rows.loc[rows["variant_id"].notna()])
+        rows = rows.loc[rows["variant_id"].notna()]
+        self.parts.append(pd.DataFrame({
+            "variant_id": rows["variant_id"].astype(object).to_numpy(),
+            "mutant_peptide": rows["mutant_peptide"].astype(object).to_numpy(),
+            "mutant_affinity_nm": pd.to_numeric(rows["mutant_affinity_nm"],
+                                                errors="coerce").to_numpy()}))
         self.rows += len(rows)
-        if self.rows > self.merge_at:
-            self.parts = [self.frame()]
+        if self.rows > self.reduce_at:
+            self.parts = [self._lowest()]
             self.rows = len(self.parts[0])
-            self.merge_at = max(self.merge_at, 2 * self.rows)
+            self.reduce_at = max(self.reduce_at, 2 * self.rows)
+
+    def _lowest(self) -> pd.DataFrame:
+        """Each (variant, peptide)'s lowest IC50 so far, in first-seen order."""
+        frame = pd.concat(self.parts, ignore_index=True)
+        return (frame.groupby(["variant_id", "mutant_peptide"], sort=False, dropna=False)
+                ["mutant_affinity_nm"].min().reset_index())
+
+    def winners(self) -> pd.DataFrame:
+        """Each variant's best ``limit`` peptides (``variant_id``, ``mutant_peptide``)."""
+        if not self.parts:
+            return pd.DataFrame(columns=["variant_id", "mutant_peptide"])
+        best = self._lowest().sort_values(["variant_id", "mutant_affinity_nm", "mutant_peptide"],
+                                          kind="mergesort")
+        return best.groupby("variant_id", sort=False).head(self.limit)[
+            ["variant_id", "mutant_peptide"]]
+
+    def collect(self, blocks: Iterable[pd.DataFrame], inclusion_nm: float) -> None:
+        """Second pass: the included rows of the winning peptides, in file order."""
+        winners = self.winners()
+        kept = []
+        for block in blocks:
+            ic50 = pd.to_numeric(block["mutant_affinity_nm"], errors="coerce")
+            rows = block.loc[ic50 < inclusion_nm].reindex(columns=INCLUDED_COLUMNS)
+            rows = rows.loc[rows["variant_id"].notna()]
+            rows = rows.assign(mutant_affinity_nm=pd.to_numeric(rows["mutant_affinity_nm"],
+                                                                errors="coerce"))
+            rows = rows.astype({c: "object" for c in ("variant_id", "mutant_peptide",
+                                                      "allele")})
+            kept.append(rows.merge(winners, how="inner"))
+        self.rows_frame = (pd.concat(kept, ignore_index=True) if kept
+                           else pd.DataFrame(columns=INCLUDED_COLUMNS))
 
     def frame(self) -> pd.DataFrame:
         """The kept rows: each variant's best ``limit`` peptides, all their alleles."""
-        if not self.parts:
+        if self.rows_frame is None or not len(self.rows_frame):
             return pd.DataFrame(columns=INCLUDED_COLUMNS)
-        rows = pd.concat(self.parts, ignore_index=True)
-        rows = rows.astype({c: "object" for c in ("mutant_peptide", "allele")})
-        best = (rows.groupby(["variant_id", "mutant_peptide"], sort=False)["mutant_affinity_nm"]
-                .min().reset_index()
-                .sort_values(["variant_id", "mutant_affinity_nm", "mutant_peptide"],
-                             kind="mergesort"))
-        best = best.groupby("variant_id", sort=False).head(self.limit)
-        keep = rows.merge(best[["variant_id", "mutant_peptide"]], how="inner")
-        return keep.drop_duplicates(["variant_id", "mutant_peptide", "allele"])
+        return self.rows_frame.drop_duplicates(["variant_id", "mutant_peptide", "allele"])
 
 
 class _Aggregation:
@@ -324,6 +359,10 @@ def _aggregate(path: str | os.PathLike, alleles: list[str] | None, inclusion_nm:
                          included_limit=included_limit)
     for block in blocks:
         state.add(block)
+    if state.included is not None:
+        state.included.collect(
+            TableBlocks(path, [c for c in INCLUDED_COLUMNS if c in blocks.columns], chunk_rows),
+            inclusion_nm)
     best = blocks.concat(state.best_parts)
     return state.table(best), state, best
 

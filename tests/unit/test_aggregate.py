@@ -430,3 +430,46 @@ def test_pvacseq_metrics_on_its_own_gives_the_same_file(tmp_path, capsys):
               "--out", str(tmp_path / "m.json")])
     assert stopped.value.code == 2
     assert "missing.tsv: file not found" in capsys.readouterr().err
+
+
+def test_pvacseq_metrics_keep_a_peptide_whose_best_row_comes_late(tmp_path, monkeypatch):
+    """The table is ordered by score, not IC50: a peptide can enter a variant's best 15
+    only with a row far down the table, after rows of it for other alleles. Those earlier
+    rows are kept too, however often the first pass condenses what it holds (here after
+    every block of 3 rows) and whatever the block size."""
+    records = []
+    for index in range(16):  # 16 peptides on HLA-A*02:01, IC50 100..1600 nM
+        records.append({"variant_id": "v1", "mutant_peptide": f"PEPTIDE{index:02d}",
+                        "allele": "HLA-A*02:01", "mutant_affinity_nm": 100.0 * (index + 1)})
+    # PEPTIDE99: 4000 nM on HLA-B*07:02 (17th of v1 when seen), then 40 rows of another
+    # variant, then 50 nM on HLA-C*07:01 at the end.
+    records.append({"variant_id": "v1", "mutant_peptide": "PEPTIDE99",
+                    "allele": "HLA-B*07:02", "mutant_affinity_nm": 4000.0})
+    records.extend({"variant_id": "v2", "mutant_peptide": f"FILLER{index:02d}",
+                    "allele": "HLA-A*02:01", "mutant_affinity_nm": 200.0}
+                   for index in range(40))
+    records.append({"variant_id": "v1", "mutant_peptide": "PEPTIDE99",
+                    "allele": "HLA-C*07:01", "mutant_affinity_nm": 50.0})
+    frame = pd.DataFrame(records).assign(
+        rank=lambda f: range(1, len(f) + 1), candidate_id=lambda f: [f"c{i}" for i in f.index],
+        gene_name="G", protein_change="p.A1B", transcript_ids="T1", mutation_positions="2",
+        binder=True, tier="Pass")
+    original = aggregate._Included.__init__
+
+    def condense_often(self, limit):
+        original(self, limit)
+        self.reduce_at = 3
+
+    monkeypatch.setattr(aggregate._Included, "__init__", condense_often)
+    write_tsv(frame, tmp_path / "candidates.tsv")
+    for chunk_rows in (1, 3, 1000):
+        _, state, _ = aggregate._aggregate(tmp_path / "candidates.tsv", None,
+                                           DEFAULT_INCLUSION_NM, chunk_rows,
+                                           pvacseq.PVACSEQ_INCLUSION_COUNT_LIMIT)
+        included = state.included.frame()
+        included = included.loc[included["variant_id"] == "v1"]
+        peptides = set(included["mutant_peptide"])
+        # The best 15 by lowest IC50: PEPTIDE99 (50 nM) and PEPTIDE00-13; 14 and 15 out.
+        assert peptides == {"PEPTIDE99"} | {f"PEPTIDE{i:02d}" for i in range(14)}, chunk_rows
+        rows = included.loc[included["mutant_peptide"] == "PEPTIDE99"]
+        assert rows["allele"].tolist() == ["HLA-B*07:02", "HLA-C*07:01"], chunk_rows
