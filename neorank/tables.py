@@ -258,9 +258,7 @@ class TableBlocks:
             return read()
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        blocks = (parquet_blocks(self.path, self._wanted, self.chunk_rows,
-                                 self.kwargs.get("dtype")) if is_parquet(self.path)
-                  else read_tsv_chunks(self.path, self._wanted, self.chunk_rows, **self.kwargs))
+        blocks = table_blocks(self.path, self._wanted, self.chunk_rows, **self.kwargs)
         while True:
             block = self._parse(lambda: next(blocks, None))
             if block is None:
