@@ -293,8 +293,19 @@ def pvacseq_metrics_chunks(table: pd.DataFrame, included: pd.DataFrame, best: pd
     yield "{}\n" if first else "\n}\n"
 
 
-def _calls(rows: dict[str, dict[str, Any]], column: str) -> dict[str, list[Any]]:
-    return {allele: [_json_value(as_number(r.get(column)))] for allele, r in rows.items()}
+def _json_number(value: Any) -> Any:
+    """``_json_value(as_number(value))`` in one step: a cell as a JSON number, ``"NA"`` when
+    missing or not numeric (millions of calls at 100,000 variants)."""
+    if type(value) is float:
+        return "NA" if value != value else value
+    number = as_number(value)
+    return "NA" if number is None else number
+
+
+#: The candidate columns of an entry's per-allele values, by pVACseq's names, in the
+#: entry's order.
+_CALL_COLUMNS = {"ic50s_MT": "mutant_affinity_nm", "percentiles_MT": "mutant_percentile",
+                 "ic50s_WT": "wildtype_affinity_nm", "percentiles_WT": "wildtype_percentile"}
 
 
 def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
@@ -324,14 +335,13 @@ def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
         for peptide in sorted(peptide_set, key=lambda p: (best_ic50(p), p)):
             per_allele = by_peptide[peptide]
             first = next(iter(per_allele.values()))
-            entry: dict[str, Any] = {}
-            for kind, prefix in (("MT", "mutant"), ("WT", "wildtype")):
-                entry[f"ic50s_{kind}"] = [
-                    _json_value(as_number(per_allele[a].get(f"{prefix}_affinity_nm")))
-                    if a in per_allele else "X" for a in hla_types]
-                entry[f"percentiles_{kind}"] = [
-                    _json_value(as_number(per_allele[a].get(f"{prefix}_percentile")))
-                    if a in per_allele else "X" for a in hla_types]
+            # Each allele's four values as JSON, converted once; the calls below repeat
+            # them (the same lists and dicts may appear twice in the document).
+            values = {key: {a: _json_number(r.get(column)) for a, r in per_allele.items()}
+                      for key, column in _CALL_COLUMNS.items()}
+            entry: dict[str, Any] = {key: [of.get(a, "X") for a in hla_types]
+                                     for key, of in values.items()}
+            calls = {key: {a: [v] for a, v in of.items()} for key, of in values.items()}
             positions = first.get("mutation_positions")
             wildtype = first.get("wildtype_peptide")
             entry.update({
@@ -342,12 +352,10 @@ def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
                 "anchor_fails": "None",
                 "individual_ic50_calls": {
                     "algorithms": [PVACSEQ_ALGORITHM],
-                    "MT": _calls(per_allele, "mutant_affinity_nm"),
-                    "WT": _calls(per_allele, "wildtype_affinity_nm")},
+                    "MT": calls["ic50s_MT"], "WT": calls["ic50s_WT"]},
                 "individual_ic50_percentile_calls": {
                     "algorithms": [PVACSEQ_ALGORITHM],
-                    "MT": _calls(per_allele, "mutant_percentile"),
-                    "WT": _calls(per_allele, "wildtype_percentile")},
+                    "MT": calls["percentiles_MT"], "WT": calls["percentiles_WT"]},
                 "individual_el_calls": {"algorithms": [], "MT": {a: [] for a in per_allele},
                                         "WT": {a: [] for a in per_allele}},
                 "individual_el_percentile_calls": {
@@ -355,8 +363,7 @@ def _variant_metrics(summary: dict[str, Any], top: dict[str, Any],
                     "WT": {a: [] for a in per_allele}},
                 "individual_percentile_calls": {
                     "algorithms": [PVACSEQ_ALGORITHM],
-                    "MT": _calls(per_allele, "mutant_percentile"),
-                    "WT": _calls(per_allele, "wildtype_percentile")},
+                    "MT": calls["percentiles_MT"], "WT": calls["percentiles_WT"]},
                 "wt_peptide": _json_value(None if pd.isna(wildtype) else wildtype),
             })
             peptides[peptide] = entry
