@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -666,6 +667,20 @@ def test_sort_keys_order_floats_like_pandas():
     descending = merge._float_keys(values, descending=True)
     expected = pd.Series(values).sort_values(ascending=False, kind="mergesort").index.tolist()
     assert sorted(range(len(values)), key=lambda i: (descending[i], i)) == expected
+
+
+def test_merged_order_sorts_field_by_field_and_keeps_ties_in_order():
+    rng = np.random.default_rng(7)
+    keys = np.empty(5000, dtype=[("flags", np.uint8), ("score", np.uint64),
+                                 ("affinity", np.uint64), ("candidate", np.uint64)])
+    # few distinct values per field: many ties on the first fields, some on all four
+    keys["flags"] = rng.integers(0, 4, len(keys))
+    keys["score"] = rng.integers(0, 3, len(keys)) * np.uint64(2**63 + 5)
+    keys["affinity"] = rng.integers(0, 3, len(keys))
+    keys["candidate"] = rng.integers(0, 40, len(keys)) * np.uint64(2**47)
+    rows = [tuple(int(v) for v in row) for row in keys.tolist()]
+    expected = sorted(range(len(rows)), key=lambda i: (rows[i], i))
+    assert merge.merged_order(keys).tolist() == expected
 
 
 # --------------------------------------------------------------------------- demo: anchor and splice
