@@ -675,9 +675,9 @@ def test_merged_order_sorts_field_by_field_and_keeps_ties_in_order():
                                  ("affinity", np.uint64), ("candidate", np.uint64)])
     # few distinct values per field: many ties on the first fields, some on all four
     keys["flags"] = rng.integers(0, 4, len(keys))
-    keys["score"] = rng.integers(0, 3, len(keys)) * np.uint64(2**63 + 5)
+    keys["score"] = rng.integers(0, 3, len(keys)).astype(np.uint64) * np.uint64(2**62 + 5)
     keys["affinity"] = rng.integers(0, 3, len(keys))
-    keys["candidate"] = rng.integers(0, 40, len(keys)) * np.uint64(2**47)
+    keys["candidate"] = rng.integers(0, 40, len(keys)).astype(np.uint64) * np.uint64(2**42)
     rows = [tuple(int(v) for v in row) for row in keys.tolist()]
     expected = sorted(range(len(rows)), key=lambda i: (rows[i], i))
     assert merge.merged_order(keys).tolist() == expected
