@@ -137,6 +137,15 @@ class _Distinct:
         return pairs.groupby(pairs.columns[0], sort=False).size().to_dict()
 
 
+def _included_rows(block: pd.DataFrame, ic50: pd.Series, inclusion_nm: float) -> pd.DataFrame:
+    """A block's included rows (mutant IC50 ``ic50`` below ``inclusion_nm``, with a
+    variant_id), :data:`INCLUDED_COLUMNS` only, the IC50 as numbers."""
+    rows = block.loc[ic50 < inclusion_nm].reindex(columns=INCLUDED_COLUMNS)
+    rows = rows.loc[rows["variant_id"].notna()]
+    return rows.assign(mutant_affinity_nm=pd.to_numeric(rows["mutant_affinity_nm"],
+                                                        errors="coerce"))
+
+
 def _pair_keys(frame: pd.DataFrame) -> pd.Series:
     """One text per row for ``(variant_id, mutant_peptide)``: tab-joined (a TSV cell holds
     no tab nor newline; a missing peptide is a newline, so it matches only itself)."""
@@ -164,14 +173,11 @@ class _Included:
         self.rows_frame: pd.DataFrame | None = None
 
     def add(self, rows: pd.DataFrame) -> None:
-        """Take in the next block's included rows (first pass)."""
-        rows = rows.reindex(columns=INCLUDED_COLUMNS)
-        rows = rows.loc[rows["variant_id"].notna()]
+        """Take in the next block's included rows (:func:`_included_rows`; first pass)."""
         self.parts.append(pd.DataFrame({
             "variant_id": rows["variant_id"].astype(object).to_numpy(),
             "mutant_peptide": rows["mutant_peptide"].astype(object).to_numpy(),
-            "mutant_affinity_nm": pd.to_numeric(rows["mutant_affinity_nm"],
-                                                errors="coerce").to_numpy()}))
+            "mutant_affinity_nm": rows["mutant_affinity_nm"].to_numpy()}))
         self.rows += len(rows)
         if self.rows > self.reduce_at:
             self.parts = [self._lowest()]
@@ -201,12 +207,10 @@ class _Included:
         wanted = pd.Index(_pair_keys(winners))
         kept = []
         for block in blocks:
-            ic50 = pd.to_numeric(block["mutant_affinity_nm"], errors="coerce")
-            rows = block.loc[ic50 < inclusion_nm].reindex(columns=INCLUDED_COLUMNS)
-            rows = rows.loc[rows["variant_id"].notna()]
+            rows = _included_rows(
+                block, pd.to_numeric(block["mutant_affinity_nm"], errors="coerce"),
+                inclusion_nm)
             rows = rows.loc[wanted.get_indexer(_pair_keys(rows)) >= 0]
-            rows = rows.assign(mutant_affinity_nm=pd.to_numeric(rows["mutant_affinity_nm"],
-                                                                errors="coerce"))
             kept.append(rows.astype({c: "object" for c in ("variant_id", "mutant_peptide",
                                                            "allele")}).reset_index(drop=True))
         self.rows_frame = (pd.concat(kept, ignore_index=True) if kept
@@ -301,7 +305,7 @@ class _Aggregation:
         self.included_peptides.add(block.loc[ic50 < self.inclusion_nm,
                                              ["variant_id", "mutant_peptide"]])
         if self.included is not None:
-            self.included.add(block.loc[ic50 < self.inclusion_nm])
+            self.included.add(_included_rows(block, ic50, self.inclusion_nm))
 
     def allele_order(self) -> list[str]:
         """The alleles of ``binders_per_allele``: typing order, else first appearance."""
