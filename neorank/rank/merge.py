@@ -87,7 +87,8 @@ def sort_keys(candidates: pd.DataFrame, exclude_self_matches: bool) -> np.ndarra
 
 def merged_order(keys: np.ndarray) -> np.ndarray:
     """The positions of ``keys`` in key order; ties keep their order (stable). Arrow's
-    multi-key sort: 5 s for 17 M rows (100,000 variants), numpy's lexsort 11-17 s."""
+    multi-key sort of 17 M keys (100,000 variants): 2.3 s in 172 sorted runs, 5.0 s
+    shuffled; numpy's lexsort 15.1 s and 10.9-16.7 s."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
