@@ -65,36 +65,37 @@ def write_rows(handle, frame: pd.DataFrame, header: bool = True) -> None:
             handle.write(text)
 
 
-#: Floats whose ``%.6g`` text is the shortest text of their rounded value (fixed
-#: notation): ``1e-4 <= |v| < 1e6`` after rounding to 6 digits, and zero.
-_FIXED_LOW, _FIXED_HIGH = 1e-4, 1e6
+#: Floats whose ``%.<d>g`` text is the shortest text of their rounded value (fixed
+#: notation): ``1e-4 <= |v| < 10**d`` after rounding to ``d`` digits, and zero.
+_FIXED_LOW = 1e-4
 
 
-def _float_texts(values: np.ndarray):
-    """``FLOAT_FORMAT % v`` of every float as an Arrow string array (missing values
-    are ``NA``), vectorised.
+def float_texts(values: np.ndarray, digits: int = 6):
+    """``"%.<digits>g" % v`` of every float (FLOAT_FORMAT by default) as an Arrow string
+    array (missing values are ``NA``), vectorised.
 
-    For ``v`` rounded to 6 significant digits (:func:`tsv_rounded_array`, bit for bit
-    ``float("%.6g" % v)``) the shortest text that reads back as the same double is
-    the 6-digit decimal ``%.6g`` prints, without trailing zeros; in ``%g``'s fixed
-    range (decimal exponent -4 to 5) both print it in plain notation, and Arrow's
-    float-to-text cast prints that shortest text. Values outside that range (and
-    infinities) are printed by Python.
+    For ``v`` rounded to ``digits`` significant digits (:func:`tsv_rounded_array`, bit
+    for bit ``float("%.<digits>g" % v)``) the shortest text that reads back as the
+    same double is the decimal ``%g`` prints, without trailing zeros; in ``%g``'s
+    fixed range (decimal exponent -4 to ``digits - 1``) both print it in plain
+    notation, and Arrow's float-to-text cast prints that shortest text. Values outside
+    that range (and infinities) are printed by Python.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     values = np.asarray(values, dtype=float)
     missing = np.isnan(values)
-    rounded = tsv_rounded_array(values)
+    rounded = tsv_rounded_array(values, digits)
     magnitude = np.abs(rounded)
     with np.errstate(invalid="ignore"):
-        fixed = ((magnitude >= _FIXED_LOW) & (magnitude < _FIXED_HIGH)) | (values == 0)
+        fixed = ((magnitude >= _FIXED_LOW) & (magnitude < 10.0 ** digits)) | (values == 0)
     texts = pa.array(rounded).cast(pa.string())
     other = ~fixed & ~missing
     if other.any():
+        form = f"%.{digits}g"
         texts = pc.replace_with_mask(texts, pa.array(other), pa.array(
-            [FLOAT_FORMAT % v for v in values[other].tolist()], type=pa.string()))
+            [form % v for v in values[other].tolist()], type=pa.string()))
     if missing.any():
         texts = pc.replace_with_mask(texts, pa.array(missing),
                                      pa.array([NA] * int(missing.sum()), type=pa.string()))
@@ -112,7 +113,7 @@ def _arrow_texts(column: pd.Series):
     if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
         values = column.to_numpy()
         if dtype.kind == "f":
-            return _float_texts(values)
+            return float_texts(values)
         if dtype.kind == "b":
             return pc.if_else(pa.array(values), "True", "False")
         return pa.array(values).cast(pa.string())
@@ -348,9 +349,9 @@ _DIGITS = 6
 _EXACT_POWERS = 22
 
 
-def tsv_rounded_array(values: np.ndarray) -> np.ndarray:
+def tsv_rounded_array(values: np.ndarray, digits: int = _DIGITS) -> np.ndarray:
     """:func:`tsv_rounded` of a float array, vectorised: ``float("%.6g" % v)`` for every
-    element, bit for bit.
+    element, bit for bit (``digits`` other than 6: ``float("%.<digits>g" % v)``).
 
     For ``v = q * 10**k`` with ``10**5 <= q < 10**6``, ``%.6g`` prints the integer
     ``n`` nearest ``q``, and reading it back gives the double nearest ``n * 10**k``,
@@ -366,19 +367,20 @@ def tsv_rounded_array(values: np.ndarray) -> np.ndarray:
     usable = np.isfinite(values) & (magnitude > 0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         exponent = np.floor(np.log10(np.where(usable, magnitude, 1.0))).astype(np.int64)
-        k = exponent - (_DIGITS - 1)
+        k = exponent - (digits - 1)
         usable &= np.abs(k) <= _EXACT_POWERS
         power = 10.0 ** np.abs(np.where(usable, k, 0))
         scaled = np.where(k >= 0, magnitude / power, magnitude * power)
-        digits = np.rint(scaled)
+        whole = np.rint(scaled)
         tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
-        usable &= ~tie & (digits >= 10 ** (_DIGITS - 1)) & (digits < 10 ** _DIGITS)
-        rounded = np.where(k >= 0, digits * power, digits / power)
+        usable &= ~tie & (whole >= 10 ** (digits - 1)) & (whole < 10 ** digits)
+        rounded = np.where(k >= 0, whole * power, whole / power)
     out[usable] = np.copysign(rounded[usable], values[usable])
     same = ~np.isfinite(values) | (values == 0)
     out[same] = values[same]
     rest = np.flatnonzero(~usable & ~same)
-    out[rest] = [float(FLOAT_FORMAT % v) for v in values[rest].tolist()]
+    form = f"%.{digits}g"
+    out[rest] = [float(form % v) for v in values[rest].tolist()]
     return out
 
 

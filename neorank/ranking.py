@@ -143,6 +143,7 @@ import pandas as pd
 from neorank.alleles import normalize
 from neorank.config import COMPONENTS
 from neorank.errors import NeoRankError
+from neorank.io import float_texts
 
 #: Criteria in their fixed column order (``pass_<criterion>``); ``anchor`` and
 #: ``splice_support`` were added last so older columns keep their places.
@@ -353,18 +354,26 @@ def score_rows(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray,
     weights = ranking["weights"]
     numerator = np.zeros(len(frame))
     denominator = np.zeros(len(frame))
-    used: list[list[str]] = [[] for _ in range(len(frame))]
-    for name in COMPONENTS:
-        if weights[name] <= 0:
-            continue
+    names = [name for name in COMPONENTS if weights[name] > 0]
+    used = np.zeros((len(frame), len(names)), dtype=bool)
+    for column, name in enumerate(names):
         assessed = ~np.isnan(values[name])
         numerator += np.where(assessed, weights[name] * np.nan_to_num(values[name]), 0.0)
         denominator += np.where(assessed, weights[name], 0.0)
-        for index in np.flatnonzero(assessed):
-            used[index].append(name)
+        used[:, column] = assessed
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.round(numerator / denominator, SCORE_DECIMALS)
-    return score, [";".join(names) for names in used]
+    # the components' names per pattern of assessed components (a bit per component)
+    patterns = _bit_patterns(used)
+    texts = np.empty(1 << len(names), dtype=object)
+    for pattern in np.unique(patterns).tolist():
+        texts[pattern] = ";".join(n for i, n in enumerate(names) if pattern >> i & 1)
+    return score, texts[patterns].tolist()
+
+
+def _bit_patterns(flags: np.ndarray) -> np.ndarray:
+    """Each row of a boolean matrix as an integer, column ``i`` as bit ``i``."""
+    return flags.astype(np.int64) @ (np.int64(1) << np.arange(flags.shape[1], dtype=np.int64))
 
 
 # --------------------------------------------------------------------------- criteria
@@ -389,56 +398,96 @@ def _text_list(frame: pd.DataFrame, column: str) -> list[Any]:
     return values.astype(object).where(values.notna(), None).tolist()
 
 
-def _anchor_rows(frame: pd.DataFrame, ranking: dict[str, Any]
-                 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...] | None]]:
-    """(assessed, anchor-only with a wildtype binding as well, mutated positions) per row.
+def _codes(columns: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, the first row of each code) of a frame's rows, codes in order of
+    first appearance; a missing value is a value of its own."""
+    if not len(columns):
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    codes = columns.groupby(list(columns.columns), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.empty(codes.max() + 1, dtype=np.intp)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return codes, first
 
-    The alignment check is made once per distinct (peptide, wildtype, positions) and
-    the anchor check once per distinct (positions, allele, length): a peptide comes
-    back once per allele, and positions repeat across peptides.
+
+def _anchor_rows(frame: pd.DataFrame, ranking: dict[str, Any]
+                 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, ...] | None], np.ndarray]:
+    """(assessed, anchor-only with a wildtype binding as well, the distinct mutated
+    positions, the index into them per row).
+
+    The alignment check is made once per distinct (peptide, wildtype, positions), on
+    all of them at once (residues as code points), and the anchor check once per
+    distinct (positions, allele, length): a peptide comes back once per allele, and
+    positions repeat across peptides.
     """
     n = len(frame)
     assessed = np.zeros(n, dtype=bool)
     failed = np.zeros(n, dtype=bool)
-    positions: list[tuple[int, ...] | None] = [None] * n
     needed = ("mutation_positions", "mutant_peptide", "allele")
     if not ranking["anchor_tier"] or any(c not in frame.columns for c in needed):
-        return assessed, failed, positions
+        return assessed, failed, [None], np.zeros(n, dtype=np.int64)
     table = anchor_table(ranking)
     mutant_nm = _float_column(frame, "mutant_affinity_nm")
     wildtype_nm = _float_column(frame, "wildtype_affinity_nm")
     has_wildtype_column = "wildtype_peptide" in frame.columns
-    aligned_cache: dict[tuple[Any, Any, Any], tuple[tuple[int, ...] | None, bool]] = {}
-    anchor_cache: dict[tuple[tuple[int, ...], str, int], bool] = {}
     with np.errstate(invalid="ignore"):
         wildtype_binds = wildtype_nm <= mutant_nm  # False where either is NaN
     known = ~np.isnan(wildtype_nm) & ~np.isnan(mutant_nm)
-    rows = zip(_text_list(frame, "mutant_peptide"), _text_list(frame, "wildtype_peptide"),
-               _text_list(frame, "allele"), _text_list(frame, "mutation_positions"), strict=True)
-    for index, (peptide, wt, allele, value) in enumerate(rows):
-        key = (peptide, wt, value)
-        if key not in aligned_cache:
+    keys = ["mutant_peptide", "wildtype_peptide", "mutation_positions"]
+    codes, first = _codes(frame[[k for k in keys if k in frame.columns]].reset_index(drop=True))
+    distinct = frame[[k for k in keys if k in frame.columns]].iloc[first]
+    peptides, wildtypes, values = (_text_list(distinct, k) for k in keys)
+    # the distinct position lists: an id each (the same id for the same positions)
+    positions: list[tuple[int, ...] | None] = []
+    seen: dict[tuple[int, ...] | None, int] = {}
+    parsed: dict[Any, int] = {}
+    position_ids = np.zeros(len(first), dtype=np.int64)
+    for index, value in enumerate(values):
+        key = value if isinstance(value, str) else repr(value)
+        if key not in parsed:
             mutated = parse_positions(value)
-            peptide = str(peptide)
-            if isinstance(wt, str) and wt:
-                # aligned residue by residue: same length, differing only at mutated positions
-                aligned = mutated is not None and len(wt) == len(peptide) and not any(
-                    a != b and i + 1 not in mutated
-                    for i, (a, b) in enumerate(zip(peptide, wt, strict=True)))
-            else:
-                aligned = mutated is not None and not has_wildtype_column
-            aligned_cache[key] = (mutated, aligned)
-        mutated, aligned = aligned_cache[key]
-        positions[index] = mutated
-        if not aligned or not known[index]:
-            continue
-        assessed[index] = True
-        anchor_key = (mutated, str(allele), len(str(peptide)))  # type: ignore[arg-type]
-        if anchor_key not in anchor_cache:
-            anchor_cache[anchor_key] = set(mutated) <= anchor_positions(  # type: ignore[arg-type]
-                anchor_key[1], anchor_key[2], table)
-        failed[index] = anchor_cache[anchor_key] and bool(wildtype_binds[index])
-    return assessed, failed, positions
+            if mutated not in seen:
+                seen[mutated] = len(positions)
+                positions.append(mutated)
+            parsed[key] = seen[mutated]
+        position_ids[index] = parsed[key]
+    peptide_texts = np.array([str(p) for p in peptides], dtype=str)
+    lengths = np.char.str_len(peptide_texts).astype(np.int64)
+    has_positions = np.array([p is not None for p in positions], dtype=bool)[position_ids]
+    with_wildtype = np.array([isinstance(w, str) and w != "" for w in wildtypes], dtype=bool)
+    if has_wildtype_column:
+        # aligned residue by residue: same length, differing only at mutated positions
+        aligned = has_positions & with_wildtype
+        wildtype_texts = np.array([w if isinstance(w, str) else "" for w in wildtypes],
+                                  dtype=str)
+        width = max(peptide_texts.dtype.itemsize, wildtype_texts.dtype.itemsize) // 4
+        aligned &= np.char.str_len(wildtype_texts) == lengths
+        if aligned.any() and width:
+            residues = peptide_texts.astype(f"U{width}").view(np.uint32).reshape(-1, width)
+            wildtype_residues = wildtype_texts.astype(f"U{width}").view(np.uint32).reshape(
+                -1, width)
+            mutated_at = np.zeros((len(positions), width), dtype=bool)
+            for pid, mutated in enumerate(positions):
+                for position in mutated or ():
+                    if 1 <= position <= width:
+                        mutated_at[pid, position - 1] = True
+            elsewhere = (residues != wildtype_residues) & ~mutated_at[position_ids]
+            aligned &= ~elsewhere.any(axis=1)
+    else:
+        aligned = has_positions
+    assessed = aligned[codes] & known
+    rows = np.flatnonzero(assessed)
+    if len(rows):
+        # the anchor rule per distinct (positions, allele, length)
+        anchor_codes, anchor_first = _codes(pd.DataFrame({
+            "positions": position_ids[codes[rows]], "length": lengths[codes[rows]],
+            "allele": frame["allele"].iloc[rows].reset_index(drop=True)}))
+        anchor_only = np.array([
+            set(positions[position_ids[key]]) <= anchor_positions(  # type: ignore[arg-type]
+                str(allele), int(lengths[key]), table)
+            for key, allele in zip(codes[rows[anchor_first]].tolist(), _text_list(
+                frame.iloc[rows[anchor_first]], "allele"), strict=True)], dtype=bool)
+        failed[rows] = anchor_only[anchor_codes] & wildtype_binds[rows]
+    return assessed, failed, positions, position_ids[codes]
 
 
 def _splice_rows(frame: pd.DataFrame, ranking: dict[str, Any],
@@ -455,97 +504,140 @@ def _splice_rows(frame: pd.DataFrame, ranking: dict[str, Any],
     return assessed, passed
 
 
-def _numbers(values: np.ndarray, digits: int = 3) -> list[str]:
-    """Values for ``tier_reason``: ``NA``, whole numbers from 1,000 on, else ``digits``
-    significant digits (IC50 ``12,345`` and ``345.2``, percentile ``1.46``)."""
-    return ["NA" if v != v else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}g}"
-            for v in np.asarray(values, dtype=float).tolist()]
+#: Whole numbers printed with one thousands separator in Arrow (1,000 to 999,999);
+#: larger and negative ones by Python.
+_GROUPED_LOW, _GROUPED_HIGH = 1000.0, 1e6
+
+
+def _numbers(values: np.ndarray, digits: int = 3):
+    """Values for ``tier_reason`` as an Arrow string array: ``NA``, whole numbers from
+    1,000 on, else ``digits`` significant digits (IC50 ``12,345`` and ``345.2``,
+    percentile ``1.46``) - the texts of ``f"{v:,.0f}"`` and ``f"{v:.{digits}g}"``,
+    printed in Arrow (:func:`neorank.io.float_texts`; whole numbers as thousands and a
+    zero-padded remainder)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        large = np.abs(values) >= 1000
+    texts = float_texts(np.where(large, np.nan, values), digits)
+    if not large.any():
+        return texts
+    whole = np.rint(values[large])  # round half to even, as format() rounds ties
+    grouped = (whole >= _GROUPED_LOW) & (whole < _GROUPED_HIGH)
+    ints = np.where(grouped, whole, 0).astype(np.int64)
+    printed = pc.binary_join_element_wise(
+        pa.array(ints // 1000).cast(pa.string()),
+        pc.utf8_lpad(pa.array(ints % 1000).cast(pa.string()), width=3, padding="0"), ",")
+    if not grouped.all():
+        printed = pc.replace_with_mask(printed, pa.array(~grouped), pa.array(
+            [f"{v:,.0f}" for v in values[large][~grouped].tolist()], type=pa.string()))
+    return pc.replace_with_mask(texts, pa.array(large), printed)
+
+
+def _join(*parts: Any):
+    """Texts and Arrow string arrays joined element by element (a missing element
+    makes the result missing)."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def _reasons(frame: pd.DataFrame, out: pd.DataFrame, params: dict[str, Any],
-             positions: list[tuple[int, ...] | None]) -> list[str]:
-    """``tier_reason`` per row: each failed criterion with its values; for ``Pass`` the
-    criteria that were not assessed. Texts are built per criterion for the rows failing
-    it (vectorised over rows; most rows fail one criterion at most)."""
+             positions: list[tuple[int, ...] | None], position_codes: np.ndarray):
+    """``tier_reason`` per row (an Arrow string array): each failed criterion with its
+    values; for ``Pass`` the criteria that were not assessed. Texts are built per
+    criterion for the rows failing it, in Arrow, and joined per row in family order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     binding, ranking = params["binding"], params["ranking"]
     n = len(frame)
     status = {c: out[f"pass_{c}"].to_numpy() for c in CRITERIA}
     min_reads = ranking["min_rna_alt_reads"]
 
-    def rna_texts(rows: np.ndarray) -> list[str]:
+    def rna_texts(rows: np.ndarray):
         missing = status["rna_support"][rows] == NOT_ASSESSED
         reads = _numbers(_float_column(frame, "rna_alt_reads")[rows])
-        return ["no RNA evidence (no tumor RNA BAM, or it lacks the contig)" if m else
-                f"{r} tumor RNA read(s) carry the variant (< {min_reads})"
-                for m, r in zip(missing, reads, strict=True)]
+        return pc.if_else(pa.array(missing),
+                          "no RNA evidence (no tumor RNA BAM, or it lacks the contig)",
+                          _join(reads, f" tumor RNA read(s) carry the variant (< {min_reads})"))
 
-    def binding_texts(rows: np.ndarray) -> list[str]:
-        limits: list[list[str]] = [[] for _ in rows]
+    def binding_texts(rows: np.ndarray):
+        limits = []
         if binding["max_affinity_nm"] is not None:
-            bound = f"{binding['max_affinity_nm']:g}"
-            for parts, ic50 in zip(limits, _numbers(
-                    _float_column(frame, "mutant_affinity_nm")[rows], 4), strict=True):
-                parts.append(f"IC50 {ic50} nM > {bound} nM")
+            ic50 = _numbers(_float_column(frame, "mutant_affinity_nm")[rows], 4)
+            limits.append(_join("IC50 ", ic50, f" nM > {binding['max_affinity_nm']:g} nM"))
         if binding["max_percentile"] is not None:
-            bound = f"{binding['max_percentile']:g}"
-            for parts, pct in zip(limits, _numbers(
-                    _float_column(frame, "mutant_percentile")[rows]), strict=True):
-                parts.append("no percentile" if pct == "NA" else f"percentile {pct} > {bound}")
-        return ["not a binder: " + ", ".join(parts) for parts in limits]
+            pct = _numbers(_float_column(frame, "mutant_percentile")[rows])
+            limits.append(pc.if_else(pc.equal(pct, "NA"), "no percentile", _join(
+                "percentile ", pct, f" > {binding['max_percentile']:g}")))
+        if not limits:
+            return pa.array(["not a binder: "] * len(rows), type=pa.string())
+        return _join("not a binder: ", pc.binary_join_element_wise(*limits, ", "))
 
-    def anchor_texts(rows: np.ndarray) -> list[str]:
-        alleles = _text_list(frame, "allele")
-        wildtype = _numbers(_float_column(frame, "wildtype_affinity_nm")[rows], 4)
-        mutant = _numbers(_float_column(frame, "mutant_affinity_nm")[rows], 4)
-        return [f"mutated only at anchor position(s) "
-                f"{';'.join(str(p) for p in positions[i] or ())} of {alleles[i] or 'the allele'} "
-                f"and the wildtype binds as well ({w} <= {m} nM): T cells see the wildtype's "
-                "residues" for i, w, m in zip(rows.tolist(), wildtype, mutant, strict=True)]
+    def anchor_texts(rows: np.ndarray):
+        alleles = _text_list(frame.iloc[rows], "allele")
+        wildtype = _numbers(_float_column(frame, "wildtype_affinity_nm")[rows], 4).to_pylist()
+        mutant = _numbers(_float_column(frame, "mutant_affinity_nm")[rows], 4).to_pylist()
+        return pa.array([
+            f"mutated only at anchor position(s) "
+            f"{';'.join(str(p) for p in positions[code] or ())} of {allele or 'the allele'} "
+            f"and the wildtype binds as well ({w} <= {m} nM): T cells see the wildtype's "
+            "residues" for code, allele, w, m in zip(
+                position_codes[rows].tolist(), alleles, wildtype, mutant, strict=True)],
+            type=pa.string())
 
-    def clonality_texts(rows: np.ndarray) -> list[str]:
+    def clonality_texts(rows: np.ndarray):
         ccf = _numbers(_float_column(frame, "ccf")[rows])
         vaf = _numbers(_float_column(frame, "tumor_vaf")[rows])
-        return [f"subclonal (VAF {v}{'' if c == 'NA' else f', CCF {c}'})"
-                for v, c in zip(vaf, ccf, strict=True)]
+        return _join("subclonal (VAF ", vaf,
+                     pc.if_else(pc.equal(ccf, "NA"), "", _join(", CCF ", ccf)), ")")
 
     texts = {
         "anchor": anchor_texts,
-        "splice_support": lambda rows: ["peptide of a predicted splice outcome without RNA "
-                                        "support: " + r for r in rna_texts(rows)],
+        "splice_support": lambda rows: _join(
+            "peptide of a predicted splice outcome without RNA support: ", rna_texts(rows)),
         "binding": binding_texts,
-        "presentation": lambda rows: [
-            f"presentation percentile {p} > {ranking['max_presentation_percentile']:g}"
-            for p in _numbers(_float_column(frame, "presentation_percentile")[rows])],
-        "self_match": lambda rows: ["the mutant peptide occurs in the reference proteome"]
-        * len(rows),
-        "expression": lambda rows: [
-            f"expression {tpm} TPM < {ranking['min_expression_tpm']:g}"
-            for tpm in _numbers(expression_tpm(frame)[rows])],
+        "presentation": lambda rows: _join(
+            "presentation percentile ",
+            _numbers(_float_column(frame, "presentation_percentile")[rows]),
+            f" > {ranking['max_presentation_percentile']:g}"),
+        "self_match": lambda rows: pa.array(
+            ["the mutant peptide occurs in the reference proteome"] * len(rows),
+            type=pa.string()),
+        "expression": lambda rows: _join(
+            "expression ", _numbers(expression_tpm(frame)[rows]),
+            f" TPM < {ranking['min_expression_tpm']:g}"),
         "rna_support": rna_texts,
         "clonality": clonality_texts,
     }
-    parts: list[list[str]] = [[] for _ in range(n)]
+    # each row's failed criteria joined by "; " (pyarrow 26's null_handling="skip" drops
+    # the rows where every part is missing, so the parts are joined one at a time)
+    joined = pa.nulls(n, pa.string())
     for _, criteria in TIER_FAMILIES:
         for criterion in criteria:
-            rows = np.flatnonzero(status[criterion] == FAIL)
-            if len(rows):
-                for i, text in zip(rows.tolist(), texts[criterion](rows), strict=True):
-                    parts[i].append(text)
-    missing = (np.stack([status[c] == NOT_ASSESSED for c in CRITERIA], axis=1) if n
-               else np.zeros((0, len(CRITERIA)), dtype=bool))
-    passing: dict[bytes, str] = {}
-    reasons = []
-    for i, tier in enumerate(out["tier"].tolist()):
-        if tier == "Pass":
-            key = missing[i].tobytes()
-            if key not in passing:
-                names = [c for c, m in zip(CRITERIA, missing[i], strict=True) if m]
-                passing[key] = "every assessed criterion passes" + (
-                    f" (not assessed: {', '.join(names)})" if names else "")
-            reasons.append(passing[key])
-        else:
-            prefix = "several criterion families fail: " if tier == "Poor" else ""
-            reasons.append(prefix + "; ".join(parts[i]))
+            failed = status[criterion] == FAIL
+            if failed.any():
+                part = pc.replace_with_mask(pa.nulls(n, pa.string()), pa.array(failed),
+                                            texts[criterion](np.flatnonzero(failed)))
+                joined = pc.coalesce(_join(joined, "; ", part), joined, part)
+    joined = pc.fill_null(joined, "")
+    tiers = out["tier"].to_numpy()
+    reasons = pc.if_else(pa.array(tiers == "Poor"),
+                         _join("several criterion families fail: ", joined), joined)
+    passing = np.flatnonzero(tiers == "Pass")
+    if len(passing):
+        patterns = _bit_patterns(np.stack(
+            [status[c][passing] == NOT_ASSESSED for c in CRITERIA], axis=1))
+        texts_by_pattern = np.empty(1 << len(CRITERIA), dtype=object)
+        for pattern in np.unique(patterns).tolist():
+            found = [c for i, c in enumerate(CRITERIA) if pattern >> i & 1]
+            texts_by_pattern[pattern] = "every assessed criterion passes" + (
+                f" (not assessed: {', '.join(found)})" if found else "")
+        reasons = pc.replace_with_mask(reasons, pa.array(tiers == "Pass"), pa.array(
+            texts_by_pattern[patterns].tolist(), type=pa.string()))
     return reasons
 
 
@@ -596,7 +688,7 @@ def assess_criteria(frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame
     else:
         out["pass_self_match"] = NOT_ASSESSED
 
-    assessed, anchor_only, positions = _anchor_rows(frame, ranking)
+    assessed, anchor_only, positions, position_codes = _anchor_rows(frame, ranking)
     out["pass_anchor"] = _status(assessed, ~anchor_only)
     assessed, supported = _splice_rows(frame, ranking, out["pass_rna_support"].to_numpy())
     out["pass_splice_support"] = _status(assessed, supported)
@@ -605,15 +697,13 @@ def assess_criteria(frame: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame
         (tier, np.any([out[f"pass_{c}"].to_numpy() == FAIL for c in criteria], axis=0))
         for tier, criteria in TIER_FAMILIES
     ]
-    n_failed = np.sum([failed for _, failed in failed_families], axis=0) if len(frame) else []
-    tiers = []
-    for index in range(len(frame)):
-        if n_failed[index] == 0:
-            tiers.append("Pass")
-        elif n_failed[index] > 1:
-            tiers.append("Poor")
-        else:
-            tiers.append(next(tier for tier, failed in failed_families if failed[index]))
-    out["tier"] = tiers
-    out["tier_reason"] = _reasons(frame, out, params, positions)
+    n_failed = (np.sum([failed for _, failed in failed_families], axis=0) if len(frame)
+                else np.zeros(0, dtype=int))
+    # one failing family: the first (the only one) that fails
+    single = np.select([failed for _, failed in failed_families],
+                       [tier for tier, _ in failed_families], default="Pass")
+    out["tier"] = np.where(n_failed == 0, "Pass", np.where(n_failed > 1, "Poor", single)
+                           ).astype(object)
+    out["tier_reason"] = pd.arrays.ArrowStringArray(
+        _reasons(frame, out, params, positions, position_codes))
     return out

@@ -36,6 +36,7 @@ import gzip
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -645,6 +646,30 @@ def _s(value, unit=" s") -> str:
     return "NA" if value is None else f"{value:.1f}{unit}"
 
 
+def snakemake_start(env: dict) -> dict:
+    """Seconds to import Snakemake's API (what every ``snakemake`` call pays before its
+    first job) and whether a Slurm controller answers.
+
+    Snakemake imports every installed executor plugin at start; the Slurm plugin (2.8)
+    runs ``scontrol show config`` then, which waits about 9 s when Slurm's client tools
+    are installed but no controller answers (measured on this machine after
+    ``scripts/local_slurm.sh stop``; 0.9 s with the controller up).
+    """
+    t0 = time.perf_counter()
+    subprocess.run([str(BIN / "python"), "-c", "import snakemake.api"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    result: dict = {"import_s": time.perf_counter() - t0, "slurm_controller": None}
+    scontrol = shutil.which("scontrol", path=env.get("PATH"))
+    if scontrol:
+        try:
+            ping = subprocess.run([scontrol, "ping"], env=env, capture_output=True,
+                                  text=True, timeout=30)
+            result["slurm_controller"] = ping.returncode == 0 and " is UP" in ping.stdout
+        except subprocess.TimeoutExpired:
+            result["slurm_controller"] = False
+    return result
+
+
 def run_one(n_variants: int, args: argparse.Namespace) -> dict:
     workdir = (args.workdir or Path(f"/tmp/neorank-benchmark-{n_variants}")).resolve()
     if (workdir / "results").exists() and not args.generate_only:
@@ -662,6 +687,12 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     snake = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow" / "Snakefile"),
              "--directory", str(workdir), "--cores", str(args.cores)]
+    start = snakemake_start(env)
+    progress(f"[{n_variants}] Snakemake's import takes {start['import_s']:.1f} s"
+             + ("" if start["slurm_controller"] is not False else
+                " (Slurm's client tools are installed but no controller answers: the Slurm "
+                "executor plugin waits for `scontrol show config` at every start)"),
+             flush=True)
     progress(f"[{n_variants}] workflow: {' '.join(snake)}", flush=True)
     e2e = timed(snake, workdir / "snakemake.log", env)
     progress(f"[{n_variants}] workflow done in {e2e['wall_s']:.1f} s", flush=True)
@@ -677,7 +708,8 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
              flush=True)
     breakdown = rule_breakdown(workdir)
     result = {"variants": n_variants, "workdir": str(workdir), "cores": args.cores,
-              "shards": args.shards, "e2e": e2e, "raw": raw, "rules": breakdown,
+              "shards": args.shards, "snakemake_start": start, "e2e": e2e, "raw": raw,
+              "rules": breakdown,
               "ratio": e2e["wall_s"] / raw.get("predict_s", raw.get("cartesian_s")),
               "ratio_vs_cartesian": (e2e["wall_s"] / raw["cartesian_s"]
                                      if "cartesian_s" in raw else None),
@@ -695,6 +727,9 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
           f"predict {_s(raw.get('predict_s'))}, predict_cartesian_pan_allele "
           f"{_s(raw.get('cartesian_s'))}, process {raw['wall_s']:.1f} s (both calls), "
           f"{raw['max_rss_mib']:.0f} MiB")
+    print(f"Snakemake's import (before the first job): {start['import_s']:.1f} s; "
+          "Slurm controller: " + {None: "no Slurm client tools", True: "answers",
+                                   False: "not answering"}[start["slurm_controller"]])
     print("per rule (sum over jobs; Snakemake benchmark files):")
     for row in breakdown:
         print(f"  {row['rule']:<20} jobs={row['jobs']:<3} sum_s={row['sum_s']:8.1f} "

@@ -172,7 +172,7 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
     if var["variant_id"].duplicated().any():
         LOG.warning("%s: duplicate variant_id(s); using the first row of each", variants_where)
         var = var.drop_duplicates("variant_id", keep="first")
-    unknown = sorted(set(frame["variant_id"]) - set(var["variant_id"]))
+    unknown = sorted(set(frame["variant_id"].unique()) - set(var["variant_id"]))
     if unknown:
         raise InputFileError(
             f"{len(unknown)} variant_id(s) of the predictions are not in variants.tsv, "
@@ -231,7 +231,7 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
 
     criteria = assess_criteria(frame, params)
     for column in criteria.columns:
-        frame[column] = criteria[column].to_numpy()
+        frame[column] = criteria[column].array
     frame["score"], frame["score_components"] = score_rows(frame, params)
 
     frame["candidate_id"] = [

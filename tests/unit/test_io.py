@@ -183,7 +183,7 @@ def test_float_texts_print_what_the_float_format_prints():
                              rng.integers(1, 10**7, 20_000) / 10.0,
                              rng.integers(-10**6, 10**6, 20_000).astype(float)])
     expected = [io.NA if np.isnan(v) else io.FLOAT_FORMAT % v for v in values.tolist()]
-    got = io._float_texts(values).to_pylist()
+    got = io.float_texts(values).to_pylist()
     wrong = [(v, e, g) for v, e, g in zip(values.tolist(), expected, got, strict=True) if e != g]
     assert not wrong, wrong[:5]
 

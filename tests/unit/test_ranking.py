@@ -178,3 +178,158 @@ def test_tier_reasons_name_each_failed_criterion():
         "clonality, expression, rna_support, self_match)")
     assert list(ranking.TIERS) == ["Pass", "Anchor", "SpliceUnconfirmed", "WeakBinder",
                                    "SelfSimilar", "LowExpression", "Subclonal", "Poor"]
+
+
+def _reference_number(value: float, digits: int = 3) -> str:
+    """tier_reason's number, row by row: NA, whole numbers with separators from 1,000
+    on, else ``digits`` significant digits."""
+    return ("NA" if value != value else f"{value:,.0f}" if abs(value) >= 1000
+            else f"{value:.{digits}g}")
+
+
+@pytest.mark.parametrize("digits", [3, 4])
+def test_reason_numbers_print_what_format_prints(digits):
+    """The numbers of tier_reason, printed in Arrow, are the texts Python's format gives
+    for IC50s, percentiles, fractions, TPMs and read counts, the edges of the plain
+    range and of the thousands separator (values rounding onto 1,000 and 1,000,000),
+    ties, negatives, zeros, infinities and NaN."""
+    rng = np.random.default_rng(5)
+    special = [0.0, -0.0, np.nan, np.inf, -np.inf, 999.5, 999.4999, 999.95, 999.96, 1000.0,
+               1000.5, 1001.5, 999_999.4, 999_999.5, 1e6, 1234567.0, -1500.0, -0.5, 1e-4,
+               9.9995e-5, 0.000123456, 1e-7, 12.345, 12.355, 0.5, 2.5, 50000.0, 49999.5]
+    values = np.concatenate([rng.lognormal(5, 3, 100_000), rng.random(50_000),
+                             rng.integers(0, 60_000, 20_000) + 0.5,
+                             -rng.lognormal(3, 3, 10_000), np.array(special)])
+    expected = [_reference_number(v, digits) for v in values.tolist()]
+    got = ranking._numbers(values, digits).to_pylist()
+    wrong = [(v, e, g) for v, e, g in zip(values.tolist(), expected, got, strict=True)
+             if e != g]
+    assert not wrong, wrong[:5]
+
+
+def _reference_anchor(row: dict, table) -> str:
+    """pass_anchor of one row as the module docstring states it."""
+    positions = ranking.parse_positions(row["mutation_positions"])
+    mutant, wildtype = row["mutant_peptide"], row["wildtype_peptide"]
+    if (positions is None or not isinstance(wildtype, str) or not wildtype
+            or len(wildtype) != len(mutant)
+            or any(a != b and i + 1 not in positions
+                   for i, (a, b) in enumerate(zip(mutant, wildtype, strict=True)))
+            or math.isnan(row["wildtype_affinity_nm"])):
+        return "not_assessed"
+    anchors = ranking.anchor_positions(row["allele"], len(mutant), table)
+    fails = set(positions) <= anchors and row["wildtype_affinity_nm"] <= row[
+        "mutant_affinity_nm"]
+    return "fail" if fails else "pass"
+
+
+def _random_evidence(n: int, seed: int) -> pd.DataFrame:
+    """Evidence rows as rank builds them, every criterion varied: substitutions at
+    anchor and other positions, several positions, indel-like wildtypes of another
+    length, missing wildtypes, positions beyond the peptide, each peptide with several
+    alleles."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    alleles = ["HLA-A*02:01", "HLA-B*08:01", "HLA-A*01:01", "HLA-C*07:01"]
+    rows = []
+    for _ in range(n // 2):
+        length = int(rng.integers(8, 12))
+        wildtype = "".join(rng.choice(letters, length))
+        kind = rng.random()
+        if kind < 0.7:
+            positions = sorted({int(p) for p in rng.integers(1, length + 1,
+                                                             rng.integers(1, 3))})
+            mutant = list(wildtype)
+            for p in positions:
+                mutant[p - 1] = "W" if mutant[p - 1] != "W" else "Y"
+            mutant = "".join(mutant)
+            if rng.random() < 0.1:  # a difference outside the listed positions
+                mutant = ("Y" if mutant[0] != "Y" else "W") + mutant[1:]
+            text = ";".join(map(str, positions))
+        elif kind < 0.85:
+            mutant, text = wildtype[:-1] + "KR", f"{length};{length + 1}"
+        else:
+            mutant, text = "".join(rng.choice(letters, length)), None
+        wild = None if rng.random() < 0.1 else wildtype
+        for allele in rng.choice(alleles, 2, replace=False).tolist():
+            ic50 = float(rng.lognormal(6, 2))
+            rows.append({
+                "binder": ic50 <= 500, "mutant_affinity_nm": ic50,
+                "mutant_percentile": float(rng.lognormal(0, 2)) if rng.random() < 0.9
+                else np.nan,
+                "wildtype_affinity_nm": float(rng.lognormal(6, 2)) if wild else np.nan,
+                "mutant_peptide": mutant, "wildtype_peptide": wild, "allele": allele,
+                "mutation_positions": text,
+                "presentation_percentile": float(rng.lognormal(0, 2)),
+                "agretopicity": float(rng.lognormal(0, 1)),
+                "clonality": rng.choice(["clonal", "subclonal", None]),
+                "tumor_vaf": float(rng.random()),
+                "ccf": float(rng.random()) if rng.random() < 0.5 else np.nan,
+                "gene_tpm": float(rng.lognormal(1, 2)) if rng.random() < 0.8 else np.nan,
+                "rna_alt_reads": float(rng.integers(0, 5)) if rng.random() < 0.7 else np.nan,
+                "self_match": bool(rng.random() < 0.05),
+                "evidence": rng.choice(["dna", "predicted_splice"], p=[0.9, 0.1]),
+            })
+    return pd.DataFrame(rows)
+
+
+def test_criteria_and_reasons_match_a_row_by_row_reading_of_the_rules():
+    """assess_criteria (vectorised over distinct peptides and in Arrow) gives, row by
+    row, the anchor verdict the docstring states, the tier its families give, and the
+    tier_reason composed from each failed criterion's text in family order."""
+    params = config.ranking_params({})
+    binding, rules = params["binding"], params["ranking"]
+    frame = _random_evidence(3000, seed=8)
+    out = ranking.assess_criteria(frame, params)
+    table = ranking.anchor_table(rules)
+    rows = frame.to_dict("records")
+    assert [_reference_anchor(r, table) for r in rows] == out["pass_anchor"].tolist()
+    assert set(out["pass_anchor"]) == {"pass", "fail", "not_assessed"}
+    n = _reference_number
+
+    def texts(r: dict, criterion: str) -> str:
+        return {
+            "anchor": lambda: (
+                f"mutated only at anchor position(s) {r['mutation_positions']} of "
+                f"{r['allele']} and the wildtype binds as well "
+                f"({n(r['wildtype_affinity_nm'], 4)} <= {n(r['mutant_affinity_nm'], 4)} "
+                "nM): T cells see the wildtype's residues"),
+            "splice_support": lambda: (
+                "peptide of a predicted splice outcome without RNA support: " + (
+                    "no RNA evidence (no tumor RNA BAM, or it lacks the contig)"
+                    if math.isnan(r["rna_alt_reads"]) else
+                    f"{n(r['rna_alt_reads'])} tumor RNA read(s) carry the variant (< 2)")),
+            "binding": lambda: (
+                f"not a binder: IC50 {n(r['mutant_affinity_nm'], 4)} nM > "
+                f"{binding['max_affinity_nm']:g} nM, " + (
+                    "no percentile" if math.isnan(r["mutant_percentile"]) else
+                    f"percentile {n(r['mutant_percentile'])} > "
+                    f"{binding['max_percentile']:g}")),
+            "presentation": lambda: (f"presentation percentile "
+                                     f"{n(r['presentation_percentile'])} > 2"),
+            "self_match": lambda: "the mutant peptide occurs in the reference proteome",
+            "expression": lambda: f"expression {n(r['gene_tpm'])} TPM < 1",
+            "rna_support": lambda: (f"{n(r['rna_alt_reads'])} tumor RNA read(s) carry the "
+                                    "variant (< 2)"),
+            "clonality": lambda: (f"subclonal (VAF {n(r['tumor_vaf'])}"
+                                  + ("" if math.isnan(r["ccf"]) else f", CCF {n(r['ccf'])}")
+                                  + ")"),
+        }[criterion]()
+
+    tiers_seen = set()
+    for r, (_, verdicts) in zip(rows, out.iterrows(), strict=True):
+        failed = [(tier, [c for c in criteria if verdicts[f"pass_{c}"] == "fail"])
+                  for tier, criteria in ranking.TIER_FAMILIES]
+        failed = [(tier, cs) for tier, cs in failed if cs]
+        tier = "Pass" if not failed else failed[0][0] if len(failed) == 1 else "Poor"
+        assert verdicts["tier"] == tier
+        tiers_seen.add(tier)
+        if tier == "Pass":
+            missing = [c for c in ranking.CRITERIA if verdicts[f"pass_{c}"] == "not_assessed"]
+            reason = "every assessed criterion passes" + (
+                f" (not assessed: {', '.join(missing)})" if missing else "")
+        else:
+            reason = ("several criterion families fail: " if tier == "Poor" else "") + "; ".join(
+                texts(r, c) for _, cs in failed for c in cs)
+        assert verdicts["tier_reason"] == reason
+    assert {"Pass", "Anchor", "WeakBinder", "Poor", "Subclonal"} <= tiers_seen
