@@ -158,3 +158,44 @@ def test_control_character_names_sheet_and_cell(tmp_path):
         workbook.write_sheet(wb, "Binders", Rows.of(frame))
     for ws in wb.worksheets:  # end openpyxl's half-written sheet before it is collected
         ws.close()
+
+
+def test_rows_are_the_bytes_openpyxl_writes_across_batches(tmp_path, monkeypatch):
+    """Rows over several batches (BATCH_ROWS rows are converted at a time): styles
+    first met in a later batch (a formatted column empty at first, an editable column
+    filled late), nullable integer and boolean columns, text columns that need the
+    per-cell path only in some batches (an escape, an error code, end whitespace), a
+    text column whose only special cells are ampersands, one whose only special cells
+    start with a space, one whose only special cells are error codes, one whose only
+    special cells end in a line break."""
+    rows = 2 * workbook.BATCH_ROWS + 600
+    late = workbook.BATCH_ROWS + 500
+    frame = pd.DataFrame({
+        "variant_id": [f"1:{i}:A>T" for i in range(rows)],
+        "late_score": [None if i < late else i / 3 for i in range(rows)],
+        "best_affinity_nm": [float(i) * 1.5 for i in range(rows)],
+        # a second formatted column whose first number comes before late_score's
+        "best_percentile": [None if i < late - 10 else i / 7 for i in range(rows)],
+        "effect": ["x & y" if i % 10 == 0 else "missense" for i in range(rows)],
+        "protein_change": [" p.X" if i % 9 == 0 else "p.A1B" for i in range(rows)],
+        "allele": ["#N/A" if i % 11 == 0 else "HLA-A*02:01" for i in range(rows)],
+        "transcript_ids": ["ENST1\n" if i % 13 == 0 else "ENST2;ENST3" for i in range(rows)],
+        "decision": [None if i < late else ("Accept", "", "Reject")[i % 3]
+                     for i in range(rows)],
+        "depth": pd.array([None if i % 7 == 0 else i for i in range(rows)], dtype="Int64"),
+        "self_match": pd.array([None if i % 5 == 0 else i % 2 == 0 for i in range(rows)],
+                               dtype="boolean"),
+        "gene_name": [("TP53", "A & B", "#N/A", " x")[i % 4] if i > late else "KRAS"
+                      for i in range(rows)],
+        "count": list(range(rows)),
+        "binder": [i % 3 == 0 for i in range(rows)],
+    })
+    reference, fast = tmp_path / "openpyxl.xlsx", tmp_path / "fast.xlsx"
+    for path, writer in ((reference, OpenpyxlRows), (fast, SheetRows)):
+        monkeypatch.setattr(workbook, "SheetRows", writer)
+        wb = workbook.new_workbook()
+        workbook.write_sheet(wb, "Review", Rows.of(frame), edit_columns=["decision"])
+        workbook.write_sheet(wb, "Binders", Rows(list(frame.columns),
+                                                 [frame.iloc[:700], frame.iloc[700:]]))
+        workbook.save_workbook(wb, path)
+    assert reference.read_bytes() == fast.read_bytes()
