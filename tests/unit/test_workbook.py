@@ -163,11 +163,9 @@ def test_control_character_names_sheet_and_cell(tmp_path):
 def test_rows_are_the_bytes_openpyxl_writes_across_batches(tmp_path, monkeypatch):
     """Rows over several batches (BATCH_ROWS rows are converted at a time): styles
     first met in a later batch (a formatted column empty at first, an editable column
-    filled late), nullable integer and boolean columns, text columns that need the
-    per-cell path only in some batches (an escape, an error code, end whitespace), a
-    text column whose only special cells are ampersands, one whose only special cells
-    start with a space, one whose only special cells are error codes, one whose only
-    special cells end in a line break."""
+    filled late), nullable integer and boolean columns, text columns with special
+    cells in some batches only (an escape, an error code, end whitespace): ampersands,
+    a leading space, error codes, a trailing line break."""
     rows = 2 * workbook.BATCH_ROWS + 600
     late = workbook.BATCH_ROWS + 500
     frame = pd.DataFrame({
