@@ -235,6 +235,10 @@ def design_long_peptide(effect: dict[str, Any], best_peptide: str,
     context = str(effect["mutant_context"])
     m_start, m_end = int(effect["mutation_start"]), int(effect["mutation_end"])
     size = min(length, len(context))
+    # where each binder (and the best peptide) occurs in the context: (start, end) spans
+    binders = [(f"{p}|{a}", [(o, o + len(p)) for o in _occurrences(context, p)])
+               for p, a in binder_rows]
+    best_spans = [(o, o + len(best_peptide)) for o in _occurrences(context, best_peptide)]
     windows = []
     for s in range(0, len(context) - size + 1):
         e = s + size
@@ -244,10 +248,9 @@ def design_long_peptide(effect: dict[str, Any], best_peptide: str,
             carries = s < m_start < e
         if not carries:
             continue
-        inside = [f"{p}|{a}" for p, a in binder_rows
-                  if any(s <= o and o + len(p) <= e for o in _occurrences(context, p))]
-        has_best = any(s <= o and o + len(best_peptide) <= e
-                       for o in _occurrences(context, best_peptide))
+        inside = [label for label, spans in binders
+                  if any(s <= o and end <= e for o, end in spans)]
+        has_best = any(s <= o and end <= e for o, end in best_spans)
         centre = (m_start + max(m_end, m_start + 1)) / 2
         windows.append((s, e, has_best, inside, abs((s + e) / 2 - centre)))
     if not windows:
