@@ -473,3 +473,36 @@ def test_pvacseq_metrics_keep_a_peptide_whose_best_row_comes_late(tmp_path, monk
         assert peptides == {"PEPTIDE99"} | {f"PEPTIDE{i:02d}" for i in range(14)}, chunk_rows
         rows = included.loc[included["mutant_peptide"] == "PEPTIDE99"]
         assert rows["allele"].tolist() == ["HLA-B*07:02", "HLA-C*07:01"], chunk_rows
+
+
+@pytest.mark.parametrize("ranks", ["distinct", "ties", "missing"])
+def test_firsts_is_the_first_row_per_variant_in_key_order(ranks):
+    """The best row per variant is the first in (not Pass, rank, candidate_id, file
+    position) order: with distinct ranks (ordered on the numeric keys alone), with tied
+    ranks (the candidate id decides) and with missing ranks (last, then by id)."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    rank = rng.permutation(n).astype(float) + 1
+    if ranks == "ties":
+        rank = np.floor(rank / 7)
+    elif ranks == "missing":
+        rank[rng.random(n) < 0.9] = np.nan  # most rows: ties among the missing
+    frame = pd.DataFrame({
+        "variant_id": [f"v{i}" for i in rng.integers(0, 300, n)],
+        "_not_pass": rng.random(n) < 0.7,
+        "_rank": rank,
+        "candidate_id": [f"s-{i:012x}" for i in rng.integers(0, 2**40, n)],
+        "_pos": np.arange(n),
+    })
+    keys = ["_not_pass", "_rank", "candidate_id", "_pos"]
+    expected = {}
+    for row in sorted(frame.itertuples(index=False),
+                      key=lambda r: (r._1, np.isnan(r._2), 0 if np.isnan(r._2) else r._2,
+                                     r.candidate_id, r._4)):
+        expected.setdefault(row.variant_id, row._4)
+    got = aggregate._firsts(frame, "variant_id", keys)
+    assert dict(zip(got["variant_id"], got["_pos"], strict=True)) == expected
+    assert list(got["_pos"]) == sorted(expected.values(), key=list(
+        frame.sort_values(keys, kind="mergesort")["_pos"]).index)
