@@ -307,10 +307,10 @@ class _Aggregation:
             self.per_allele[key] = self.per_allele.get(key, 0) + int(count)
         if "transcript_ids" in binders.columns:
             texts = binders[["variant_id", "transcript_ids"]].dropna()
-            self.transcripts.add(pd.DataFrame(
-                [(v, t) for v, text in zip(texts["variant_id"], texts["transcript_ids"],
-                                           strict=True) for t in str(text).split(";")],
-                columns=["variant_id", "transcript"]))
+            self.transcripts.add(pd.DataFrame({
+                "variant_id": texts["variant_id"].astype(object).to_numpy(),
+                "transcript": texts["transcript_ids"].astype(str).str.split(";").to_numpy(),
+            }).explode("transcript", ignore_index=True))
         self.binder_peptides.add(binders[["variant_id", "mutant_peptide"]])
         ic50 = pd.to_numeric(block["mutant_affinity_nm"], errors="coerce")
         self.included_peptides.add(block.loc[ic50 < self.inclusion_nm,
@@ -335,8 +335,8 @@ class _Aggregation:
         binder_peptides = self.binder_peptides.counts()
         included = self.included_peptides.counts()
         rows: list[dict[str, Any]] = []
-        for index in range(len(best)):
-            row = best.iloc[index]
+        # one dict per best row (a Series per row, best.iloc[i], was most of this loop)
+        for row in best.to_dict("records"):
             variant_id = row["variant_id"]
             best_transcripts = str(row.get("transcript_ids", "") or "")
             out = {
