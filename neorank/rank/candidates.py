@@ -136,12 +136,14 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
     for column in ("variant_id", "mutant_peptide", "allele"):
         frame[column] = frame[column].astype(str)
 
-    duplicated = frame.duplicated()
-    if duplicated.any():
-        LOG.warning("%s: dropping %d exact duplicate row(s)", predictions_where,
-                    int(duplicated.sum()))
-        frame = frame.loc[~duplicated].reset_index(drop=True)
     key_dup = frame.duplicated(["variant_id", "mutant_peptide", "allele"])
+    if key_dup.any():  # an exact duplicate row repeats its key too: checked only then
+        duplicated = frame.duplicated()
+        if duplicated.any():
+            LOG.warning("%s: dropping %d exact duplicate row(s)", predictions_where,
+                        int(duplicated.sum()))
+            frame = frame.loc[~duplicated].reset_index(drop=True)
+        key_dup = frame.duplicated(["variant_id", "mutant_peptide", "allele"])
     if key_dup.any():
         row = frame.loc[key_dup].iloc[0]
         raise InputFileError(
