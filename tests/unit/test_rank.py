@@ -15,7 +15,7 @@ import pytest
 from neorank import config, rank, ranking
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import read_tsv, tsv_text, write_tsv
-from neorank.rank import merge
+from neorank.rank import candidates
 
 SAMPLE = "PT01"
 PREDICTOR = "mhcflurry-2.3.16/embedded"
@@ -660,11 +660,11 @@ def test_repeats_across_blocks_are_handled_as_in_one_table(tmp_path):
 
 def test_sort_keys_order_floats_like_pandas():
     values = [0.5, -1.0, float("nan"), 0.0, -0.0, 1e-9, 3.0, 1e30, -1e30]
-    ascending = merge._float_keys(values)
+    ascending = candidates._float_keys(values)
     expected = pd.Series(values).sort_values(kind="mergesort").index.tolist()
     got = sorted(range(len(values)), key=lambda i: (ascending[i], i))
     assert got == expected
-    descending = merge._float_keys(values, descending=True)
+    descending = candidates._float_keys(values, descending=True)
     expected = pd.Series(values).sort_values(ascending=False, kind="mergesort").index.tolist()
     assert sorted(range(len(values)), key=lambda i: (descending[i], i)) == expected
 
@@ -680,7 +680,7 @@ def test_merged_order_sorts_field_by_field_and_keeps_ties_in_order():
     keys["candidate"] = rng.integers(0, 40, len(keys)).astype(np.uint64) * np.uint64(2**42)
     rows = [tuple(int(v) for v in row) for row in keys.tolist()]
     expected = sorted(range(len(rows)), key=lambda i: (rows[i], i))
-    assert merge.merged_order(keys).tolist() == expected
+    assert candidates.merged_order(keys).tolist() == expected
 
 
 # --------------------------------------------------------------------------- demo: anchor and splice
