@@ -937,3 +937,31 @@ def test_damaged_parquet_predictions_name_the_file(tmp_path):
         rank.rank_file(tmp_path / "predictions.parquet", _variants(), SAMPLE,
                        config.ranking_params({}), tmp_path / "out.tsv")
     assert "predictions.parquet" in str(err.value)
+
+
+def test_rank_order_is_the_documented_sort():
+    """candidates.tsv's order, made from numeric keys, is the documented one: self
+    matches (excluded) last, binders first, score descending, mutant IC50, candidate_id -
+    a stable pandas sort of the output's own columns leaves it unchanged. Few distinct
+    IC50s and wildtypes make many ties on the score and on the IC50."""
+    rng = np.random.default_rng(12)
+    letters = list("ACDEFGHIKLMNPQRSTVWY")
+    rows = []
+    for i in range(600):
+        vid = VARIANTS[i % len(VARIANTS)][0]
+        row = _pred(vid, "".join(rng.choice(letters, 9)),
+                    ["HLA-A*02:01", "HLA-B*07:02", "HLA-C*07:01"][i % 3],
+                    float(rng.choice([40.0, 350.0, 499.0, 2500.0, 30000.0])),
+                    float(rng.choice([0.3, 1.5, 4.0])),
+                    float(rng.choice([100.0, 20000.0])) if i % 4 else None)
+        row["self_match"] = bool(rng.random() < 0.1)
+        rows.append(row)
+    out = _rank(rows)
+    excluded = out["self_match"].fillna(False).astype(bool)
+    expected = out.assign(_excluded=excluded).sort_values(
+        ["_excluded", "binder", "score", "mutant_affinity_nm", "candidate_id"],
+        ascending=[True, False, False, True, True], kind="mergesort")
+    assert expected.index.tolist() == list(range(len(out)))
+    assert out["rank"].tolist() == list(range(1, len(out) + 1))
+    assert out["score"].duplicated().sum() > 100  # ties the later keys decide
+    assert excluded.any() and out["binder"].any() and not out["binder"].all()
