@@ -485,7 +485,8 @@ def _anchor_rows(frame: pd.DataFrame, ranking: dict[str, Any]
             set(positions[position_ids[key]]) <= anchor_positions(  # type: ignore[arg-type]
                 str(allele), int(lengths[key]), table)
             for key, allele in zip(codes[rows[anchor_first]].tolist(), _text_list(
-                frame.iloc[rows[anchor_first]], "allele"), strict=True)], dtype=bool)
+                frame[["allele"]].iloc[rows[anchor_first]], "allele"), strict=True)],
+            dtype=bool)
         failed[rows] = anchor_only[anchor_codes] & wildtype_binds[rows]
     return assessed, failed, positions, position_ids[codes]
 
@@ -578,7 +579,7 @@ def _reasons(frame: pd.DataFrame, out: pd.DataFrame, params: dict[str, Any],
         return _join("not a binder: ", pc.binary_join_element_wise(*limits, ", "))
 
     def anchor_texts(rows: np.ndarray):
-        alleles = _text_list(frame.iloc[rows], "allele")
+        alleles = _text_list(frame[["allele"]].iloc[rows], "allele")
         wildtype = _numbers(_float_column(frame, "wildtype_affinity_nm")[rows], 4).to_pylist()
         mutant = _numbers(_float_column(frame, "mutant_affinity_nm")[rows], 4).to_pylist()
         return pa.array([

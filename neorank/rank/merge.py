@@ -60,21 +60,19 @@ class _Blocks:
 
 
 def _rank_block(blocks: _Blocks, task: tuple[int, pd.DataFrame]) -> dict[str, Any]:
-    """Rank one block of predictions and write its lines (no rank), sorted by
-    :func:`sort_keys`, to ``block{index}.tsv``; returns its columns, keys (in that
-    order), key hashes and counts."""
+    """Rank one block of predictions and write its lines (no rank), in the order of
+    :func:`sort_keys` (rank_candidates' order), to ``block{index}.tsv``; returns its
+    columns, keys (in that order), key hashes and counts."""
     index, chunk = task
     ranked = rank_candidates(chunk, blocks.variants, blocks.sample, blocks.params,
                              predictions_where=blocks.where, **blocks.evidence)
-    keys = sort_keys(ranked, blocks.params["ranking"]["exclude_self_matches"])
-    order = merged_order(keys)
     path = blocks.folder / f"block{index:05d}.tsv"
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(tsv_text(ranked.iloc[order].drop(columns="rank"), header=False))
+        handle.write(tsv_text(ranked.drop(columns="rank"), header=False))
     return {
         "path": path,
         "columns": list(ranked.columns),
-        "keys": keys[order],
+        "keys": sort_keys(ranked, blocks.params["ranking"]["exclude_self_matches"]),
         "hashes": pd.util.hash_pandas_object(
             ranked[["variant_id", "mutant_peptide", "allele"]], index=False).to_numpy(),
         "rows": len(ranked),
