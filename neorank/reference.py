@@ -143,6 +143,7 @@ def load_local_genome(gtf: str | os.PathLike, cdna: str | os.PathLike, pep: str 
     """
     import pyensembl
 
+    _remember_exons()
     gtf = _require_file(gtf, "--gtf")
     cdna = _require_file(cdna, "--cdna")
     pep = _require_file(pep, "--pep")
@@ -226,6 +227,7 @@ def load_ensembl_release(release: int, species: str = "human", *,
     """
     import pyensembl
 
+    _remember_exons()
     kwargs = {} if server is None else {"server": server}
     try:
         genome = pyensembl.EnsemblRelease(release, species, **kwargs)
@@ -244,6 +246,34 @@ def load_ensembl_release(release: int, species: str = "human", *,
             fix="run `" + install_command(release, species, server, cache_root) + "` "
                 "(the workflow's reference rule does this) and retry")
     return genome
+
+
+def _remember_exons() -> None:
+    """Make ``pyensembl.Transcript.exons`` read the database once per transcript object.
+
+    In pyensembl 2.32 ``exons`` is a plain property: every read runs an SQL query (and
+    pyensembl's check that the GTF has not changed), and varcode reads it about 12 times
+    per transcript it annotates (``spliced_offset``, ``len``, the start/stop codons).
+    The annotation database is read-only here, so the first read's exons are kept on
+    the object and each later read returns a copy of that list: the same exons, in the
+    same order. Idempotent; a pyensembl whose ``exons`` is not a plain property (a
+    memoised one) is left as it is."""
+    from pyensembl.transcript import Transcript
+
+    current = Transcript.__dict__.get("exons")
+    if not isinstance(current, property) or getattr(current.fget, "_neorank", False):
+        return
+    read = current.fget
+
+    def exons(transcript: Transcript) -> list:
+        kept = transcript.__dict__.get("_neorank_exons")
+        if kept is None:
+            kept = transcript.__dict__["_neorank_exons"] = read(transcript)
+        return list(kept)
+
+    exons._neorank = True  # type: ignore[attr-defined]
+    exons.__doc__ = read.__doc__
+    Transcript.exons = property(exons)  # type: ignore[method-assign,assignment]
 
 
 def load_genome(*, gtf: str | os.PathLike | None = None, cdna: str | os.PathLike | None = None,

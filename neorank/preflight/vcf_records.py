@@ -63,6 +63,8 @@ class RefChecker:
         self.contigs = set(genome.contigs())
         self._contig: dict[str, str | None] = {}
         self._usable: dict[str, bool] = {}
+        #: The first object seen per transcript id: its sequence and exons are read once.
+        self._transcripts: dict[str, Any] = {}
 
     def contig(self, chrom: str) -> str | None:
         if chrom not in self._contig:
@@ -73,6 +75,7 @@ class RefChecker:
         """The + strand base at ``pos`` from a transcript whose exon covers it, or ``None``."""
         for transcript in self.genome.transcripts_at_locus(contig, pos):
             tid = transcript.transcript_id
+            transcript = self._transcripts.setdefault(tid, transcript)
             if tid not in self._usable:
                 sequence = transcript.sequence
                 self._usable[tid] = bool(sequence) and len(sequence) == sum(

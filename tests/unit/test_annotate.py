@@ -198,6 +198,38 @@ def test_contig_names_are_reconciled(mini_genome):
     assert reference.contig_for(mini_genome, "chr4") is None
 
 
+def test_exons_are_read_once_per_transcript_and_equal_pyensembls(mini_genome, monkeypatch):
+    """The exon memo (reference._remember_exons, installed by loading a genome): on every
+    transcript of the embedded reference the exons equal pyensembl's own query, in order;
+    a second read runs no query; each read is a separate list (a caller may change it)."""
+    from pyensembl.transcript import Transcript
+
+    exons = Transcript.__dict__["exons"]
+    assert getattr(exons.fget, "_neorank", False)
+    read = exons.fget.__closure__[0].cell_contents  # pyensembl's own property function
+    assert read is not exons.fget and not getattr(read, "_neorank", False)
+    transcripts = mini_genome.transcripts()
+    assert len(transcripts) > 50
+    for transcript in transcripts:
+        fresh = mini_genome.transcript_by_id(transcript.transcript_id)
+        expected = [(e.exon_id, e.contig, e.start, e.end, e.strand) for e in read(fresh)]
+        first = transcript.exons
+        assert [(e.exon_id, e.contig, e.start, e.end, e.strand) for e in first] == expected
+        first.clear()
+        assert len(transcript.exons) == len(expected)
+    queries = []
+    query = mini_genome.db.query
+
+    def counted(*args, **kwargs):
+        queries.append(args)
+        return query(*args, **kwargs)
+
+    monkeypatch.setattr(mini_genome.db, "query", counted)
+    assert transcripts[0].exons
+    assert not queries
+    assert read(transcripts[0]) and queries  # pyensembl's own read queries each time
+
+
 def test_missense_on_every_transcript(mini_genome, oracle, tmp_path):
     effects, variants = run_annotate(mini_genome, tmp_path, [MISSENSE, MISSENSE_MT])
     expected = oracle(MISSENSE)
