@@ -112,6 +112,66 @@ def test_bound_is_lowered_for_short_seeds():
     assert proteome.segments(9, 2) == [(0, 3), (3, 6), (6, 9)]
 
 
+def test_seeds_cover_every_peptide_within_the_bound():
+    """Pigeonhole with two exact parts: for every way to place up to ``bound`` mismatches
+    in a peptide, some seed's positions avoid all of them (so the mismatching proteome
+    peptide is a candidate of that seed)."""
+    import itertools
+
+    for length in range(2, 16):
+        for asked in range(4):
+            bound = proteome.effective_max_mismatches(length, asked)
+            seeds = proteome.seed_positions(length, bound)
+            assert len(seeds) == (bound + 2) * (bound + 1) // 2
+            assert all(len(set(seed)) == len(seed) for seed in seeds)
+            for wrong in itertools.combinations(range(length), bound):
+                assert any(not set(seed) & set(wrong) for seed in seeds), (length, bound, wrong)
+    # 9-mers, 2 mismatches: parts 0-1, 2-3, 4-6, 7-8; seeds of 4-5 residues
+    assert proteome.seed_positions(9, 2) == [(0, 1, 2, 3), (0, 1, 4, 5, 6), (0, 1, 7, 8),
+                                             (2, 3, 4, 5, 6), (2, 3, 7, 8), (4, 5, 6, 7, 8)]
+
+
+@pytest.mark.parametrize("length", [8, 9, 11, 12, 13, 26])
+def test_seed_keys_from_packed_rows_equal_the_residue_keys(length):
+    """The seed keys shifted out of packed peptides equal the keys built residue by
+    residue (uint32 / uint64 / bytes by seed size), and order seeds as their residues do."""
+    rng = np.random.default_rng(length)
+    letters = np.frombuffer((STANDARD + "X").encode(), dtype=np.uint8)
+    matrix = letters[rng.integers(0, len(letters), size=(3000, length))]
+    packed = proteome._packed(matrix) if length <= proteome._MAX_PACKED else None
+    for bound in range(proteome.effective_max_mismatches(length, 3) + 1):
+        for positions in proteome.seed_positions(length, bound):
+            keys = proteome._seed_keys(matrix, None, positions)
+            if packed is not None:
+                assert np.array_equal(proteome._seed_keys(matrix, packed, positions), keys)
+            residues = matrix[:, list(positions)]
+            same = (residues[:, None, :] == residues[None, :300, :]).all(axis=2)
+            assert np.array_equal(keys[:, None] == keys[None, :300], same)
+            ordered, ids = proteome._sorted_seeds(keys)
+            assert np.array_equal(ordered, keys[ids])
+            assert np.array_equal(ids, np.argsort(keys, kind="stable"))
+
+
+@pytest.mark.parametrize("length", [13, 15])
+def test_nearest_of_long_peptides_matches_a_brute_force_scan(proteins, length):
+    """Peptides longer than 12 residues (no packed form: distances and seeds on bytes)."""
+    rng = random.Random(length)
+    small = ProteomeIndex(proteins, max_mismatches=3)
+    queries = []
+    for n in range(30):
+        protein = rng.choice([p for p in proteins if len(p) > 40])
+        start = rng.randrange(len(protein) - length)
+        peptide = list(protein[start:start + length])
+        for _ in range(n % 6):
+            peptide[rng.randrange(length)] = rng.choice(STANDARD)
+        queries.append("".join(peptide))
+    nearest, mismatches = small.nearest(queries)
+    for query, found, count in zip(queries, nearest, mismatches, strict=True):
+        best, peptide = brute_force(query, proteins)
+        assert (count, found) == ((best, peptide) if best <= 3 else (None, None)), query
+    assert {0, 1, 2, 3} <= {m for m in mismatches if m is not None}
+
+
 def test_index_is_cached_by_protein_set(tmp_path, monkeypatch):
     first = ProteomeIndex(["MKLAVWWPQ", "MSTNPKPQR"], cache_dir=tmp_path)
     assert set(first.kmers(8).astype(str)) == {"MKLAVWWP", "KLAVWWPQ", "MSTNPKPQ", "STNPKPQR"}
