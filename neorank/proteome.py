@@ -20,24 +20,28 @@ concurrent jobs from building the same file twice.
 
 Nearest search (pigeonhole). Split a peptide into ``d + 2`` contiguous parts: a
 proteome peptide within ``d`` mismatches of it differs in at most ``d`` parts, so it
-shares at least two parts with it exactly. Every pair of parts is a seed (its residues
-packed into one integer, 5 bits a residue): for each seed the proteome ``L``-mers are
-sorted by it; each query's seeds select their candidates by binary search, and the
-Hamming distances of all (query, candidate) pairs are computed at once with numpy.
-A seed of two parts holds at least 4 residues for 8-11-mers with ``d = 2`` (one in
-160,000 proteome peptides at random), where single parts (``d + 1`` of them, the
-classic pigeonhole) hold 2-3 (one in 400-8,000): far fewer pairs to compare for more
-seed tables (``(d + 2)(d + 1) / 2`` instead of ``d + 1``). The result is the same:
-every peptide within ``d`` mismatches is a candidate either way. The bound is
-lowered so that every part of the classic split has at least :data:`MIN_SEED`
-residues (``effective_max_mismatches``), which keeps the searched bound (and so the
-output) as it was defined.
+shares at least two parts with it exactly. Every pair of parts is a seed. For each
+seed the proteome ``L``-mers are grouped into buckets by the seed's first residues
+(packed 5 bits each; as many residues as give about one bucket per ``L``-mer, at most
+:data:`MAX_BUCKET_RESIDUES`), so a query's candidates for that seed are one bucket,
+found by offset; the Hamming distances of all (query, candidate) pairs are computed at
+once with numpy. A seed of two parts holds 4-6 residues for 8-11-mers with ``d = 2``
+(a bucket of 4 residues: one in 160,000 proteome peptides at random), where the classic
+split into ``d + 1`` parts has parts of 2-3 residues (one in 400-8,000): far fewer
+pairs to compare, for ``(d + 2)(d + 1) / 2`` seed tables instead of ``d + 1``, each a
+kmer id per ``L``-mer (4 bytes) and the bucket offsets. The result is the same: every
+peptide within ``d`` mismatches is a candidate either way. The bound is lowered so
+that every part of the classic split has at least :data:`MIN_SEED` residues
+(``effective_max_mismatches``), which keeps the searched bound (and so the output) as
+it was defined.
 
 Memory. The candidate pairs are compared in runs of queries holding at most
 ``max_pairs`` pairs (:data:`MAX_PAIRS`, about 60 bytes a pair), so the search
-stays within a few hundred MB whatever the proteome and the number of peptides
-(a 2-residue seed selects about 1 in 400 proteome peptides: tens of thousands
-per query on a whole human proteome). Results do not depend on the run size.
+stays within a few hundred MB whatever the proteome and the number of peptides.
+Results do not depend on the run size. The index of one length holds about
+``L + 8 + 4 * seeds`` bytes per distinct ``L``-mer (the ``L``-mers, their packed
+form, the seed tables; 41 bytes for 9-mers with ``d = 2``, about 450 MB for a whole
+human proteome's 11 million).
 """
 
 from __future__ import annotations
@@ -176,21 +180,29 @@ def seed_positions(length: int, bound: int) -> list[tuple[int, ...]]:
     return [tuple(range(*a)) + tuple(range(*b)) for a, b in itertools.combinations(parts, 2)]
 
 
+#: Most residues of a seed that select its bucket (20 bits: a table of 2**20 offsets).
+MAX_BUCKET_RESIDUES = 4
+
+
+def bucket_residues(kmers: int, seed: int) -> int:
+    """Residues of a ``seed``-residue seed that select its bucket in an index of ``kmers``
+    peptides: about one bucket per peptide (5 bits a residue), at most
+    :data:`MAX_BUCKET_RESIDUES` and the seed's own length."""
+    return min(seed, MAX_BUCKET_RESIDUES, max(1, round(np.log2(max(kmers, 2)) / _CODE_BITS)))
+
+
 def _seed_keys(matrix: np.ndarray, packed: np.ndarray | None,
                positions: tuple[int, ...]) -> np.ndarray:
-    """The seed of each row of an (N, L) residue matrix: the residues at ``positions``
-    packed 5 bits each (uint32 up to 6 residues, uint64 up to 12), else their bytes.
-    ``packed`` (the rows' :func:`_packed` form, or ``None``) gives the same keys by
-    shifting whole runs of positions out of it."""
-    if len(positions) > _MAX_PACKED:
-        return np.ascontiguousarray(matrix[:, list(positions)]).view(
-            f"S{len(positions)}").ravel()
-    dtype = np.uint32 if len(positions) * _CODE_BITS <= 32 else np.uint64
+    """The residues at ``positions`` (at most 6) of each row of an (N, L) residue matrix,
+    packed 5 bits each into a uint32. ``packed`` (the rows' :func:`_packed` form, or
+    ``None``) gives the same keys by shifting whole runs of positions out of it."""
+    if len(positions) * _CODE_BITS > 32:
+        raise ValueError(f"a seed key holds at most 6 residues, not {len(positions)}")
     if packed is None:
-        codes = _CODES.astype(dtype)
-        keys = np.zeros(len(matrix), dtype=dtype)
+        codes = _CODES.astype(np.uint32)
+        keys = np.zeros(len(matrix), dtype=np.uint32)
         for i, position in enumerate(positions):
-            keys |= codes[matrix[:, position]] << dtype(_CODE_BITS * i)
+            keys |= codes[matrix[:, position]] << np.uint32(_CODE_BITS * i)
         return keys
     keys = np.zeros(len(packed), dtype=np.uint64)
     done = 0
@@ -200,27 +212,30 @@ def _seed_keys(matrix: np.ndarray, packed: np.ndarray | None,
         keys |= ((packed >> np.uint64(_CODE_BITS * run[0])) & mask) << np.uint64(
             _CODE_BITS * done)
         done += len(run)
-    return keys.astype(dtype)
+    return keys.astype(np.uint32)
 
 
-def _sorted_seeds(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(keys sorted, kmer ids in that order; equal keys by id). 32-bit keys are sorted
-    together with their ids as one 64-bit number (unique, so any sort is stable): about
-    7x faster than numpy's stable argsort."""
+def _buckets(keys: np.ndarray, residues: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, ids): the kmer ids grouped by key, ascending within a key, and where
+    each key's group starts (``offsets[key]`` to ``offsets[key + 1]``; one offset per
+    possible key of ``residues`` residues). The ids are sorted with their keys as one
+    64-bit number (unique, so any sort is stable): ~7x numpy's stable argsort."""
     ids = _id_dtype(len(keys))
-    if keys.dtype == np.uint32 and len(keys) < 2**32:
-        both = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(len(keys), dtype=np.uint64)
-        both.sort()
-        return (both >> np.uint64(32)).astype(np.uint32), (both & np.uint64(0xFFFFFFFF)).astype(ids)
-    order = np.argsort(keys, kind="stable").astype(ids)
-    return keys[order], order
+    both = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(len(keys), dtype=np.uint64)
+    both.sort()
+    order = (both & np.uint64(0xFFFFFFFF)).astype(ids)
+    del both
+    offsets = np.zeros((1 << (_CODE_BITS * residues)) + 1, dtype=ids)
+    np.cumsum(np.bincount(keys, minlength=len(offsets) - 1), out=offsets[1:])
+    return offsets, order
 
 
 @dataclass
 class _LengthIndex:
     kmers: np.ndarray                      # sorted unique S{L}
     matrix: np.ndarray | None              # (N, L) uint8 of kmers; None when packed is kept
-    seeds: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]  # positions -> (sorted keys, ids)
+    #: seed positions -> (the positions selecting its bucket, bucket offsets, kmer ids)
+    seeds: dict[tuple[int, ...], tuple[tuple[int, ...], np.ndarray, np.ndarray]]
     packed: np.ndarray | None = None       # uint64 per kmer (L <= _MAX_PACKED), else None
 
 
@@ -309,7 +324,9 @@ class ProteomeIndex:
             seeds = {}
             bound = effective_max_mismatches(length, self.max_mismatches)
             for positions in seed_positions(length, bound):
-                seeds[positions] = _sorted_seeds(_seed_keys(matrix, packed, positions))
+                selecting = positions[:bucket_residues(len(kmers), len(positions))]
+                seeds[positions] = (selecting, *_buckets(_seed_keys(matrix, packed, selecting),
+                                                         len(selecting)))
             self._by_length[length] = _LengthIndex(
                 kmers, None if packed is not None else matrix, seeds, packed)
         return self._by_length[length]
@@ -370,15 +387,15 @@ class ProteomeIndex:
         for block in range(0, len(peptides), QUERY_BLOCK):
             qmatrix = qmatrix_all[block:block + QUERY_BLOCK]
             found = []  # per seed: (first candidate, candidate count) of every query
-            for positions, (keys, _) in seeds:
+            for _, (selecting, offsets, _) in seeds:
                 seed = _seed_keys(qmatrix, None if qpacked_all is None else
-                                  qpacked_all[block:block + QUERY_BLOCK], positions)
-                lo = np.searchsorted(keys, seed, side="left")
-                found.append((lo, np.searchsorted(keys, seed, side="right") - lo))
+                                  qpacked_all[block:block + QUERY_BLOCK], selecting)
+                lo = offsets[seed]
+                found.append((lo, offsets[seed + 1] - lo))
             pairs = np.sum([counts for _, counts in found], axis=0)
             for first, last in _pair_runs(pairs, self.max_pairs):
                 q_ids, k_ids = [], []
-                for (_, (_, order)), (lo, counts) in zip(seeds, found, strict=True):
+                for (_, (_, _, order)), (lo, counts) in zip(seeds, found, strict=True):
                     counts = counts[first:last]
                     total = int(counts.sum())
                     if not total:

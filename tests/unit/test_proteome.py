@@ -131,25 +131,38 @@ def test_seeds_cover_every_peptide_within_the_bound():
                                              (2, 3, 4, 5, 6), (2, 3, 7, 8), (4, 5, 6, 7, 8)]
 
 
-@pytest.mark.parametrize("length", [8, 9, 11, 12, 13, 26])
-def test_seed_keys_from_packed_rows_equal_the_residue_keys(length):
-    """The seed keys shifted out of packed peptides equal the keys built residue by
-    residue (uint32 / uint64 / bytes by seed size), and order seeds as their residues do."""
+@pytest.mark.parametrize("length", [8, 9, 11, 12])
+def test_seed_keys_and_buckets(length):
+    """Seed keys shifted out of packed peptides equal the keys built residue by residue
+    and are equal exactly when the residues are; each bucket holds the ids of its key, in
+    ascending order."""
     rng = np.random.default_rng(length)
     letters = np.frombuffer((STANDARD + "X").encode(), dtype=np.uint8)
     matrix = letters[rng.integers(0, len(letters), size=(3000, length))]
-    packed = proteome._packed(matrix) if length <= proteome._MAX_PACKED else None
+    packed = proteome._packed(matrix)
     for bound in range(proteome.effective_max_mismatches(length, 3) + 1):
         for positions in proteome.seed_positions(length, bound):
-            keys = proteome._seed_keys(matrix, None, positions)
-            if packed is not None:
-                assert np.array_equal(proteome._seed_keys(matrix, packed, positions), keys)
-            residues = matrix[:, list(positions)]
-            same = (residues[:, None, :] == residues[None, :300, :]).all(axis=2)
-            assert np.array_equal(keys[:, None] == keys[None, :300], same)
-            ordered, ids = proteome._sorted_seeds(keys)
-            assert np.array_equal(ordered, keys[ids])
-            assert np.array_equal(ids, np.argsort(keys, kind="stable"))
+            for residues in range(1, min(len(positions), 6) + 1):
+                selecting = positions[:residues]
+                keys = proteome._seed_keys(matrix, None, selecting)
+                assert np.array_equal(proteome._seed_keys(matrix, packed, selecting), keys)
+                chosen = matrix[:, list(selecting)]
+                same = (chosen[:, None, :] == chosen[None, :200, :]).all(axis=2)
+                assert np.array_equal(keys[:, None] == keys[None, :200], same)
+                if residues > proteome.MAX_BUCKET_RESIDUES:
+                    continue
+                offsets, ids = proteome._buckets(keys, residues)
+                assert len(offsets) == 2 ** (5 * residues) + 1 and offsets[-1] == len(keys)
+                for key in np.unique(keys)[:50]:
+                    assert list(ids[offsets[key]:offsets[key + 1]]) == list(
+                        np.flatnonzero(keys == key))
+    with pytest.raises(ValueError, match="at most 6"):
+        proteome._seed_keys(matrix, None, tuple(range(7)))
+    assert proteome.bucket_residues(60_000, 5) == 3
+    assert proteome.bucket_residues(1_000_000, 5) == 4
+    assert proteome.bucket_residues(11_000_000, 6) == 4
+    assert proteome.bucket_residues(11_000_000, 2) == 2
+    assert proteome.bucket_residues(0, 4) == 1
 
 
 @pytest.mark.parametrize("length", [13, 15])
