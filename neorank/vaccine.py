@@ -236,11 +236,21 @@ def design_long_peptide(effect: dict[str, Any], best_peptide: str,
     m_start, m_end = int(effect["mutation_start"]), int(effect["mutation_end"])
     size = min(length, len(context))
     # where each binder (and the best peptide) occurs in the context: (start, end) spans
-    binders = [(f"{p}|{a}", [(o, o + len(p)) for o in _occurrences(context, p)])
-               for p, a in binder_rows]
-    best_spans = [(o, o + len(best_peptide)) for o in _occurrences(context, best_peptide)]
+    # A span (o, end) lies in the window [s, s + size) for s from end - size to o: the
+    # binders inside each window, in binder_rows order, each once.
+    starts = len(context) - size + 1
+    inside_of: list[list[str]] = [[] for _ in range(max(starts, 0))]
+    for p, a in binder_rows:
+        holding: set[int] = set()
+        for o in _occurrences(context, p):
+            holding.update(range(max(0, o + len(p) - size), min(o, starts - 1) + 1))
+        for s in sorted(holding):
+            inside_of[s].append(f"{p}|{a}")
+    best_starts: set[int] = set()
+    for o in _occurrences(context, best_peptide):
+        best_starts.update(range(max(0, o + len(best_peptide) - size), o + 1))
     windows = []
-    for s in range(0, len(context) - size + 1):
+    for s in range(0, starts):
         e = s + size
         if m_end > m_start:
             carries = s < m_end and e > m_start
@@ -248,9 +258,8 @@ def design_long_peptide(effect: dict[str, Any], best_peptide: str,
             carries = s < m_start < e
         if not carries:
             continue
-        inside = [label for label, spans in binders
-                  if any(s <= o and end <= e for o, end in spans)]
-        has_best = any(s <= o and end <= e for o, end in best_spans)
+        inside = inside_of[s]
+        has_best = s in best_starts
         centre = (m_start + max(m_end, m_start + 1)) / 2
         windows.append((s, e, has_best, inside, abs((s + e) / 2 - centre)))
     if not windows:

@@ -35,6 +35,9 @@ def numeric_column(frame: pd.DataFrame, column: str, where: str) -> pd.Series:
 
 def bool_column(values: pd.Series, column: str, where: str) -> pd.Series:
     """True/False/NA column (accepts bools and ``True``/``False`` text); other text is an error."""
+    if pd.api.types.is_bool_dtype(values.dtype):  # bool, boolean, bool[pyarrow]: as they are
+        return values.astype("boolean")
+
     def convert(value: Any) -> Any:
         if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
             return pd.NA

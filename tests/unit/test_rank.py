@@ -965,3 +965,28 @@ def test_rank_order_is_the_documented_sort():
     assert out["rank"].tolist() == list(range(1, len(out) + 1))
     assert out["score"].duplicated().sum() > 100  # ties the later keys decide
     assert excluded.any() and out["binder"].any() and not out["binder"].all()
+
+
+def test_bool_column_reads_bool_dtypes_as_the_text_path_does():
+    """self_match as numpy bool, pandas boolean and Arrow bool (Parquet) gives the column
+    the row-by-row reading gives for the same values written as text; bad text names
+    the column."""
+    import pyarrow as pa
+
+    from neorank.rank.evidence import bool_column
+
+    values = [True, False, None, True, None, False]
+    texts = pd.Series(["True", "false", "NA", "1", "", "0"], dtype=object)
+    expected = bool_column(texts, "self_match", "peptides.tsv")
+    assert str(expected.dtype) == "boolean"
+    assert expected.tolist() == [True, False, pd.NA, True, pd.NA, False]
+    as_arrow = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(values, type=pa.bool_())))
+    for column in (pd.Series(values, dtype="boolean"), as_arrow,
+                   pd.Series(values, dtype=object)):
+        got = bool_column(column, "self_match", "predictions.parquet")
+        assert str(got.dtype) == "boolean"
+        assert got.tolist() == expected.tolist()
+    both = pd.Series([True, False, True, False, True, False])
+    assert bool_column(both, "self_match", "x").tolist() == both.tolist()
+    with pytest.raises(InputFileError, match="self_match has 'maybe'"):
+        bool_column(pd.Series(["True", "maybe"]), "self_match", "peptides.tsv")

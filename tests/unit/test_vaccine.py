@@ -117,6 +117,51 @@ def test_long_peptide_window_carries_best_peptide_and_most_binders():
     assert long.manufacturability == assess(long.sequence)
 
 
+def _reference_window(context, m_start, m_end, best, binders, length):
+    """The window rule read literally: windows carrying the change; most-preferred has the
+    best peptide, then the most binders wholly inside, then manufacturable, then the one
+    closest to the change's centre, then the leftmost."""
+    size = min(length, len(context))
+    centre = (m_start + max(m_end, m_start + 1)) / 2
+    ranked = []
+    for s in range(len(context) - size + 1):
+        e = s + size
+        if not (s < m_end and e > m_start if m_end > m_start else s < m_start < e):
+            continue
+        def within(peptide, s=s, e=e):
+            return any(s <= o and o + len(peptide) <= e for o in range(len(context))
+                       if context.startswith(peptide, o))
+        inside = sorted({f"{p}|{a}" for p, a in binders if within(p)})
+        ranked.append((s, within(best), inside, abs((s + e) / 2 - centre)))
+    top = max((has_best, len(inside)) for _, has_best, inside, _ in ranked)
+    finalists = [w for w in ranked if (w[1], len(w[2])) == top]
+    finalists.sort(key=lambda w: (not assess(context[w[0]:w[0] + size])["manufacturable"],
+                                  w[3], w[0]))
+    return context[finalists[0][0]:finalists[0][0] + size], finalists[0][2]
+
+
+def test_long_peptide_matches_the_rule_on_repeats_and_overlaps():
+    """Random contexts from a 4-letter alphabet (repeated, overlapping binder occurrences),
+    substitutions, insertions and deletions: the chosen window and its epitopes equal a
+    literal reading of the rule."""
+    import random
+
+    rng = random.Random(5)
+    for case in range(300):
+        context = "".join(rng.choice("AKLV") for _ in range(rng.randrange(12, 60)))
+        m_start = rng.randrange(1, len(context) - 1)
+        m_end = m_start if case % 5 == 0 else min(len(context), m_start + rng.randrange(1, 4))
+        peptides = {context[o:o + n] for n in (8, 9) for o in range(len(context) - n + 1)}
+        chosen = rng.sample(sorted(peptides), min(len(peptides), rng.randrange(1, 8)))
+        binders = [(p, rng.choice(["HLA-A*02:01", "HLA-B*07:02"])) for p in chosen]
+        best = chosen[0]
+        length = rng.choice([10, 16, 25])
+        long = vaccine.design_long_peptide(_effect(context, m_start, m_end), best, binders,
+                                           length)
+        assert (long.sequence, long.epitopes) == _reference_window(
+            context, m_start, m_end, best, binders, length), case
+
+
 def test_long_peptide_prefers_manufacturable_window():
     # Residue 10 (offset 9) mutated to K; only the best peptide is a binder.
     context = "ADKSGEPATKSLGDRNAQTE"
