@@ -222,6 +222,15 @@ def mem_by_attempt(base_mb):
     return mem_mb
 
 
+def peptides_mem_mb(wildcards, attempt, threads):
+    """The peptides job: 4 GB; with an Ensembl release, each worker holds a whole-proteome
+    index (2.3 GB for 8-11-mers on a synthetic proteome of a human release's size,
+    scripts/benchmark_proteome.py), so 1 GB + 2.5 GB a worker. Grows with each retry."""
+    if cfg("reference/source") == "ensembl":
+        return (1000 + 2500 * max(1, threads)) * attempt
+    return 4000 * attempt
+
+
 def get_hla_option_args():
     """`--hla-allow-*` flags from the config's hla section (preflight and predict)."""
     flags = []

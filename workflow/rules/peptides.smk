@@ -14,7 +14,7 @@ rule peptides:
         "../envs/neorank.yaml"
     threads: 2
     resources:
-        mem_mb=mem_by_attempt(4000),
+        mem_mb=peptides_mem_mb,
         runtime=30,
     params:
         lengths=get_lengths(),
