@@ -45,6 +45,23 @@ def brute_force(peptide: str, proteins: list[str]) -> tuple[int, str]:
     return best, windows[int(np.flatnonzero(distance == best)[0])]
 
 
+def mutated_windows(proteins: list[str], seed: int, count: int, lengths: list[int],
+                    substitutions: int, longer_than: int = 20) -> list[str]:
+    """``count`` protein windows (query ``n`` of length ``lengths[n % len(lengths)]``)
+    with ``n % substitutions`` random substitutions each: self, near and far peptides."""
+    rng = random.Random(seed)
+    queries = []
+    for n in range(count):
+        length = lengths[n % len(lengths)]
+        protein = rng.choice([p for p in proteins if len(p) > longer_than])
+        start = rng.randrange(len(protein) - length)
+        peptide = list(protein[start:start + length])
+        for _ in range(n % substitutions):
+            peptide[rng.randrange(length)] = rng.choice(STANDARD)
+        queries.append("".join(peptide))
+    return queries
+
+
 def test_index_holds_every_protein_of_the_annotation(index, proteins):
     assert index.sequences == sorted({p.rstrip("*") for p in proteins})
     windows = {p[i:i + 9] for p in proteins for i in range(len(p) - 8)}
@@ -52,16 +69,7 @@ def test_index_holds_every_protein_of_the_annotation(index, proteins):
 
 
 def test_exact_and_nearest_match_a_brute_force_scan(index, proteins):
-    rng = random.Random(4)
-    queries = []
-    for n in range(48):
-        length = 8 + n % 4
-        protein = rng.choice([p for p in proteins if len(p) > 20])
-        start = rng.randrange(len(protein) - length)
-        peptide = list(protein[start:start + length])
-        for _ in range(n % 5):  # 0-4 substitutions: self, near and far peptides
-            peptide[rng.randrange(length)] = rng.choice(STANDARD)
-        queries.append("".join(peptide))
+    queries = mutated_windows(proteins, 4, 48, [8, 9, 10, 11], 5)  # 0-4 substitutions
     queries.append("WWWWWWWWW")  # far from everything
     nearest, mismatches = index.nearest(queries)
     exact = index.contains(queries)
@@ -88,16 +96,7 @@ def test_pair_runs_bound_the_candidate_pairs():
 
 def test_nearest_does_not_depend_on_the_pair_bound(index, proteins):
     """Comparing the candidates of one query at a time gives the same nearest peptides."""
-    rng = random.Random(11)
-    queries = []
-    for n in range(40):
-        length = 8 + n % 4
-        protein = rng.choice([p for p in proteins if len(p) > 20])
-        start = rng.randrange(len(protein) - length)
-        peptide = list(protein[start:start + length])
-        for _ in range(n % 4):
-            peptide[rng.randrange(length)] = rng.choice(STANDARD)
-        queries.append("".join(peptide))
+    queries = mutated_windows(proteins, 11, 40, [8, 9, 10, 11], 4)
     small = ProteomeIndex(proteins, max_mismatches=2, max_pairs=1)
     assert small.nearest(queries) == index.nearest(queries)
     assert set(index.nearest(queries)[1]) >= {0, 1, 2}  # self, near and nearest-at-bound
@@ -167,17 +166,10 @@ def test_seed_keys_and_buckets(length):
 
 @pytest.mark.parametrize("length", [13, 15])
 def test_nearest_of_long_peptides_matches_a_brute_force_scan(proteins, length):
-    """Peptides longer than 12 residues (no packed form: distances and seeds on bytes)."""
-    rng = random.Random(length)
+    """Peptides longer than 12 residues (no packed form: distances and seed keys from
+    the residue matrix)."""
     small = ProteomeIndex(proteins, max_mismatches=3)
-    queries = []
-    for n in range(30):
-        protein = rng.choice([p for p in proteins if len(p) > 40])
-        start = rng.randrange(len(protein) - length)
-        peptide = list(protein[start:start + length])
-        for _ in range(n % 6):
-            peptide[rng.randrange(length)] = rng.choice(STANDARD)
-        queries.append("".join(peptide))
+    queries = mutated_windows(proteins, length, 30, [length], 6, longer_than=40)
     nearest, mismatches = small.nearest(queries)
     for query, found, count in zip(queries, nearest, mismatches, strict=True):
         best, peptide = brute_force(query, proteins)
