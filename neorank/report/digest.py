@@ -125,7 +125,9 @@ class CandidateDigest:
             self.binder_rows += len(binders)
             self.binder_allele_rows.update(binders.groupby("allele").size().to_dict())
             for allele, ids in binders.groupby("allele")["variant_id"]:
-                self.binder_allele_variants.setdefault(allele, set()).update(ids.dropna())
+                # (as a list: iterating Arrow-backed text is a Python call per element)
+                self.binder_allele_variants.setdefault(allele, set()).update(
+                    ids.dropna().unique().tolist())
             genes = binders["gene_name"].astype(object).where(binders["gene_name"].notna(), "NA")
             self.binder_genes.update(genes.astype(str).value_counts().to_dict())
             self.binder_variant_rows.update(binders.groupby("variant_id").size().to_dict())
@@ -147,7 +149,7 @@ class CandidateDigest:
             rows = pd.concat([self.drill.loc[self.drill["variant_id"].isin(chosen)], rows])
         self.drill, self._drill_ids = rows, chosen
         ids = block["variant_id"]
-        self.variant_ids.update(ids.dropna().unique())
+        self.variant_ids.update(ids.dropna().unique().tolist())
         self.missing_variant_id |= bool(ids.isna().any())
 
     def finish(self, blocks: Callable[[], Iterable[pd.DataFrame]]) -> CandidateDigest:
