@@ -231,6 +231,13 @@ def test_funnel_and_variant_summary(rendered):
     summary = page.split('id="variant-summary"', 1)[1]
     assert summary.count("<tr>") == 1 + len(VARIANTS)
     assert "tumor_depth 6 &lt; 10" in summary
+    # Each variant's best-ranked binder row; a variant without binders shows a dash.
+    best = re.findall(r'<td data-v="[^"]*">.*?</td>', summary.split("</table>", 1)[0], re.S)
+    assert best == [
+        '<td data-v="1"><span class="mono">GWVKPIIIG</span> <span class="mono">HLA-A*02:01'
+        '</span> 45.0 nM (rank 1)</td>',
+        '<td data-v="2"><span class="mono">HMTEVVRHC</span> <span class="mono">HLA-A*02:01'
+        '</span> 300.0 nM (rank 2)</td>']
 
 
 def test_byte_identical_across_renders(tmp_path, rendered):
