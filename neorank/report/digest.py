@@ -46,12 +46,34 @@ def _in_report_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(_ORDER, kind="mergesort")
 
 
-def _first_per_variant(kept: pd.DataFrame | None, rows: pd.DataFrame) -> pd.DataFrame:
-    """The best row of each variant among ``kept`` and ``rows`` (both in report order)."""
+def _first_per_variant(kept: pd.DataFrame | None, rows: pd.DataFrame,
+                       ids: set | None = None) -> pd.DataFrame:
+    """The best row of each variant among ``kept`` and ``rows`` (both in report order).
+
+    ``ids``: the variant ids of ``kept``, kept up to date here. With them, when ``rows``
+    follow ``kept`` in report order (a ranked table: ranks increase) and no variant id is
+    missing, the rows of variants already kept are dropped by a set lookup; otherwise
+    (and without ``ids``) the whole kept table is sorted and de-duplicated again (at
+    100,000 variants that was ~6 s of the report: 264 blocks x 100,000 kept rows)."""
     rows = rows.drop_duplicates("variant_id", keep="first")
     if kept is None:
+        if ids is not None:
+            ids.update(rows["variant_id"].tolist())
         return rows
-    return _in_report_order(pd.concat([kept, rows])).drop_duplicates("variant_id", keep="first")
+    combined = pd.concat([kept, rows])
+    if ids is not None and len(kept) and len(rows) and not rows["variant_id"].isna().any():
+        ranks = combined["_rank"].to_numpy(dtype=float)
+        if bool((np.diff(ranks) > 0).all()):  # in report order, no sort
+            # (combined.drop_duplicates: kept's ids are distinct, so are the rows')
+            new = [v not in ids for v in rows["variant_id"].tolist()]
+            ids.update(v for v, is_new in zip(rows["variant_id"].tolist(), new, strict=True)
+                       if is_new)
+            return combined.iloc[np.concatenate([np.ones(len(kept), dtype=bool), new])]
+    result = _in_report_order(combined).drop_duplicates("variant_id", keep="first")
+    if ids is not None:
+        ids.clear()
+        ids.update(result["variant_id"].tolist())
+    return result
 
 
 def _pick(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -88,6 +110,8 @@ class CandidateDigest:
         self.binder_variant_rows: Counter = Counter()
         self.best: pd.DataFrame | None = None
         self.best_binders: pd.DataFrame | None = None
+        self._best_ids: set = set()
+        self._best_binder_ids: set = set()
         self.top: pd.DataFrame | None = None
         self.targets: pd.DataFrame | None = None
         self.drill: pd.DataFrame | None = None
@@ -118,7 +142,7 @@ class CandidateDigest:
             self.predictors.update(block["predictor"].dropna().astype(str).unique())
         self.allele_rows.update(block.groupby("allele").size().to_dict())
         self.allele_names.update(block["allele"].astype(str).unique())
-        self.best = _first_per_variant(self.best, _pick(block, _BEST_COLUMNS))
+        self.best = _first_per_variant(self.best, _pick(block, _BEST_COLUMNS), self._best_ids)
 
         binders = block.loc[binder_mask(block)]
         if len(binders):
@@ -132,7 +156,8 @@ class CandidateDigest:
             self.binder_genes.update(genes.astype(str).value_counts().to_dict())
             self.binder_variant_rows.update(binders.groupby("variant_id").size().to_dict())
             self.best_binders = _first_per_variant(self.best_binders,
-                                                   _pick(binders, _BEST_COLUMNS))
+                                                   _pick(binders, _BEST_COLUMNS),
+                                                   self._best_binder_ids)
             top = binders.head(self.top_n)
             self.top = top if self.top is None else \
                 _in_report_order(pd.concat([self.top, top])).head(self.top_n)

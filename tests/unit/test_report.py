@@ -790,3 +790,36 @@ def test_vaccine_section_lists_left_out_binder_variants_with_why(tmp_path):
     section = section[:section.index("</table>")]
     assert "priority 2 is beyond vaccine.peptide_count (1)" in section
     assert "gene &lt;b&gt;X&lt;/b&gt;" in section and "IDH1" not in section
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_best_rows_fast_path_equals_the_sort(missing):
+    """The best row per variant folded block by block with the set of kept ids (ranked
+    blocks: rows of kept variants dropped by lookup) equals the fold that sorts and
+    de-duplicates the kept rows again, row for row, index and types included; blocks out
+    of rank order and missing variant ids take the sorting path."""
+    import numpy as np
+
+    from neorank.report.digest import _first_per_variant
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    variants = rng.integers(0, 400, n).astype(str).astype(object)
+    if missing:
+        variants[rng.integers(0, n, 20)] = None
+    frame = pd.DataFrame({"variant_id": pd.array(variants, dtype="string[pyarrow]"),
+                          "candidate_id": [f"c{i:05d}" for i in range(n)],
+                          "mutant_affinity_nm": rng.uniform(1, 5e4, n),
+                          "_rank": np.arange(1, n + 1, dtype=float),
+                          "_pos": np.arange(n)})
+    cuts = np.sort(rng.choice(np.arange(1, n), 40, replace=False))
+    blocks = [frame.iloc[a:b] for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
+    blocks[20], blocks[21] = blocks[21], blocks[20]  # two blocks out of rank order
+    slow = fast = None
+    ids: set = set()
+    for block in blocks:
+        slow = _first_per_variant(slow, block)
+        fast = _first_per_variant(fast, block, ids)
+        pd.testing.assert_frame_equal(fast, slow)
+    assert ids == set(slow["variant_id"].tolist())
+    assert len(slow) == slow["variant_id"].nunique(dropna=False)
