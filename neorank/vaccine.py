@@ -216,6 +216,16 @@ def _occurrences(text: str, peptide: str) -> list[int]:
     return found
 
 
+def _holding_windows(text: str, peptide: str, size: int) -> set[int]:
+    """Starts of the ``size``-residue windows of ``text`` that hold an occurrence of
+    ``peptide``: one at ``o`` lies in the windows starting from ``o + len - size`` to ``o``."""
+    last = len(text) - size
+    found: set[int] = set()
+    for o in _occurrences(text, peptide):
+        found.update(range(max(0, o + len(peptide) - size), min(o, last) + 1))
+    return found
+
+
 def _assess(sequence: str) -> dict[str, Any]:
     """:func:`neorank.manufacturability.assess`; a non-standard residue is a flag here."""
     if set(sequence.upper()) - STANDARD_AMINO_ACIDS:
@@ -236,19 +246,13 @@ def design_long_peptide(effect: dict[str, Any], best_peptide: str,
     m_start, m_end = int(effect["mutation_start"]), int(effect["mutation_end"])
     size = min(length, len(context))
     # where each binder (and the best peptide) occurs in the context: (start, end) spans
-    # A span (o, end) lies in the window [s, s + size) for s from end - size to o: the
-    # binders inside each window, in binder_rows order, each once.
     starts = len(context) - size + 1
-    inside_of: list[list[str]] = [[] for _ in range(max(starts, 0))]
+    # the binders inside each window, in binder_rows order, each once
+    inside_of: list[list[str]] = [[] for _ in range(starts)]
     for p, a in binder_rows:
-        holding: set[int] = set()
-        for o in _occurrences(context, p):
-            holding.update(range(max(0, o + len(p) - size), min(o, starts - 1) + 1))
-        for s in sorted(holding):
+        for s in sorted(_holding_windows(context, p, size)):
             inside_of[s].append(f"{p}|{a}")
-    best_starts: set[int] = set()
-    for o in _occurrences(context, best_peptide):
-        best_starts.update(range(max(0, o + len(best_peptide) - size), o + 1))
+    best_starts = _holding_windows(context, best_peptide, size)
     windows = []
     for s in range(0, starts):
         e = s + size

@@ -128,8 +128,12 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
                     purity: float | None = None, copy_number: Any = None,
                     predictions_where: str = "predictions.tsv",
                     variants_where: str = "variants.tsv",
-                    peptides_where: str = "peptides.tsv") -> pd.DataFrame:
+                    peptides_where: str = "peptides.tsv", with_keys: bool = False
+                    ) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
     """Flag binders, assess every criterion, tier, score and rank prediction rows.
+
+    ``with_keys``: also return the rows' :func:`sort_keys` in the table's order (what
+    ordered it; the block merge of ``neorank rank`` needs them), as ``(table, keys)``.
 
     Parameters
     ----------
@@ -294,8 +298,10 @@ def rank_candidates(predictions: pd.DataFrame, variants: pd.DataFrame, sample: s
     # (self match excluded, binder first, score descending, IC50, candidate_id) as
     # numeric keys: the order a stable multi-column pandas sort gives, in a third of
     # the time (the text column made most of that sort)
-    frame = frame.iloc[merged_order(sort_keys(frame, ranking["exclude_self_matches"]))
-                       ].reset_index(drop=True)
+    keys = sort_keys(frame, ranking["exclude_self_matches"])
+    order = merged_order(keys)
+    frame = frame.iloc[order].reset_index(drop=True)
     frame["rank"] = np.arange(1, len(frame) + 1)
     middle = [c for c in frame.columns if c not in LEADING_COLUMNS + TRAILING_COLUMNS]
-    return frame.loc[:, LEADING_COLUMNS + middle + TRAILING_COLUMNS]
+    frame = frame.loc[:, LEADING_COLUMNS + middle + TRAILING_COLUMNS]
+    return (frame, keys[order]) if with_keys else frame

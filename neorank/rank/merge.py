@@ -27,7 +27,7 @@ import pandas as pd
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, ParquetFromTsv, tsv_text
 from neorank.parallel import ordered_map
-from neorank.rank.candidates import merged_order, rank_candidates, sort_keys
+from neorank.rank.candidates import merged_order, rank_candidates
 from neorank.tables import (
     PREDICTION_TEXT_COLUMNS,
     candidate_kinds,
@@ -64,15 +64,16 @@ def _rank_block(blocks: _Blocks, task: tuple[int, pd.DataFrame]) -> dict[str, An
     :func:`sort_keys` (rank_candidates' order), to ``block{index}.tsv``; returns its
     columns, keys (in that order), key hashes and counts."""
     index, chunk = task
-    ranked = rank_candidates(chunk, blocks.variants, blocks.sample, blocks.params,
-                             predictions_where=blocks.where, **blocks.evidence)
+    ranked, keys = rank_candidates(chunk, blocks.variants, blocks.sample, blocks.params,
+                                   predictions_where=blocks.where, with_keys=True,
+                                   **blocks.evidence)
     path = blocks.folder / f"block{index:05d}.tsv"
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(tsv_text(ranked.drop(columns="rank"), header=False))
     return {
         "path": path,
         "columns": list(ranked.columns),
-        "keys": sort_keys(ranked, blocks.params["ranking"]["exclude_self_matches"]),
+        "keys": keys,
         "hashes": pd.util.hash_pandas_object(
             ranked[["variant_id", "mutant_peptide", "allele"]], index=False).to_numpy(),
         "rows": len(ranked),

@@ -65,9 +65,9 @@ def _first_per_variant(kept: pd.DataFrame | None, rows: pd.DataFrame,
         ranks = combined["_rank"].to_numpy(dtype=float)
         if bool((np.diff(ranks) > 0).all()):  # in report order, no sort
             # (combined.drop_duplicates: kept's ids are distinct, so are the rows')
-            new = [v not in ids for v in rows["variant_id"].tolist()]
-            ids.update(v for v, is_new in zip(rows["variant_id"].tolist(), new, strict=True)
-                       if is_new)
+            variants = rows["variant_id"].tolist()
+            new = [v not in ids for v in variants]
+            ids.update(variants)
             return combined.iloc[np.concatenate([np.ones(len(kept), dtype=bool), new])]
     result = _in_report_order(combined).drop_duplicates("variant_id", keep="first")
     if ids is not None:
