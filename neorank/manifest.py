@@ -5,11 +5,13 @@ Keys (JSON, ``sort_keys``, indent 2)::
     sample               the sample id
     versions             {neorank, mhcflurry, varcode, pyensembl, snakemake, pysam, pandas}
                          from importlib.metadata ("not installed" if absent)
-    models               {label, path, sha256, sha256_of}
+    models               {label, path, sha256, sha256_of, numerics}
                          sha256 of the models folder's SHA256SUMS file when present
                          (sha256_of = "SHA256SUMS"), otherwise of the listing
                          "<sha256>  <relative/path>\\n" of every file sorted by path
-                         (sha256_of = "file listing")
+                         (sha256_of = "file listing"); numerics: the prediction
+                         jobs' arithmetic (config mhcflurry.numerics, as in
+                         neorank.models.NUMERICS)
     reference            {ensembl_release, name}
     config_sha256        sha256 of json.dumps(config, sort_keys=True) (UTF-8)
     created              UTC time, ISO 8601 ("...Z"); SOURCE_DATE_EPOCH is honoured
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from neorank.errors import InputFileError, ModelError, NeoRankError
-from neorank.models import models_sha256
+from neorank.models import NUMERICS, models_sha256
 
 LOG = logging.getLogger(__name__)
 
@@ -112,11 +114,13 @@ def build_manifest(sample: str, config: Any, models_dir: str, models_label: str,
                            where="--ensembl-release", fix="pass e.g. 87")
     path = _resolve_models_dir(models_dir, models_label)
     digest, how = models_sha256(path)
+    section = config.get("mhcflurry") if isinstance(config, dict) else None
+    numerics = (section or {}).get("numerics", "portable")
     return {
         "sample": sample,
         "versions": package_versions(),
         "models": {"label": models_label, "path": str(path), "sha256": digest,
-                   "sha256_of": how},
+                   "sha256_of": how, "numerics": NUMERICS.get(numerics, numerics)},
         "reference": {"ensembl_release": ensembl_release, "name": reference_name},
         "config_sha256": config_sha256(config),
         "created": _created(now),

@@ -288,6 +288,14 @@ def models_checksum(models_dir: str | os.PathLike) -> str:
     return models_sha256(models_dir)[0]
 
 
+def prediction_key(predictor: Predictor) -> str:
+    """The prediction cache's model key: the models' checksum and the process's arithmetic."""
+    if not _PINNED:
+        raise ModelError("no arithmetic set in this process", where="neorank.models",
+                         fix="load the predictor with load_predictor() first")
+    return f"{models_checksum(predictor.models_dir)}+{NUMERICS[_PINNED[0]]}"
+
+
 def resolve_models_dir(models: str, embedded_dir: str | os.PathLike,
                        official_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
     """Map the ``mhcflurry.models`` config value to ``(folder, label)``."""
@@ -323,16 +331,95 @@ def resolve_models_dir(models: str, embedded_dir: str | os.PathLike,
     return folder, folder.name
 
 
-def load_predictor(models: str, embedded_dir: str | os.PathLike,
-                   official_dir: str | os.PathLike | None = None) -> MhcflurryPredictor:
-    """Load (once per process) the predictor named by ``models``."""
+# ------------------------------------------------------------------ arithmetic
+#: How torch's CPU arithmetic is pinned for prediction (``mhcflurry.numerics:
+#: portable``): MKL's conditional numerical reproducibility in its COMPATIBLE branch
+#: (the same GEMM code on every Intel or compatible x86-64 CPU) and ATen's baseline
+#: kernels (no AVX2/AVX-512 dispatch). Without them the float32 network's outputs
+#: depend on the CPU model: on one AMD EPYC machine, MKL's default vs COMPATIBLE
+#: branch changed 20% of 40,000 outputs and the 6th significant digit of 7% of
+#: affinities; at 10k variants 80,776 of 1.7 M candidate rows changed rank position.
+PORTABLE_NUMERICS = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default"}
+#: ``mhcflurry.numerics`` values and what the manifest and the prediction cache record.
+NUMERICS = {"portable": "torch-1-thread/mkl-cbwr-compatible/aten-default",
+            "native": "torch-1-thread/native"}
+_MKL_CBWR_BRANCH = 1  # mkl_cbwr.h: the query for the current branch
+_MKL_CBWR_COMPATIBLE = 3
+_PINNED: list[str] = []  # the mode this process's arithmetic was set to
+
+
+def _mkl_branch(torch) -> int | None:
+    """MKL's current CNR branch in this torch build, or None without MKL's service symbols."""
+    import ctypes
+
+    library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    try:
+        get = ctypes.CDLL(str(library)).mkl_serv_cbwr_get
+    except (OSError, AttributeError):
+        return None
+    get.restype = ctypes.c_int
+    return int(get(_MKL_CBWR_BRANCH))
+
+
+def pin_numerics(numerics: str = "portable"):
+    """Set this process's torch arithmetic for prediction; returns ``torch``.
+
+    One intra-op thread in either mode (with more, the order of floating-point sums
+    in the network layers changes with the core count: 1 vs 2 threads differ on
+    20,000 peptides; parallelism comes from shards). ``portable`` also sets
+    :data:`PORTABLE_NUMERICS` before torch first dispatches a kernel and checks that
+    they took effect, so every x86-64 machine prints the same affinities;
+    ``native`` leaves torch's choice of kernels to the CPU (faster, machine-dependent).
+
+    Raises
+    ------
+    ModelError
+        An unknown mode, a second mode in one process, or torch already ran with
+        other settings in this process.
+    """
+    if numerics not in NUMERICS:
+        raise ModelError(f"mhcflurry.numerics is {numerics!r}", where="config mhcflurry.numerics",
+                         fix="use portable (the default) or native")
+    if _PINNED and _PINNED[0] != numerics:
+        raise ModelError(f"this process already predicts with {_PINNED[0]} arithmetic, "
+                         f"not {numerics}", where="neorank.models.pin_numerics",
+                         fix="use one mhcflurry.numerics value per process")
+    if numerics == "portable":
+        os.environ.update(PORTABLE_NUMERICS)
     import torch
 
-    # One intra-op thread: with more, the order of floating-point sums in the
-    # network layers changes and the 6th significant digit of some predictions
-    # with it, so tables would depend on the machine's core count (measured on
-    # 20,000 peptides: 1 vs 2 threads differ). Parallelism comes from shards.
     torch.set_num_threads(1)
+    if numerics == "portable":
+        torch.zeros(2, 2) @ torch.zeros(2, 2)  # initialises MKL under the settings above
+        capability = torch.backends.cpu.get_cpu_capability()
+        branch = _mkl_branch(torch)
+        if capability != "DEFAULT" or branch not in (None, _MKL_CBWR_COMPATIBLE):
+            raise ModelError(
+                f"torch already ran in this process with CPU kernels {capability!r} and MKL "
+                f"branch {branch}, so predictions would depend on the machine's CPU",
+                where="neorank.models.pin_numerics",
+                fix="load the predictor before any other torch use, or start Python with "
+                    + " ".join(f"{k}={v}" for k, v in PORTABLE_NUMERICS.items()))
+    _PINNED[:] = [numerics]
+    return torch
+
+
+def add_numerics_argument(parser) -> None:
+    """The ``--numerics`` flag of the stages that predict (config ``mhcflurry.numerics``)."""
+    parser.add_argument("--numerics", choices=sorted(NUMERICS), default="portable",
+                        help="portable: the same affinities on every x86-64 CPU (MKL COMPATIBLE "
+                             "branch, ATen baseline kernels); native: the CPU's fastest "
+                             "kernels, last digits machine-dependent")
+
+
+def load_predictor(models: str, embedded_dir: str | os.PathLike,
+                   official_dir: str | os.PathLike | None = None,
+                   numerics: str = "portable") -> MhcflurryPredictor:
+    """Load (once per process) the predictor named by ``models``.
+
+    ``numerics`` sets the process's arithmetic (:func:`pin_numerics`).
+    """
+    pin_numerics(numerics)
     import_mhcgnomes()  # before mhcflurry, which imports it
     folder, label = resolve_models_dir(models, embedded_dir, official_dir)
     key = (str(folder.resolve()), label)

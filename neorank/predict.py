@@ -34,7 +34,13 @@ from neorank.io import (
     write_rows,
     write_tsv,
 )
-from neorank.models import Predictor, load_predictor, models_checksum, resolve_alleles
+from neorank.models import (
+    Predictor,
+    add_numerics_argument,
+    load_predictor,
+    prediction_key,
+    resolve_alleles,
+)
 from neorank.tables import PREDICTION_TEXT_COLUMNS, PREDICTION_TYPES
 
 LOG = logging.getLogger(__name__)
@@ -117,6 +123,7 @@ def add_subcommand(subparsers) -> None:
     parser.add_argument("--cache", default=None,
                         help="SQLite prediction cache shared across samples and reruns "
                              "(keyed on peptide, allele and model checksum)")
+    add_numerics_argument(parser)
     parser.add_argument("--shard", default="1/1", type=parse_shard,
                         help="K/N: predict only the K-th of N contiguous blocks of peptide rows "
                              "(the workflow's scatter); default 1/1, all rows")
@@ -312,12 +319,13 @@ def run(args) -> int:
     typing = parse_typing(args.alleles, where=f"--alleles {args.alleles}",
                           hla=Hla(allow_nonclassical=getattr(args, "hla_allow_nonclassical", False),
                                   allow_nonhuman=getattr(args, "hla_allow_nonhuman", False)))
-    predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
+    predictor = load_predictor(args.models, args.embedded_dir, args.official_dir,
+                               args.numerics)
     alleles = resolve_alleles(typing, predictor, where=f"--alleles {args.alleles}")
     active: Predictor = predictor
     if args.cache:
         active = CachedPredictor(predictor, PredictionCache(args.cache,
-                                                            models_checksum(predictor.models_dir)))
+                                                            prediction_key(predictor)))
     block_rows = getattr(args, "block_rows", None) or BLOCK_ROWS
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

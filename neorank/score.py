@@ -87,7 +87,7 @@ from neorank.cache import CachedPredictor, PredictionCache
 from neorank.config import load_params, ranking_params
 from neorank.errors import InputFileError, NeoRankError
 from neorank.io import tsv_text, write_tsv
-from neorank.models import load_predictor, models_checksum, resolve_alleles
+from neorank.models import add_numerics_argument, load_predictor, prediction_key, resolve_alleles
 from neorank.ranking import CRITERIA, assess_criteria, check_params, score_rows
 
 LOG = logging.getLogger(__name__)
@@ -469,6 +469,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache", default=None,
                         help="SQLite prediction cache (keyed on peptide, allele and model "
                              "checksum)")
+    add_numerics_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -484,11 +485,11 @@ def run(args: argparse.Namespace) -> int:
     where = "standard input" if args.input == "-" else str(args.input)
     rows = expand_rows(table, where=where)
     predictor = load_predictor(args.models, getattr(args, "embedded_dir", "") or "",
-                               args.official_dir)
+                               args.official_dir, args.numerics)
     active: Any = predictor
     if args.cache:
         active = CachedPredictor(predictor, PredictionCache(
-            args.cache, models_checksum(predictor.models_dir)))
+            args.cache, prediction_key(predictor)))
     scored = score_table(rows, active, params, where=where)
     if out_path == "-":
         sys.stdout.write(tsv_text(scored))

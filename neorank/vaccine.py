@@ -62,7 +62,7 @@ from neorank.config import STANDARD_AMINO_ACIDS, load_params, vaccine_params
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, read_tsv, write_tsv
 from neorank.manufacturability import assess
-from neorank.models import load_predictor, models_checksum
+from neorank.models import add_numerics_argument, load_predictor, prediction_key
 from neorank.tables import TableBlocks, expressed_alleles
 
 LOG = logging.getLogger(__name__)
@@ -509,6 +509,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                         help="folder of the official models_class1_presentation download")
     parser.add_argument("--cache", default=None,
                         help="SQLite prediction cache (as `neorank predict --cache`)")
+    add_numerics_argument(parser)
     parser.add_argument("--out-peptides", required=True, help="vaccine_peptides.tsv")
     parser.add_argument("--out-mrna", required=True, help="vaccine_mrna.tsv")
     parser.add_argument("--out-junctions", required=True, help="vaccine_junctions.tsv")
@@ -535,10 +536,11 @@ def run(args: argparse.Namespace, predictor: Any = None, chunk_rows: int = CHUNK
     peptides = designed.head(params["peptide_count"])
     mrna_segments = designed.head(params["mrna_count"])
     if predictor is None and len(mrna_segments) > 1:
-        predictor = load_predictor(args.models, args.embedded_dir, args.official_dir)
+        predictor = load_predictor(args.models, args.embedded_dir, args.official_dir,
+                                   args.numerics)
         if getattr(args, "cache", None):
             predictor = CachedPredictor(predictor, PredictionCache(
-                args.cache, models_checksum(predictor.models_dir)))
+                args.cache, prediction_key(predictor)))
     order, junctions = design_mrna(mrna_segments, alleles, predictor, params)
     if getattr(args, "out_long_peptides", None):
         write_tsv(designed, args.out_long_peptides)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+from neorank.models import PORTABLE_NUMERICS
+
+# Every test process predicts with the workflow's arithmetic, whatever touches torch first.
+os.environ.update(PORTABLE_NUMERICS)
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "resources" / "reference"
 

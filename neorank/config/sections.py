@@ -62,6 +62,8 @@ class Mhcflurry:
     embedded_dir: str = ""
     official_dir: str = ""
     shards: int = 2
+    #: portable | native: the prediction jobs' arithmetic (neorank.models.pin_numerics).
+    numerics: str = "portable"
     cache: str = "resources/cache/predictions.sqlite"
 
 

@@ -191,7 +191,7 @@ def _predictor():
 
 def _args(tmp_path, out, **more):
     base = dict(input=str(tmp_path / "input.tsv"), out=out, params=None, models="embedded",
-                embedded_dir="", official_dir=None, cache=None)
+                embedded_dir="", official_dir=None, cache=None, numerics="portable")
     base.update(more)
     return argparse.Namespace(**base)
 
@@ -280,7 +280,7 @@ def test_run_with_embedded_models(tmp_path):
     args = argparse.Namespace(input=str(tmp_path / "input.tsv"),
                               output=str(tmp_path / "scored.tsv"), params=None,
                               models="embedded", embedded_dir="resources/mhcflurry/embedded",
-                              official_dir=None, cache=None)
+                              official_dir=None, cache=None, numerics="portable")
     assert score.run(args) == 0
     out = read_tsv(tmp_path / "scored.tsv")
     assert out["mutant_peptide"].tolist() == ["DDDDDDDDD", "NLVPMVATV"]  # input order

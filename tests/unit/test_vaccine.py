@@ -329,7 +329,7 @@ def _cli_inputs(tmp_path):
     return argparse.Namespace(
         candidates=str(tmp_path / "candidates.tsv"), effects=str(tmp_path / "effects.tsv"),
         alleles_json=str(tmp_path / "alleles.json"), params=str(tmp_path / "params.json"),
-        models="embedded", embedded_dir="unused", official_dir=None, cache=None,
+        models="embedded", embedded_dir="unused", official_dir=None, cache=None, numerics="portable",
         out_peptides=str(tmp_path / "p.tsv"), out_mrna=str(tmp_path / "m.tsv"),
         out_junctions=str(tmp_path / "j.tsv"), out_long_peptides=str(tmp_path / "l.tsv"))
 

@@ -167,8 +167,8 @@ def get_models_ready():
     return []
 
 
-def get_models_args(with_cache=True):
-    """MHCflurry model flags; the prediction cache only where predictions are made."""
+def get_models_args(predicting=True):
+    """MHCflurry model flags; the arithmetic and the cache only where predictions are made."""
     args = [
         "--models",
         cfg("mhcflurry/models"),
@@ -177,7 +177,9 @@ def get_models_args(with_cache=True):
     ]
     if cfg("mhcflurry/official_dir"):
         args += ["--official-dir", cfg("mhcflurry/official_dir")]
-    if with_cache and cfg("mhcflurry/cache"):
+    if predicting:
+        args += ["--numerics", cfg("mhcflurry/numerics")]
+    if predicting and cfg("mhcflurry/cache"):
         args += ["--cache", cfg("mhcflurry/cache")]
     return " ".join(shlex.quote(a) for a in args)
 

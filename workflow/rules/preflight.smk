@@ -28,7 +28,7 @@ rule preflight:
         expression=get_expression_arg,
         evidence=get_preflight_evidence_args,
         reference=get_reference_args(),
-        models=get_models_args(with_cache=False),
+        models=get_models_args(predicting=False),
         hla_options=get_hla_option_args(),
     shell:
         "neorank preflight"
