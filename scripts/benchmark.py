@@ -488,7 +488,8 @@ def generate_cohort(outdir: Path, n_variants: int, *, n_genes: int = 2000, seed:
 
 
 # --------------------------------------------------------------------------- runner
-def write_run_dir(workdir: Path, sample: str, cohort: dict[str, Path], *, shards: int) -> None:
+def write_run_dir(workdir: Path, sample: str, cohort: dict[str, Path], *, shards: int,
+                  numerics: str = "portable") -> None:
     """config/config.yaml (project defaults, synthetic reference, no cache) + samples.tsv."""
     import yaml
 
@@ -499,7 +500,7 @@ def write_run_dir(workdir: Path, sample: str, cohort: dict[str, Path], *, shards
                                pep=str(cohort["pep"]),
                                cache_dir=str(workdir / "cache" / "reference"))
     config["mhcflurry"].update(models="embedded", embedded_dir=str(EMBEDDED_MODELS),
-                               shards=shards, cache="")
+                               shards=shards, numerics=numerics, cache="")
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     columns = ["sample", "hla_alleles", "paired_vcf", "tumor_sample", "normal_sample",
@@ -681,7 +682,7 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
     progress(f"[{n_variants}] cohort generated in {time.perf_counter() - t0:.1f} s: "
              f"{cohort['vcf']}", flush=True)
     sample = f"synthetic{n_variants}"
-    write_run_dir(workdir, sample, cohort, shards=args.shards)
+    write_run_dir(workdir, sample, cohort, shards=args.shards, numerics=args.numerics)
     if args.generate_only:
         return {"variants": n_variants, "workdir": str(workdir)}
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -706,9 +707,23 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
     progress(f"[{n_variants}] raw MHCflurry done: predict {raw.get('predict_s', 'NA')}, "
              f"cartesian {raw.get('cartesian_s', 'NA')}, process {raw['wall_s']:.1f} s",
              flush=True)
+    if args.numerics == "portable" and args.raw_api in ("cartesian", "both"):
+        # The same call in the workflow's arithmetic (MKL COMPATIBLE, ATen baseline kernels).
+        from neorank.models import PORTABLE_NUMERICS
+
+        same_json = workdir / "raw_predict_portable.json"
+        same_cmd = raw_cmd[:raw_cmd.index("--out")] + ["--out", str(same_json), "--api",
+                                                        "cartesian"]
+        same = timed(same_cmd, workdir / "raw_predict_portable.log",
+                     dict(env, **PORTABLE_NUMERICS))
+        same.update(json.loads(same_json.read_text()))
+        raw["cartesian_portable_s"] = same["cartesian_s"]
+        raw["cartesian_portable_cpu_s"] = same["cartesian_cpu_s"]
+        progress(f"[{n_variants}] raw cartesian call in the workflow's portable arithmetic: "
+                 f"{same['cartesian_s']:.1f} s", flush=True)
     breakdown = rule_breakdown(workdir)
     result = {"variants": n_variants, "workdir": str(workdir), "cores": args.cores,
-              "shards": args.shards, "snakemake_start": start, "e2e": e2e, "raw": raw,
+              "shards": args.shards, "numerics": args.numerics, "snakemake_start": start, "e2e": e2e, "raw": raw,
               "rules": breakdown,
               "ratio": e2e["wall_s"] / raw.get("predict_s", raw.get("cartesian_s")),
               "ratio_vs_cartesian": (e2e["wall_s"] / raw["cartesian_s"]
@@ -726,7 +741,8 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
           f"{raw['pairs']} pairs; load {raw['load_s']:.1f} s, "
           f"predict {_s(raw.get('predict_s'))}, predict_cartesian_pan_allele "
           f"{_s(raw.get('cartesian_s'))}, process {raw['wall_s']:.1f} s (both calls), "
-          f"{raw['max_rss_mib']:.0f} MiB")
+          f"{raw['max_rss_mib']:.0f} MiB; predict_cartesian_pan_allele in the workflow's "
+          f"portable arithmetic {_s(raw.get('cartesian_portable_s'))}")
     print(f"Snakemake's import (before the first job): {start['import_s']:.1f} s; "
           "Slurm controller: " + {None: "no Slurm client tools", True: "answers",
                                    False: "not answering"}[start["slurm_controller"]])
@@ -756,6 +772,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--shards", type=int, default=2, help="mhcflurry.shards (default 2)")
+    parser.add_argument("--numerics", choices=["portable", "native"], default="portable",
+                        help="mhcflurry.numerics (default portable); with portable the raw "
+                             "cartesian call is also timed in that arithmetic")
     parser.add_argument("--workdir", type=Path,
                         help="run folder (one size only; default /tmp/neorank-benchmark-N)")
     parser.add_argument("--generate-only", action="store_true",
@@ -788,6 +807,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"variants={r['variants']} e2e_s={r['e2e']['wall_s']:.1f} "
               f"raw_predict_s={_s(r['raw'].get('predict_s'), '')} "
               f"raw_cartesian_s={_s(r['raw'].get('cartesian_s'), '')} "
+              f"raw_cartesian_portable_s={_s(r['raw'].get('cartesian_portable_s'), '')} "
               f"pairs={r['raw']['pairs']} peak_rss_mib={r['e2e']['max_rss_mib']:.0f} "
               f"tree_peak_rss_mib={r['e2e']['tree_peak_rss_mib']:.0f} "
               f"ratio_vs_cartesian={'NA' if cartesian is None else f'{cartesian:.2f}'} "
