@@ -400,6 +400,10 @@ def pin_numerics(numerics: str = "portable"):
                 where="neorank.models.pin_numerics",
                 fix="load the predictor before any other torch use, or start Python with "
                     + " ".join(f"{k}={v}" for k, v in PORTABLE_NUMERICS.items()))
+        if branch is None and not _PINNED:
+            LOG.warning("this torch build has no MKL (not x86-64?): its matrix products may "
+                        "still choose kernels by CPU, so affinities can differ in the last "
+                        "digits between machines of other CPU models")
     _PINNED[:] = [numerics]
     return torch
 

@@ -118,6 +118,7 @@ def provenance(manifest: dict[str, Any], predictors: list[str]) -> str:
         item("pyensembl", versions.get("pyensembl")),
         item("Models", models.get("label")),
         item("Models sha256", models.get("sha256"), mono=True),
+        item("Prediction arithmetic", models.get("numerics"), mono=True),
         item("Predictor", "; ".join(predictors) if predictors else None),
         item("Ensembl release", reference.get("ensembl_release")),
         item("Reference", reference.get("name")),

@@ -198,8 +198,10 @@ def test_contains_verdict_top_candidate_and_provenance(rendered):
     manifest = json.loads(open(args.manifest).read())
     for value in (manifest["models"]["sha256"], manifest["config_sha256"],
                   manifest["created"], manifest["versions"]["mhcflurry"],
-                  manifest["versions"]["varcode"], manifest["versions"]["neorank"]):
+                  manifest["versions"]["varcode"], manifest["versions"]["neorank"],
+                  manifest["models"]["numerics"]):
         assert value in page
+    assert "<dt>Prediction arithmetic</dt>" in page
     assert "<dt>Ensembl release</dt><dd>87</dd>" in page
     assert "GRCh38-&lt;script&gt;" in page
 
