@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 ## Run the test suite (unit tests + the workflow integration test).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not workflow" tests
