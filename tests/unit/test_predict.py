@@ -315,54 +315,46 @@ def test_precomputed_allele_names_load_the_same_predictor(tmp_path):
 _PROBE = """
 import hashlib, random, sys
 import numpy as np
-mode = sys.argv[1]
+numerics = sys.argv[1]
 rng = random.Random(5)
 peptides = ["".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(rng.randint(8, 11)))
             for _ in range(2048)]
 alleles = ["HLA-A*02:01", "HLA-B*07:02"]
-if mode == "mhcflurry":  # MHCflurry alone, with whatever arithmetic the environment gives
-    import torch
-    torch.set_num_threads(1)
-    from mhcflurry import Class1AffinityPredictor
-    predictor = Class1AffinityPredictor.load(sys.argv[2])
-    # The call NeoRank makes (2048 peptides: one whole batch, no padding).
-    matrix = predictor.predict_cartesian_pan_allele(peptides, alleles,
-                                                    model_kwargs={"batch_size": 2048})
-    values = np.asarray(matrix, dtype=float).T.reshape(-1)
-else:  # neorank:<numerics>
-    from neorank.models import load_predictor
-    predictor = load_predictor("embedded", sys.argv[2], numerics=mode.split(":")[1])
-    values = predictor.affinity(peptides, alleles)["affinity_nm"]
+from neorank.models import load_predictor
+predictor = load_predictor("embedded", sys.argv[2], numerics=numerics)
+values = predictor.affinity(peptides, alleles)["affinity_nm"]
 print(hashlib.sha256(np.asarray(values, dtype=float).tobytes()).hexdigest())
+if numerics == "native":  # MHCflurry alone, the call NeoRank makes (one whole batch)
+    matrix = predictor.affinity_predictor.predict_cartesian_pan_allele(
+        peptides, alleles, model_kwargs={"batch_size": 2048})
+    alone = np.asarray(matrix, dtype=float).T.reshape(-1)
+    print(hashlib.sha256(alone.tobytes()).hexdigest())
 """
 
 
-def _probe(mode: str, **env: str) -> str:
+def _probe(numerics: str, **env: str) -> list[str]:
     import os
     import subprocess
     import sys
 
     clean = {k: v for k, v in os.environ.items()
              if k not in ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")}
-    done = subprocess.run([sys.executable, "-c", _PROBE, mode, str(EMBEDDED)], check=True,
+    done = subprocess.run([sys.executable, "-c", _PROBE, numerics, str(EMBEDDED)], check=True,
                           capture_output=True, text=True, env={**clean, **env}, cwd=ROOT)
-    return done.stdout.strip().splitlines()[-1]
+    return done.stdout.split()
 
 
 def test_predictions_do_not_depend_on_the_cpu_kernels_torch_would_pick():
-    from neorank.models import PORTABLE_NUMERICS
-
-    # MHCflurry alone: the float32 network's outputs change with the kernels (what a
-    # machine with other vector units would run), so the check below can fail.
-    native = _probe("mhcflurry")
-    portable = _probe("mhcflurry", **PORTABLE_NUMERICS)
-    assert native != portable
-    # NeoRank pins the portable arithmetic whatever the environment asks for: AVX2
-    # kernels, MKL's automatic branch, MKL capped at SSE4.2 (an older CPU).
-    assert _probe("neorank:portable", ATEN_CPU_CAPABILITY="avx2", MKL_CBWR="AUTO",
+    # Portable: the same bytes whatever the environment asks for (AVX2 kernels, MKL's
+    # automatic branch, MKL capped at SSE4.2 as on an older CPU) and without it.
+    portable = _probe("portable")
+    assert _probe("portable", ATEN_CPU_CAPABILITY="avx2", MKL_CBWR="AUTO",
                   MKL_ENABLE_INSTRUCTIONS="SSE4_2") == portable
-    # native leaves the kernels to the machine: MHCflurry's own numbers.
-    assert _probe("neorank:native") == native
+    # Native is MHCflurry's own call with the CPU's kernels, and the kernels change the
+    # float32 network's outputs (so the check above can fail).
+    native, alone = _probe("native")
+    assert native == alone
+    assert portable != [native]
 
 
 def test_pinning_refuses_a_process_where_torch_already_ran_unpinned():
