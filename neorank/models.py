@@ -361,8 +361,8 @@ def _mkl_branch(torch) -> int | None:
     return int(get(_MKL_CBWR_BRANCH))
 
 
-def pin_numerics(numerics: str = "portable"):
-    """Set this process's torch arithmetic for prediction; returns ``torch``.
+def pin_numerics(numerics: str = "portable") -> None:
+    """Set this process's torch arithmetic for prediction.
 
     One intra-op thread in either mode (with more, the order of floating-point sums
     in the network layers changes with the core count: 1 vs 2 threads differ on
@@ -405,7 +405,6 @@ def pin_numerics(numerics: str = "portable"):
                         "still choose kernels by CPU, so affinities can differ in the last "
                         "digits between machines of other CPU models")
     _PINNED[:] = [numerics]
-    return torch
 
 
 def add_numerics_argument(parser) -> None:

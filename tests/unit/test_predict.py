@@ -332,15 +332,20 @@ if numerics == "native":  # MHCflurry alone, the call NeoRank makes (one whole b
 """
 
 
-def _probe(numerics: str, **env: str) -> list[str]:
+def _unpinned_env(**env: str) -> dict[str, str]:
+    """This process's environment without the arithmetic settings, plus ``env``."""
     import os
+
+    kernels = ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+    return {**{k: v for k, v in os.environ.items() if k not in kernels}, **env}
+
+
+def _probe(numerics: str, **env: str) -> list[str]:
     import subprocess
     import sys
 
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")}
     done = subprocess.run([sys.executable, "-c", _PROBE, numerics, str(EMBEDDED)], check=True,
-                          capture_output=True, text=True, env={**clean, **env}, cwd=ROOT)
+                          capture_output=True, text=True, env=_unpinned_env(**env), cwd=ROOT)
     return done.stdout.split()
 
 
@@ -358,15 +363,13 @@ def test_predictions_do_not_depend_on_the_cpu_kernels_torch_would_pick():
 
 
 def test_pinning_refuses_a_process_where_torch_already_ran_unpinned():
-    import os
     import subprocess
     import sys
 
     code = ("import torch; torch.ones(4, 4) @ torch.ones(4, 4)\n"
             "from neorank.models import pin_numerics; pin_numerics()")
-    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "ATEN_CPU_CAPABILITY")}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=_unpinned_env(), cwd=ROOT)
     assert done.returncode != 0
     assert "torch already ran in this process" in done.stderr
     assert "MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default" in done.stderr
