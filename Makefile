@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.neorank-installed
 CORES ?= 2
+# pytest-xdist workers for `make test` (the suite's groups: tests/conftest.py).
+TEST_WORKERS ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: demo test test-fast lint report report-screenshots clean-demo
@@ -24,7 +26,8 @@ demo: $(STAMP)
 
 ## Run the test suite (unit tests + the workflow integration test).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder \
+		--durations=15 tests
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not workflow" tests

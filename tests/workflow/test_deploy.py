@@ -41,12 +41,14 @@ COMPARED = ["variants.tsv", "peptides.tsv", "predictions.parquet", "candidates.t
 
 def test_workflow_as_a_snakemake_module(run, tmp_path):
     """A project folder with its own config/ and a Snakefile that uses NeoRank as a
-    module (as snakedeploy lays it out), run from that folder: same tables."""
+    module (as snakedeploy lays it out), run from that folder: same tables, byte for
+    byte. The run predicts everything anew (its own, empty prediction cache), so this
+    is also the check that a second run of the same inputs gives identical tables."""
     project = tmp_path / "my-project"
     write_run_dir(project)
-    # Share the session run's reference index and prediction cache (same content keys).
+    # Share the session run's reference index (same content key); not its predictions.
     config = (project / "config" / "config.yaml").read_text()
-    config = config.replace(str(project / "cache"), str(run / "cache"))
+    config = config.replace(str(project / "cache" / "reference"), str(run / "cache" / "reference"))
     (project / "config" / "config.yaml").write_text(config)
     (project / "Snakefile").write_text(
         MODULE_SNAKEFILE.format(snakefile=ROOT / "workflow" / "Snakefile"))
@@ -54,6 +56,8 @@ def test_workflow_as_a_snakemake_module(run, tmp_path):
     result = subprocess.run([str(BIN / "snakemake"), "--cores", "2", "--show-failed-logs"],
                             cwd=project, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    assert not (run / "cache" / "predictions.sqlite").samefile(
+        project / "cache" / "predictions.sqlite")
     for sample in SAMPLES:
         for name in COMPARED:
             mine = (project / "results" / sample / name).read_bytes()

@@ -94,6 +94,12 @@ def slurm_logs(workdir: Path) -> dict[str, list[Path]]:
     return logs
 
 
+def job_outputs(log_text: str) -> set[str]:
+    """The outputs of the jobs a Snakemake log shows (group members included)."""
+    lines = re.findall(r"^ +output: (.*)$", log_text, flags=re.MULTILINE)
+    return {path.strip() for line in lines for path in line.split(",")}
+
+
 def rules_run_locally(log_text: str) -> set[str]:
     return set(re.findall(r"^localrule (\w+):", log_text, flags=re.MULTILINE))
 
@@ -117,24 +123,30 @@ def planned_rules(plan_text: str) -> set[str]:
     return set(re.findall(r"^(\w+)\s+\d+\s*$", table, flags=re.MULTILINE)) - {"job"}
 
 
-def test_dry_run_then_first_stages_run_on_slurm(tmp_path):
-    """Dry run of the cohort; then one sample up to its peptides, all through sbatch."""
-    write_run_dir(tmp_path)
-    plan = snakemake_slurm(tmp_path, "-n")
-    text = plan.stdout + plan.stderr
+@pytest.fixture(scope="module")
+def first_stages(tmp_path_factory) -> tuple[Path, str, str]:
+    """A dry run of the cohort, then one sample up to its peptides, all through sbatch:
+    the run directory, the dry run's output and the run's log."""
+    workdir = tmp_path_factory.mktemp("slurm")
+    write_run_dir(workdir)
+    plan = snakemake_slurm(workdir, "-n")
+    run = snakemake_slurm(
+        workdir, *FAST_POLL, "--slurm-keep-successful-logs", f"results/{SAMPLES[0]}/peptides.tsv"
+    )
+    return workdir, plan.stdout + plan.stderr, run.stdout + run.stderr
+
+
+def test_dry_run_then_first_stages_run_on_slurm(first_stages):
+    workdir, text, log = first_stages
     assert "Group job per_sample " in text and "Group job per_sample_tail " in text
     assert "mem_mb=4000" in text  # predict's set-resources (attempt 1)
     assert {"somatic", "predict", "rank"} <= planned_rules(text)
 
-    sample = SAMPLES[0]
-    run = snakemake_slurm(
-        tmp_path, *FAST_POLL, "--slurm-keep-successful-logs", f"results/{sample}/peptides.tsv"
-    )
-    log = run.stdout + run.stderr
-    assert (tmp_path / "results" / sample / "peptides.tsv").stat().st_size > 0
+    assert (workdir / "results" / SAMPLES[0] / "peptides.tsv").stat().st_size > 0
+    assert not (workdir / "results" / SAMPLES[1]).exists()
     assert rules_run_locally(log) == set()
     # index_reference, preflight, then somatic+annotate+peptides as one group job.
-    logs = slurm_logs(tmp_path)
+    logs = slurm_logs(workdir)
     assert set(logs) == {
         "rule_index_reference",
         "rule_preflight",
@@ -151,11 +163,12 @@ def test_dry_run_then_first_stages_run_on_slurm(tmp_path):
     not MODELS_MANIFEST.exists(),
     reason=f"embedded MHCflurry models not built ({MODELS_MANIFEST} missing)",
 )
-def test_demo_cohort_through_slurm(tmp_path):
-    write_run_dir(tmp_path)
-    plan = snakemake_slurm(tmp_path, "-n")
-    remote_rules = planned_rules(plan.stdout + plan.stderr) - LOCAL_RULES
-    run = snakemake_slurm(tmp_path, *FAST_POLL, "--slurm-keep-successful-logs")
+def test_demo_cohort_through_slurm(first_stages):
+    """The whole cohort, in the first stages' directory: the run goes on from there
+    (their jobs are not submitted again) and every other job goes through sbatch."""
+    workdir, plan, first_log = first_stages
+    remote_rules = planned_rules(plan) - LOCAL_RULES
+    run = snakemake_slurm(workdir, *FAST_POLL, "--slurm-keep-successful-logs")
     log = run.stdout + run.stderr
     for sample in SAMPLES:
         for name in (
@@ -167,12 +180,14 @@ def test_demo_cohort_through_slurm(tmp_path):
             "report.html",
             "manifest.json",
         ):
-            assert (tmp_path / "results" / sample / name).stat().st_size > 0, (sample, name)
+            assert (workdir / "results" / sample / name).stat().st_size > 0, (sample, name)
     # Only the rules marked `localrule` ran in the Snakemake process; every other
     # rule went through sbatch (alone, or inside a group job named after its rules),
     # and SLURM wrote a log for each job.
     assert rules_run_locally(log) <= LOCAL_RULES
-    logs = slurm_logs(tmp_path)
+    # The first stages' jobs (their outputs) are not run again.
+    assert job_outputs(first_log) and not job_outputs(first_log) & job_outputs(log)
+    logs = slurm_logs(workdir)
     for rule in remote_rules:
         assert any(re.search(rf"(^rule|_){rule}(_|$)", kind) for kind in logs), (rule, sorted(logs))
     assert len(logs["rule_predict"]) >= len(SAMPLES)
@@ -180,6 +195,6 @@ def test_demo_cohort_through_slurm(tmp_path):
         paths = [p for kind, ps in logs.items() if kind.startswith(f"group_{group}") for p in ps]
         assert len(paths) == len(SAMPLES), (group, sorted(logs))
     assert all("Finished" in path.read_text() for paths in logs.values() for path in paths)
-    job_ids = slurm_job_ids(log)
+    job_ids = slurm_job_ids(first_log) + slurm_job_ids(log)
     assert len(job_ids) == sum(len(paths) for paths in logs.values()), log[-3000:]
-    assert_completed_in_slurm(job_ids)
+    assert_completed_in_slurm(slurm_job_ids(log))

@@ -290,17 +290,6 @@ def test_gzip_vcf_is_bgzipped(run):
         assert raw.read(4) == b"\x1f\x8b\x08\x04"  # BGZF: gzip with the extra field
 
 
-def test_two_runs_give_byte_identical_tables(run, tmp_path_factory):
-    """Same inputs, fresh run directory and cache: every TSV is byte-identical."""
-    second = tmp_path_factory.mktemp("demo_again")
-    write_run_dir(second)
-    snakemake(second)
-    for sample in SAMPLES:
-        for name in ("variants.tsv", "peptides.tsv", "predictions.parquet", "candidates.tsv"):
-            first_bytes = (run / "results" / sample / name).read_bytes()
-            assert (second / "results" / sample / name).read_bytes() == first_bytes, name
-
-
 #: The stages after rank, which read candidates.parquet in the workflow.
 PARQUET_READERS = ("vaccine", "pvacseq-metrics", "aggregate", "eligibility", "review-sheet",
                    "report", "summary")
