@@ -708,19 +708,24 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
              f"cartesian {raw.get('cartesian_s', 'NA')}, process {raw['wall_s']:.1f} s",
              flush=True)
     if args.numerics == "portable" and args.raw_api in ("cartesian", "both"):
-        # The same call in the workflow's arithmetic (MKL COMPATIBLE, ATen baseline kernels).
+        # The same call in the workflow's arithmetic (MKL COMPATIBLE, ATen baseline kernels),
+        # on all cores and, as each predict shard runs it, on one thread.
         from neorank.models import PORTABLE_NUMERICS
 
-        same_json = workdir / "raw_predict_portable.json"
-        same_cmd = raw_cmd[:raw_cmd.index("--out")] + ["--out", str(same_json), "--api",
-                                                        "cartesian"]
-        same = timed(same_cmd, workdir / "raw_predict_portable.log",
-                     dict(env, **PORTABLE_NUMERICS))
-        same.update(json.loads(same_json.read_text()))
-        raw["cartesian_portable_s"] = same["cartesian_s"]
-        raw["cartesian_portable_cpu_s"] = same["cartesian_cpu_s"]
-        progress(f"[{n_variants}] raw cartesian call in the workflow's portable arithmetic: "
-                 f"{same['cartesian_s']:.1f} s", flush=True)
+        for key, threads in (("cartesian_portable", {}),
+                             ("cartesian_portable_1thread",
+                              {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})):
+            same_json = workdir / f"raw_predict_{key}.json"
+            same_cmd = raw_cmd[:raw_cmd.index("--out")] + ["--out", str(same_json), "--api",
+                                                            "cartesian"]
+            same = timed(same_cmd, workdir / f"raw_predict_{key}.log",
+                         dict(env, **PORTABLE_NUMERICS, **threads))
+            same.update(json.loads(same_json.read_text()))
+            raw[f"{key}_s"] = same["cartesian_s"]
+            raw[f"{key}_cpu_s"] = same["cartesian_cpu_s"]
+            progress(f"[{n_variants}] raw cartesian call in the workflow's portable arithmetic"
+                     f"{', one thread' if threads else ''}: {same['cartesian_s']:.1f} s",
+                     flush=True)
     breakdown = rule_breakdown(workdir)
     result = {"variants": n_variants, "workdir": str(workdir), "cores": args.cores,
               "shards": args.shards, "numerics": args.numerics, "snakemake_start": start, "e2e": e2e, "raw": raw,
@@ -729,6 +734,12 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
               "ratio_vs_cartesian": (e2e["wall_s"] / raw["cartesian_s"]
                                      if "cartesian_s" in raw else None),
               "ratio_vs_raw_process": e2e["wall_s"] / raw["wall_s"],
+              # The predict shards (one thread each), summed, against the raw call on one
+              # thread in the same arithmetic: the "predict within 1.3x".
+              "predict_vs_raw_one_thread": (
+                  sum(r["sum_s"] for r in breakdown if r["rule"] == "predict")
+                  / raw["cartesian_portable_1thread_s"]
+                  if "cartesian_portable_1thread_s" in raw else None),
               "cpu_ratio": (e2e["cpu_s"] / raw["predict_cpu_s"]
                             if "predict_cpu_s" in raw else None),
               "loadavg_after": os.getloadavg()}
@@ -742,7 +753,11 @@ def run_one(n_variants: int, args: argparse.Namespace) -> dict:
           f"predict {_s(raw.get('predict_s'))}, predict_cartesian_pan_allele "
           f"{_s(raw.get('cartesian_s'))}, process {raw['wall_s']:.1f} s (both calls), "
           f"{raw['max_rss_mib']:.0f} MiB; predict_cartesian_pan_allele in the workflow's "
-          f"portable arithmetic {_s(raw.get('cartesian_portable_s'))}")
+          f"portable arithmetic {_s(raw.get('cartesian_portable_s'))}, on one thread "
+          f"{_s(raw.get('cartesian_portable_1thread_s'))}")
+    if result["predict_vs_raw_one_thread"] is not None:
+        print(f"predict shards summed / raw call on one thread, same arithmetic: "
+              f"{result['predict_vs_raw_one_thread']:.2f}")
     print(f"Snakemake's import (before the first job): {start['import_s']:.1f} s; "
           "Slurm controller: " + {None: "no Slurm client tools", True: "answers",
                                    False: "not answering"}[start["slurm_controller"]])
