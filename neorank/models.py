@@ -429,13 +429,16 @@ def load_predictor(models: str, embedded_dir: str | os.PathLike,
     if key in _LOADED:
         return _LOADED[key]
     import mhcflurry
-    from mhcflurry import Class1AffinityPredictor, Class1PresentationPredictor
+    from mhcflurry import Class1AffinityPredictor
 
     LOG.info("loading MHCflurry %s models from %s", label, folder)
     presentation = None
     try:
         with _precomputed_allele_names(folder):
             if (folder / "affinity_predictor").is_dir():
+                # Only here: its module imports scikit-learn and SciPy (about 1 s).
+                from mhcflurry import Class1PresentationPredictor
+
                 presentation = Class1PresentationPredictor.load(str(folder))
                 affinity = presentation.affinity_predictor
             else:
