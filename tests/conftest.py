@@ -36,7 +36,6 @@ def mini_genome(tmp_path_factory):
     )
 
 
-
 #: Test files that share one expensive set-up run whole on one pytest-xdist worker
 #: (``make test`` runs two): the demo run (the ``run`` fixture), the presentation
 #: download, the SLURM cluster. Listed in the order they start; every other test is
