@@ -52,7 +52,6 @@ GROUPS = {
 GROUP_FIXTURES = {"run": "demo", "download": "presentation", "data_dir": "presentation",
                   "slurm_cluster": "slurm"}
 FILE_GROUP = {path: group for group, paths in GROUPS.items() for path in paths}
-ORDER = list(GROUPS)
 
 
 def group_of(nodeid: str) -> str | None:
@@ -60,7 +59,7 @@ def group_of(nodeid: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Put the groups first (in ``ORDER``); refuse a test whose shared fixture's group
+    """Put the groups first (in ``GROUPS``' order); refuse a test whose shared fixture's group
     is not its file's (it would set the fixture up a second time on another worker)."""
     for item in items:
         for fixture, group in GROUP_FIXTURES.items():
@@ -68,8 +67,8 @@ def pytest_collection_modifyitems(config, items):
                 raise pytest.UsageError(
                     f"{item.nodeid} uses the {fixture!r} fixture: add its file to "
                     f"GROUPS[{group!r}] in tests/conftest.py")
-    rank = {group: i for i, group in enumerate(ORDER)}
-    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(ORDER)))  # stable
+    rank = {group: i for i, group in enumerate(GROUPS)}
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(GROUPS)))  # stable
 
 
 @pytest.hookimpl(optionalhook=True)
