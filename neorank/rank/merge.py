@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neorank.config import ranking_params
 from neorank.errors import InputFileError
 from neorank.io import CHUNK_ROWS, ParquetFromTsv, tsv_text
 from neorank.parallel import ordered_map
-from neorank.rank.candidates import merged_order, rank_candidates
+from neorank.rank.candidates import merged_order, rank_candidates, variant_evidence
 from neorank.tables import (
     PREDICTION_TEXT_COLUMNS,
     candidate_kinds,
@@ -57,6 +58,7 @@ class _Blocks:
     where: str
     evidence: dict[str, Any]
     folder: Path
+    variant_table: pd.DataFrame  # variant_evidence(variants), made once for all blocks
 
 
 def _rank_block(blocks: _Blocks, task: tuple[int, pd.DataFrame]) -> dict[str, Any]:
@@ -66,7 +68,7 @@ def _rank_block(blocks: _Blocks, task: tuple[int, pd.DataFrame]) -> dict[str, An
     index, chunk = task
     ranked, keys = rank_candidates(chunk, blocks.variants, blocks.sample, blocks.params,
                                    predictions_where=blocks.where, with_keys=True,
-                                   **blocks.evidence)
+                                   variant_table=blocks.variant_table, **blocks.evidence)
     path = blocks.folder / f"block{index:05d}.tsv"
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(tsv_text(ranked.drop(columns="rank"), header=False))
@@ -152,7 +154,12 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
     hashes, keys = [], []
     columns: list[str] | None = None
     with tempfile.TemporaryDirectory(prefix=".rank-", dir=out.parent) as tmp:
-        state = _Blocks(variants, sample, params, where, evidence, Path(tmp))
+        table = variant_evidence(
+            variants, (params or ranking_params({}))["ranking"],
+            purity=evidence.get("purity"), copy_number=evidence.get("copy_number"),
+            rna_counts=evidence.get("rna_counts"),
+            variants_where=evidence.get("variants_where", "variants.tsv"))
+        state = _Blocks(variants, sample, params, where, evidence, Path(tmp), table)
         blocks = []
         for block in ordered_map(
                 _rank_block, enumerate(_prediction_chunks(predictions_path, chunk_rows)), state,
