@@ -8,6 +8,11 @@ ensemble size, so the speed/accuracy trade-off is measured, not assumed::
 
     python scripts/benchmark_predict.py --pairs 240000 --ensemble-sizes 1,2,4
 
+``--numerics portable`` (or ``native``) measures in the arithmetic of the workflow's
+prediction jobs (``mhcflurry.numerics``: one torch thread; portable also pins MKL's
+COMPATIBLE branch and ATen's baseline kernels); without it, torch's own defaults (all
+cores, the CPU's kernels), as before.
+
 The last line is ``predictions_per_second=<value for the full ensemble>``.
 """
 
@@ -52,14 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ensemble-sizes", default="1,2,4")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-auc", action="store_true")
+    parser.add_argument("--numerics", choices=["portable", "native"],
+                        help="the workflow's arithmetic (mhcflurry.numerics); default: "
+                             "torch's own (all cores)")
     args = parser.parse_args(argv)
 
+    if args.numerics:
+        from neorank.models import pin_numerics
+
+        pin_numerics(args.numerics)  # before torch runs
     import torch
     from mhcflurry import Class1AffinityPredictor
 
     from neorank.models import MhcflurryPredictor
 
-    print(f"cores={os.cpu_count()} torch_threads={torch.get_num_threads()}", flush=True)
+    print(f"cores={os.cpu_count()} torch_threads={torch.get_num_threads()} "
+          f"numerics={args.numerics or 'torch default'}", flush=True)
     n_peptides = args.pairs // len(ALLELES)
     peptides = random_peptides(n_peptides, args.seed)
     rows = []

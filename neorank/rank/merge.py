@@ -16,6 +16,7 @@ import itertools
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ from neorank.tables import (
 RANK_CHUNK_ROWS = CHUNK_ROWS // 2
 #: Merged rows written at a time (one row group of the Parquet form).
 MERGE_ROWS = 65_536
+#: A progress line every this many ranked blocks (100,000 variants: 172 blocks).
+PROGRESS_BLOCKS = 20
 
 LOG = logging.getLogger(__package__)  # the stage's logger: lines read "neorank.rank"
 
@@ -151,6 +154,7 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
         count(len(frame), int(frame["binder"].sum()), _tier_counts(frame))
         return counts
 
+    started = time.perf_counter()
     hashes, keys = [], []
     columns: list[str] | None = None
     with tempfile.TemporaryDirectory(prefix=".rank-", dir=out.parent) as tmp:
@@ -175,7 +179,13 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
             keys.append(block["keys"])
             blocks.append(block["path"])
             count(block["rows"], block["binders"], block["tiers"])
+            if len(blocks) % PROGRESS_BLOCKS == 0:
+                LOG.info("%s: %d blocks ranked (%d rows, %.0f s)", where, len(blocks),
+                         counts["rows"], time.perf_counter() - started)
         counts["blocks"] = len(blocks)
+        merging = time.perf_counter()
+        LOG.info("%s: %d blocks ranked (%d rows) in %.1f s; merging", where, len(blocks),
+                 counts["rows"], merging - started)
         if len(blocks) > 1:
             keys_all = np.sort(np.concatenate(hashes))  # (np.unique hashed: 10x slower)
             if (keys_all[1:] == keys_all[:-1]).any():
@@ -195,6 +205,7 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
             files = [stack.enter_context(open(p, encoding="utf-8", newline="\n"))
                      for p in blocks]
             write(columns, _merged_pieces(files, sources, MERGE_ROWS))
+    LOG.info("%s: merged and written in %.1f s", where, time.perf_counter() - merging)
     return counts
 
 
