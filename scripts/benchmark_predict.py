@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ensemble-sizes", default="1,2,4")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-auc", action="store_true")
-    parser.add_argument("--numerics", choices=["portable", "native"],
+    from neorank.models import NUMERICS  # (torch is not imported with it)
+
+    parser.add_argument("--numerics", choices=sorted(NUMERICS),
                         help="the workflow's arithmetic (mhcflurry.numerics); default: "
                              "torch's own (all cores)")
     args = parser.parse_args(argv)

@@ -112,6 +112,7 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
     Returns ``{"rows", "binders", "tiers", "blocks"}``.
     """
     where = str(predictions_path)
+    params = params or ranking_params({})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if "variant_id" in variants.columns and variants["variant_id"].astype(str).duplicated().any():
@@ -159,7 +160,7 @@ def rank_file(predictions_path: str | Path, variants: pd.DataFrame, sample: str,
     columns: list[str] | None = None
     with tempfile.TemporaryDirectory(prefix=".rank-", dir=out.parent) as tmp:
         table = variant_evidence(
-            variants, (params or ranking_params({}))["ranking"],
+            variants, params["ranking"],
             purity=evidence.get("purity"), copy_number=evidence.get("copy_number"),
             rna_counts=evidence.get("rna_counts"),
             variants_where=evidence.get("variants_where", "variants.tsv"))
