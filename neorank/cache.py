@@ -15,6 +15,7 @@ import logging
 import os
 import sqlite3
 import time
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -85,12 +86,11 @@ class PredictionCache:
         return result
 
     def put(self, table: pd.DataFrame) -> None:
-        rows = [
-            (self.model, allele, peptide, float(affinity),
-             None if np.isnan(percentile) else float(percentile))
-            for peptide, allele, affinity, percentile in table[
-                ["peptide", "allele", "affinity_nm", "percentile"]].itertuples(index=False)
-        ]
+        # Column lists, not itertuples: a row tuple per pair is most of a large put.
+        percentiles = [None if np.isnan(p) else p
+                       for p in table["percentile"].astype(float).tolist()]
+        rows = zip(repeat(self.model), table["allele"].tolist(), table["peptide"].tolist(),
+                   table["affinity_nm"].astype(float).tolist(), percentiles, strict=False)
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany("INSERT OR IGNORE INTO affinity VALUES (?, ?, ?, ?, ?)", rows)
@@ -122,14 +122,15 @@ class CachedPredictor:
 
     def affinity(self, peptides: list[str], alleles: list[str]) -> pd.DataFrame:
         cached = self.cache.get(peptides, alleles)
-        have = set(zip(cached.peptide, cached.allele, strict=True))
+        # Plain lists: iterating Arrow-backed text columns makes a scalar per value.
+        have = set(zip(cached.peptide.tolist(), cached.allele.tolist(), strict=True))
         missing = sorted({p for p in peptides for a in alleles if (p, a) not in have})
         self.hits += len(cached)
         fresh = pd.DataFrame(columns=["peptide", "allele", "affinity_nm", "percentile"])
         if missing:
             fresh = self.predictor.affinity(missing, alleles)
-            fresh = fresh[[(p, a) not in have for p, a in zip(fresh.peptide, fresh.allele,
-                                                               strict=True)]]
+            fresh = fresh[[(p, a) not in have for p, a in zip(
+                fresh.peptide.tolist(), fresh.allele.tolist(), strict=True)]]
             self.cache.put(fresh)
             self.predicted += len(fresh)
         LOG.info("prediction cache %s: %d pairs cached, %d predicted", self.cache.path,
