@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,8 @@ def test_demo_cohort_through_slurm(first_stages):
     job_ids = slurm_job_ids(first_log) + slurm_job_ids(log)
     assert len(job_ids) == sum(len(paths) for paths in logs.values()), log[-3000:]
     assert_completed_in_slurm(slurm_job_ids(log))
+    # Through sbatch, with its own fresh prediction cache: the demo's listed bytes.
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_hashes.py"),
+                            str(workdir / "results"), "--check"],
+                           capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stdout + check.stderr

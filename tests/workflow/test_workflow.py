@@ -28,15 +28,39 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
 SAMPLES = ["osteosarc-paired", "osteosarc-separate"]
 BIN = Path(sys.executable).parent
+PROFILE = ROOT / "workflow" / "profiles" / "default"
 
 pytestmark = pytest.mark.workflow
 
 
+#: A project folder's Snakefile using NeoRank as a Snakemake module (what
+#: ``snakedeploy deploy-workflow`` writes); the project's own config/ is NeoRank's config.
+MODULE_SNAKEFILE = """configfile: "config/config.yaml"
+
+
+module neorank:
+    snakefile:
+        "{snakefile}"
+    config:
+        config
+
+
+use rule * from neorank
+"""
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Snakemake on ``workdir``: with the project's own Snakefile if it has one (NeoRank
+    deployed as a module, run from the project folder), else NeoRank's."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "workflow" / "Snakefile"),
-           "--directory", str(workdir), "--cores", "2", *args]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    own = workdir / "Snakefile"
+    # A project's Snakefile does not find NeoRank's workflow profile by itself.
+    snakefile = ["--snakefile", str(own), "--workflow-profile", str(PROFILE)] if own.is_file() \
+        else ["--snakefile", str(ROOT / "workflow" / "Snakefile")]
+    cmd = [str(BIN / "snakemake"), *snakefile, "--directory", str(workdir), "--cores", "2",
+           *args]
+    result = subprocess.run(cmd, env=env, cwd=workdir if own.is_file() else None,
+                            capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n"
                              f"{result.stderr[-8000:]}")
@@ -59,6 +83,14 @@ def write_run_dir(workdir: Path) -> None:
         sheet[column] = [str(ROOT / v) if v.startswith("resources/") else v
                          for v in sheet[column]]
     sheet.to_csv(workdir / "config" / "samples.tsv", sep="\t", index=False)
+
+
+def write_module_project(project: Path) -> None:
+    """A project folder deploying NeoRank as a Snakemake module: its own config/
+    (``write_run_dir``) and a Snakefile that uses every rule of NeoRank's."""
+    write_run_dir(project)
+    (project / "Snakefile").write_text(
+        MODULE_SNAKEFILE.format(snakefile=ROOT / "workflow" / "Snakefile"))
 
 
 def table(run: Path, sample: str, name: str) -> pd.DataFrame:
