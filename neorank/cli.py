@@ -42,7 +42,7 @@ def requested_step(argv: list[str]) -> str | None:
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The ``neorank`` parser. Given the command line, only the named step's module is
-    imported (a job starts about 0.4 s sooner); otherwise (help, an unknown or missing
+    imported (a job starts about 0.5 s sooner); otherwise (help, an unknown or missing
     step) every stage registers its commands."""
     parser = argparse.ArgumentParser(
         prog="neorank",

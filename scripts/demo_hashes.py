@@ -30,12 +30,9 @@ RUN_SPECIFIC = ("*/manifest.json", "*/report.html", "run_config.json", "prefligh
 
 def output_hashes(results: Path) -> dict[str, str]:
     """``{path relative to results/: sha256}`` of the run's files, run-specific ones left out."""
-    hashes = {}
-    for path in sorted(p for p in results.rglob("*") if p.is_file()):
-        name = path.relative_to(results).as_posix()
-        if not any(Path(name).match(pattern) for pattern in RUN_SPECIFIC):
-            hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    names = sorted(p.relative_to(results).as_posix() for p in results.rglob("*") if p.is_file())
+    return {name: hashlib.sha256((results / name).read_bytes()).hexdigest() for name in names
+            if not any(Path(name).match(pattern) for pattern in RUN_SPECIFIC)}
 
 
 def read_list(path: Path = LIST) -> dict[str, str]:
