@@ -37,6 +37,16 @@ CREATE TABLE IF NOT EXISTS affinity (
 ) WITHOUT ROWID
 """
 
+#: The job's peptides, in peptide order (no rowid: scanned in key order).
+WANTED = "CREATE TEMP TABLE IF NOT EXISTS wanted (peptide TEXT PRIMARY KEY) WITHOUT ROWID"
+#: One allele's cached rows for the wanted peptides: a primary-key probe per wanted
+#: peptide, so the cost follows the job's peptides, not the cache's size. (SQLite's own
+#: plan scanned every cached row of the allele: at 12 million cached pairs, 50,000
+#: peptides x 6 alleles took 4.2-4.6 s against 0.8-0.9 s; on a 376,000-pair cache 0.1 s
+#: faster.) The rows come in peptide order, as from that scan.
+LOOKUP = ("SELECT w.peptide, a.affinity_nm, a.percentile FROM wanted w CROSS JOIN affinity a "
+          "ON a.model = ? AND a.allele = ? AND a.peptide = w.peptide ORDER BY w.peptide")
+
 
 class PredictionCache:
     """SQLite store of affinity predictions for one model (by checksum)."""
@@ -66,16 +76,14 @@ class PredictionCache:
         self._db.close()
 
     def get(self, peptides: list[str], alleles: list[str]) -> pd.DataFrame:
-        """Cached rows for ``peptides x alleles`` (only the pairs present)."""
+        """Cached rows for ``peptides x alleles`` (only the pairs present), by allele, then
+        peptide."""
         frames = []
-        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (peptide TEXT PRIMARY KEY)")
+        self._db.execute(WANTED)
         self._db.execute("DELETE FROM wanted")
         self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((p,) for p in peptides))
         for allele in alleles:
-            rows = self._db.execute(
-                "SELECT a.peptide, a.affinity_nm, a.percentile FROM affinity a "
-                "JOIN wanted w ON a.peptide = w.peptide WHERE a.model = ? AND a.allele = ?",
-                (self.model, allele)).fetchall()
+            rows = self._db.execute(LOOKUP, (self.model, allele)).fetchall()
             frame = pd.DataFrame(rows, columns=["peptide", "affinity_nm", "percentile"])
             frame.insert(1, "allele", allele)
             frames.append(frame)

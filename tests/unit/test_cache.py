@@ -100,3 +100,28 @@ def test_many_jobs_opening_a_new_cache_at_once(tmp_path):
             path = str(tmp_path / f"cache{trial}.sqlite")
             results += pool.map(_open_at_once, [(path, barrier)] * 8)
     assert results == ["ok"] * 80
+
+
+def test_lookup_probes_the_cache_per_wanted_peptide(tmp_path):
+    """A job's lookup costs its own peptides, not the cache's size: one primary-key probe
+    per wanted peptide, in peptide order without a sort (a scan of every cached row of
+    the allele grows with the cohort sharing the cache)."""
+    from neorank.cache import LOOKUP
+
+    cache = PredictionCache(tmp_path / "cache.sqlite", "model-x")
+    peptides = [f"SIINFE{a}{b}L" for a in "ACDEFGHIKL" for b in "MNPQRSTVWY"]
+    table = pd.DataFrame([(p, al, float(i), float(i) / 10) for i, p in enumerate(peptides)
+                          for al in ("HLA-A*02:01", "HLA-B*08:01")],
+                         columns=["peptide", "allele", "affinity_nm", "percentile"])
+    cache.put(table)
+    wanted = ["SIINFEYYL", *peptides[::7][::-1], "GILGFVFTL"]  # unsorted, two not cached
+    got = cache.get(wanted, ["HLA-B*08:01", "HLA-A*02:01"])
+    expected = (table[table.peptide.isin(wanted)]
+                .sort_values(["allele", "peptide"], ascending=[False, True])
+                .reset_index(drop=True))
+    pd.testing.assert_frame_equal(got, expected[["peptide", "allele", "affinity_nm",
+                                                 "percentile"]], check_dtype=False)
+    # The plan on the cache's own connection (its temp table made by get).
+    plan = " | ".join(row[-1] for row in cache._db.execute(
+        "EXPLAIN QUERY PLAN " + LOOKUP, ("model-x", "HLA-A*02:01")))
+    assert plan == "SCAN w | SEARCH a USING PRIMARY KEY (model=? AND allele=? AND peptide=?)"
