@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_workflow import ROOT, snakemake, write_module_project
+from test_workflow import demo_hashes_check, snakemake, write_module_project
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +27,7 @@ def run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("demo") / "my-project"
     write_module_project(workdir)
     snakemake(workdir, "--show-failed-logs")
-    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_hashes.py"),
-                            str(workdir / "results"), "--check"],
-                           capture_output=True, text=True, timeout=300)
+    check = demo_hashes_check(workdir / "results")
     with sqlite3.connect(workdir / "cache" / "predictions.sqlite") as cache:
         (rows,) = cache.execute("SELECT COUNT(*) FROM affinity").fetchone()
     cache_lines = [f"{log.relative_to(workdir)}\t{line}"

@@ -13,11 +13,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_workflow import BIN, ROOT, SAMPLES, write_run_dir
+from test_workflow import BIN, ROOT, SAMPLES, demo_hashes_check, write_run_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
@@ -200,7 +199,5 @@ def test_demo_cohort_through_slurm(first_stages):
     assert len(job_ids) == sum(len(paths) for paths in logs.values()), log[-3000:]
     assert_completed_in_slurm(slurm_job_ids(log))
     # Through sbatch, with its own fresh prediction cache: the demo's listed bytes.
-    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_hashes.py"),
-                            str(workdir / "results"), "--check"],
-                           capture_output=True, text=True, timeout=300)
+    check = demo_hashes_check(workdir / "results")
     assert check.returncode == 0, check.stdout + check.stderr

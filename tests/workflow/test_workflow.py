@@ -85,6 +85,12 @@ def write_run_dir(workdir: Path) -> None:
     sheet.to_csv(workdir / "config" / "samples.tsv", sep="\t", index=False)
 
 
+def demo_hashes_check(results: Path) -> subprocess.CompletedProcess:
+    """``scripts/demo_hashes.py --check`` on a run's results/ (exit 0: the demo's listed bytes)."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_hashes.py"),
+                           str(results), "--check"], capture_output=True, text=True, timeout=300)
+
+
 def write_module_project(project: Path) -> None:
     """A project folder deploying NeoRank as a Snakemake module: its own config/
     (``write_run_dir``) and a Snakefile that uses every rule of NeoRank's."""
