@@ -42,6 +42,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from neorank import NUMPY_DISABLED_KERNELS
 from neorank.alleles import (
     EXTRAPOLATED,
     NULL_SKIPPED,
@@ -340,9 +341,13 @@ def resolve_models_dir(models: str, embedded_dir: str | os.PathLike,
 #: branch changed 20% of 40,000 outputs and the 6th significant digit of 7% of
 #: affinities; at 10k variants 80,776 of 1.7 M candidate rows changed rank position.
 PORTABLE_NUMERICS = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "default"}
-#: ``mhcflurry.numerics`` values and what the manifest and the prediction cache record.
-NUMERICS = {"portable": "torch-1-thread/mkl-cbwr-compatible/aten-default",
-            "native": "torch-1-thread/native"}
+#: ``mhcflurry.numerics`` values and what the manifest and the prediction cache record
+#: (numpy's kernels are pinned in both: see :mod:`neorank`; the label changed with that
+#: pin, so cached affinities computed with numpy's AVX-512 kernels are not reused).
+NUMERICS = {"portable": "torch-1-thread/mkl-cbwr-compatible/aten-default/numpy-x86-64-v3",
+            "native": "torch-1-thread/native/numpy-x86-64-v3"}
+#: numpy's kernel group the portable arithmetic's affinities were computed with.
+NUMPY_KERNELS = "X86_V3"
 _MKL_CBWR_BRANCH = 1  # mkl_cbwr.h: the query for the current branch
 _MKL_CBWR_COMPATIBLE = 3
 _PINNED: list[str] = []  # the mode this process's arithmetic was set to
@@ -361,6 +366,38 @@ def _mkl_branch(torch) -> int | None:
     return int(get(_MKL_CBWR_BRANCH))
 
 
+def numpy_kernels() -> set[str] | None:
+    """numpy's SIMD kernel groups enabled in this process (an x86-64 machine with AVX2:
+    ``{"X86_V3"}`` when pinned), or None where numpy does not say or is not x86-64."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:
+        return None
+    if NUMPY_KERNELS not in __cpu_dispatch__:
+        return None  # not an x86-64 build
+    return {name for name in __cpu_dispatch__ if __cpu_features__.get(name)}
+
+
+def _check_numpy_kernels(first: bool) -> None:
+    """The portable arithmetic's check of numpy's kernels: AVX-512 ones are an error,
+    none above the baseline (a CPU without AVX2) a warning."""
+    kernels = numpy_kernels()
+    if kernels is None:
+        return
+    extra = sorted(kernels & set(NUMPY_DISABLED_KERNELS))
+    if extra:
+        raise ModelError(
+            f"numpy runs its {'/'.join(extra)} kernels in this process, so affinities would "
+            "depend on the machine's CPU (numpy was imported before neorank, or the "
+            "environment enables them)", where="neorank.models.pin_numerics",
+            fix="import neorank before numpy, or start Python with "
+                f"NPY_DISABLE_CPU_FEATURES='{' '.join(NUMPY_DISABLED_KERNELS)}'")
+    if NUMPY_KERNELS not in kernels and first:
+        LOG.warning("numpy runs without its %s kernels here (a CPU without AVX2/FMA, or "
+                    "NPY_*_CPU_FEATURES set): affinities can differ in the last digits "
+                    "from those of x86-64-v3 machines", NUMPY_KERNELS)
+
+
 def pin_numerics(numerics: str = "portable") -> None:
     """Set this process's torch arithmetic for prediction.
 
@@ -368,14 +405,16 @@ def pin_numerics(numerics: str = "portable") -> None:
     in the network layers changes with the core count: 1 vs 2 threads differ on
     20,000 peptides; parallelism comes from shards). ``portable`` also sets
     :data:`PORTABLE_NUMERICS` before torch first dispatches a kernel and checks that
-    they took effect, so every x86-64 machine prints the same affinities;
-    ``native`` leaves torch's choice of kernels to the CPU (faster, machine-dependent).
+    they took effect, and checks that numpy runs its x86-64-v3 kernels, not its AVX-512
+    ones (pinned when :mod:`neorank` is imported before numpy), so every x86-64 machine
+    with AVX2 prints the same affinities; ``native`` leaves torch's choice of kernels to
+    the CPU (faster, machine-dependent).
 
     Raises
     ------
     ModelError
-        An unknown mode, a second mode in one process, or torch already ran with
-        other settings in this process.
+        An unknown mode, a second mode in one process, torch already ran with other
+        settings in this process, or numpy runs its AVX-512 kernels (portable).
     """
     if numerics not in NUMERICS:
         raise ModelError(f"mhcflurry.numerics is {numerics!r}", where="config mhcflurry.numerics",
@@ -404,14 +443,16 @@ def pin_numerics(numerics: str = "portable") -> None:
             LOG.warning("this torch build has no MKL (not x86-64?): its matrix products may "
                         "still choose kernels by CPU, so affinities can differ in the last "
                         "digits between machines of other CPU models")
+        _check_numpy_kernels(first=not _PINNED)
     _PINNED[:] = [numerics]
 
 
 def add_numerics_argument(parser) -> None:
     """The ``--numerics`` flag of the stages that predict (config ``mhcflurry.numerics``)."""
     parser.add_argument("--numerics", choices=sorted(NUMERICS), default="portable",
-                        help="portable: the same affinities on every x86-64 CPU (MKL COMPATIBLE "
-                             "branch, ATen baseline kernels); native: the CPU's fastest "
+                        help="portable: the same affinities on every x86-64 CPU with AVX2 (MKL "
+                             "COMPATIBLE branch, ATen baseline kernels, numpy's AVX2 "
+                             "kernels); native: the CPU's fastest "
                              "kernels, last digits machine-dependent")
 
 

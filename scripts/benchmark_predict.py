@@ -24,6 +24,9 @@ import sys
 import time
 from pathlib import Path
 
+import neorank  # noqa: F401 - first: importing neorank pins numpy's CPU kernels
+
+# isort: split
 import numpy as np
 import pandas as pd
 

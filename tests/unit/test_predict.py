@@ -314,13 +314,13 @@ def test_precomputed_allele_names_load_the_same_predictor(tmp_path):
 # ------------------------------------------------------------------ pinned arithmetic
 _PROBE = """
 import hashlib, random, sys
+from neorank.models import load_predictor  # first, as the CLI does: pins numpy's kernels
 import numpy as np
 numerics = sys.argv[1]
 rng = random.Random(5)
 peptides = ["".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(rng.randint(8, 11)))
             for _ in range(2048)]
 alleles = ["HLA-A*02:01", "HLA-B*07:02"]
-from neorank.models import load_predictor
 predictor = load_predictor("embedded", sys.argv[2], numerics=numerics)
 values = predictor.affinity(peptides, alleles)["affinity_nm"]
 print(hashlib.sha256(np.asarray(values, dtype=float).tobytes()).hexdigest())
@@ -336,7 +336,8 @@ def _unpinned_env(**env: str) -> dict[str, str]:
     """This process's environment without the arithmetic settings, plus ``env``."""
     import os
 
-    kernels = ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+    kernels = ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+               "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES")
     return {**{k: v for k, v in os.environ.items() if k not in kernels}, **env}
 
 
@@ -373,6 +374,58 @@ def test_pinning_refuses_a_process_where_torch_already_ran_unpinned():
     assert done.returncode != 0
     assert "torch already ran in this process" in done.stderr
     assert "MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default" in done.stderr
+
+
+_NUMPY_PROBE = """
+import json, os
+{first}
+from neorank.models import numpy_kernels
+print(json.dumps([os.environ.get("NPY_DISABLE_CPU_FEATURES"), sorted(numpy_kernels() or [])]))
+"""
+
+
+def _numpy_probe(first: str, **env: str) -> tuple[str | None, list[str]]:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _NUMPY_PROBE.format(first=first)],
+                          check=True, capture_output=True, text=True,
+                          env=_unpinned_env(**env), cwd=ROOT)
+    setting, kernels = json.loads(done.stdout)
+    return setting, kernels
+
+
+@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="x86-64 kernels")
+def test_importing_neorank_first_pins_numpys_kernels_below_avx512():
+    from neorank import NUMPY_DISABLED_KERNELS
+
+    # A fresh process that imports neorank before numpy (the CLI, the workflow's jobs):
+    # numpy's AVX-512 kernels are off, on a CPU with them as on one without.
+    setting, kernels = _numpy_probe("import neorank")
+    assert setting == " ".join(NUMPY_DISABLED_KERNELS)
+    assert not set(kernels) & set(NUMPY_DISABLED_KERNELS)
+    # numpy imported first: too late to pin (pin_numerics says so, test below); a setting
+    # of the user's own is left as it is.
+    assert _numpy_probe("import numpy")[0] is None
+    assert _numpy_probe("import neorank", NPY_DISABLE_CPU_FEATURES="AVX512_SPR")[0] == \
+        "AVX512_SPR"
+
+
+def test_portable_pinning_refuses_numpys_avx512_kernels_and_warns_without_avx2(
+        monkeypatch, caplog):
+    from neorank import models
+
+    monkeypatch.setattr(models, "numpy_kernels", lambda: {"X86_V3", "X86_V4", "AVX512_ICL"})
+    with pytest.raises(ModelError, match="numpy runs its AVX512_ICL/X86_V4 kernels") as error:
+        models._check_numpy_kernels(first=True)
+    assert "NPY_DISABLE_CPU_FEATURES='X86_V4 AVX512_ICL AVX512_SPR'" in str(error.value)
+    monkeypatch.setattr(models, "numpy_kernels", lambda: {"X86_V3"})
+    models._check_numpy_kernels(first=True)  # the pinned state: no error, no warning
+    assert not caplog.records
+    monkeypatch.setattr(models, "numpy_kernels", lambda: set())  # a CPU without AVX2
+    models._check_numpy_kernels(first=True)
+    assert "without its X86_V3 kernels" in caplog.text
 
 
 def test_cache_key_names_the_models_and_the_arithmetic(embedded):

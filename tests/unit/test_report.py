@@ -332,7 +332,8 @@ def test_manifest_contents(tmp_path):
     assert data["versions"]["pandas"] == pd.__version__
     assert data["models"]["sha256"] == hashlib.sha256(b"abc  weights.npz\n").hexdigest()
     assert data["models"]["sha256_of"] == "SHA256SUMS"
-    assert data["models"]["numerics"] == "torch-1-thread/mkl-cbwr-compatible/aten-default"
+    assert data["models"]["numerics"] == ("torch-1-thread/mkl-cbwr-compatible/aten-default/"
+                                          "numpy-x86-64-v3")
     assert data["reference"] == {"ensembl_release": 87, "name": "GRCh38-subset"}
     canonical = json.dumps(config, sort_keys=True)
     assert data["config_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
