@@ -73,8 +73,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--top-n", type=int, help="binder rows in the top table (default: "
                         f"report.top_n or {DEFAULT_TOP_N})")
     parser.add_argument("--max-variant-rows", type=int, default=DEFAULT_MAX_VARIANT_ROWS,
-                        help="variants listed in the per-variant table (default "
-                        f"{DEFAULT_MAX_VARIANT_ROWS:,})")
+                        help="variants listed in the per-variant summary, the list of "
+                        "binder variants left out of the vaccine design and the IC50/VAF "
+                        "scatter; beyond it the best-ranked are shown and the page names "
+                        f"the full table (default {DEFAULT_MAX_VARIANT_ROWS:,})")
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS,
                         help="rows of peptides.tsv / candidates.tsv read per block; memory "
                         f"grows with it, the report does not change (default {CHUNK_ROWS:,})")

@@ -59,14 +59,17 @@ def _log_scale(value: float, low: float, high: float, size: float) -> float:
     return size * (math.log10(value) - math.log10(low)) / (math.log10(high) - math.log10(low))
 
 
-def _affinity_vaf_plot(best: pd.DataFrame, max_affinity_nm: float | None) -> str:
-    """Scatter of each variant's best candidate: tumor VAF (x) against IC50 (y, log)."""
+def _affinity_vaf_plot(best: pd.DataFrame, max_affinity_nm: float | None,
+                       max_points: int) -> str:
+    """Scatter of each variant's best candidate: tumor VAF (x) against IC50 (y, log); the
+    ``max_points`` best-ranked variants with a VAF when there are more."""
     width, height, left, bottom, top, right = 460, 350, 56, 90, 10, 12
     plot_w, plot_h = width - left - right, height - top - bottom
     low, high = 1.0, 50000.0
     vaf = pd.to_numeric(best["tumor_vaf"], errors="coerce")
     ic50 = pd.to_numeric(best["mutant_affinity_nm"], errors="coerce")
-    shown = best.loc[vaf.notna() & ic50.notna()]
+    plottable = best.loc[vaf.notna() & ic50.notna()]
+    shown = plottable.head(max_points)
     parts = [f"<svg role=\"img\" aria-label=\"Best IC50 against tumor VAF per variant\" "
              f"width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">",
              f"<rect x=\"{left}\" y=\"{top}\" width=\"{plot_w}\" height=\"{plot_h}\" "
@@ -106,10 +109,12 @@ def _affinity_vaf_plot(best: pd.DataFrame, max_affinity_nm: float | None) -> str
                  "best IC50 (nM, log scale)</text>")
     parts.append(_scatter_legend(left, top + plot_h + 50, max_affinity_nm))
     parts.append("</svg>")
-    missing = len(best) - len(shown)
+    missing = len(best) - len(plottable)
     note = f" {missing} variant(s) without a tumor VAF are not plotted." if missing else ""
+    plotted = (f"{len(shown)} plotted" if len(shown) == len(plottable) else
+               f"the {len(shown)} best-ranked of {len(plottable)} plotted")
     return ("<figure>" + "".join(parts) + "<figcaption>Best candidate of each variant "
-            f"({len(shown)} plotted; green = binder, dashed line = binder IC50).{note}"
+            f"({plotted}; green = binder, dashed line = binder IC50).{note}"
             "</figcaption></figure>")
 
 
@@ -137,10 +142,12 @@ def _scatter_legend(x: float, y: float, max_affinity_nm: float | None) -> str:
 
 
 def section(best: pd.DataFrame, rows_per_allele: Counter, variants_per_allele: dict[Any, set],
-            alleles: list[dict[str, Any]], rank_params: dict[str, Any]) -> str:
+            alleles: list[dict[str, Any]], rank_params: dict[str, Any],
+            max_points: int) -> str:
     """``best``: the best row of each variant, by rank; ``rows_per_allele``,
-    ``variants_per_allele``: binder rows and binder variant ids per allele."""
-    scatter = _affinity_vaf_plot(best, rank_params["binding"]["max_affinity_nm"])
+    ``variants_per_allele``: binder rows and binder variant ids per allele;
+    ``max_points``: the scatter's cap."""
+    scatter = _affinity_vaf_plot(best, rank_params["binding"]["max_affinity_nm"], max_points)
     expressed = [e["allele"] for e in alleles
                  if e.get("allele") and e.get("status") != "null_skipped"]
     expressed += sorted(a for a in rows_per_allele if a not in expressed)

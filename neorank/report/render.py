@@ -91,7 +91,11 @@ def render_report_from_files(sample: str, variants: pd.DataFrame,
     purity, expression
         Optional sample-sheet values passed to the eligibility assessment.
     max_variant_rows
-        Cap on per-variant rows (non-filtered variants are always listed).
+        Cap on the per-variant lists: the variant summary (unfiltered variants with a
+        binder first, by best rank, then the other unfiltered ones, then filtered ones),
+        the binder variants left out of the vaccine design (in priority order) and the
+        scatter of each variant's best candidate (best-ranked first); each says when
+        it is capped and which file has every row.
     vaccine
         ``{"peptides", "mrna", "junctions"}`` tables of ``neorank vaccine``
         (the section says "not run" when None).
@@ -167,10 +171,10 @@ def _render(sample: str, variants: pd.DataFrame, n_peptides: Counter, digest: Ca
         sections.funnel(variants, len(n_peptides), len(digest.binder_variant_rows)),
         sections.top_candidates(digest.top, top_n, digest.binder_rows, rank_params),
         plots.section(digest.best, digest.binder_allele_rows, digest.binder_allele_variants,
-                      alleles, rank_params),
+                      alleles, rank_params, max_variant_rows),
         plots.gene_chart(digest.binder_genes),
         sections.alleles(alleles, digest.allele_rows, digest.binder_allele_rows),
-        vaccine_section.vaccine(vaccine, params),
+        vaccine_section.vaccine(vaccine, params, max_variant_rows),
         sections.drilldown(digest.drill, digest.rows, digest.n_variants, digest.allele_names,
                            alleles, report_params["drilldown_max_variants"],
                            report_params["drilldown_max_peptides"],

@@ -396,6 +396,22 @@ def top_candidates(binders: pd.DataFrame, top_n: int, n_binders: int,
 
 
 
+def _listed_variants(variants: pd.DataFrame, filtered: np.ndarray,
+                     best: dict[Any, dict[str, Any]], max_rows: int) -> np.ndarray:
+    """Which variants the summary lists (a mask; the table keeps input order): all of
+    them up to ``max_rows``; beyond, the unfiltered variants with a binder by best rank,
+    then the other unfiltered variants, then the ``filtered`` ones, both in input order."""
+    if len(variants) <= max_rows:
+        return np.ones(len(variants), dtype=bool)
+    rank = pd.to_numeric(variants["variant_id"].map(
+        {vid: record["rank"] for vid, record in best.items()}), errors="coerce").to_numpy()
+    group = np.where(filtered, 2, np.where(np.isnan(rank), 1, 0))
+    order = np.lexsort((np.arange(len(variants)), np.nan_to_num(rank), group))
+    keep = np.zeros(len(variants), dtype=bool)
+    keep[order[:max_rows]] = True
+    return keep
+
+
 def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Counter,
                     best_binders: pd.DataFrame, max_rows: int) -> str:
     """``n_peptides``, ``n_binders``: rows per variant; ``best_binders``: the best binder
@@ -405,14 +421,11 @@ def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Coun
     best: dict[Any, dict[str, Any]] = {}
     for record in best_binders.to_dict("records"):
         best.setdefault(record["variant_id"], record)
-    status = variants["status"].astype(str)
-    keep = pd.Series(True, index=variants.index)
-    if len(variants) > max_rows:
-        kept = status != "filtered"
-        room = max(0, max_rows - int(kept.sum()))
-        keep = kept | (~kept & ((~kept).cumsum() <= room))
-    shown = variants.loc[keep]
+    filtered = variants["status"].astype(str).to_numpy() == "filtered"
+    listed = _listed_variants(variants, filtered, best, max_rows)
+    shown = variants.loc[listed]
     omitted = len(variants) - len(shown)
+    only_filtered = bool(listed[~filtered].all())
     rows = []
     for row in shown.itertuples(index=False):
         data = row._asdict()
@@ -442,8 +455,13 @@ def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Coun
     headers = [("Variant", False), ("Gene", False), ("Status", False), ("Effect", False),
                ("Protein change", False), ("VAF", True), ("Peptides", True),
                ("Binders", True), ("Best binder", True), ("Reason", False)]
-    note = (f"<p class=\"sub\">{omitted} filtered variant(s) not listed (more than {max_rows} "
-            "rows); see variants.tsv.</p>\n" if omitted else "")
+    note = ("" if not omitted else
+            f"<p class=\"sub\">{omitted} filtered variant(s) not listed (more than {max_rows} "
+            "rows); see variants.tsv.</p>\n" if only_filtered else
+            f"<p class=\"sub\">{omitted} variant(s) not listed (more than {max_rows} rows): "
+            "listed are the variants with a binder, best-ranked first, then the other "
+            "unfiltered variants in input order; every variant, its status and reason are "
+            "in variants.tsv.</p>\n")
     if not rows:
         return ("<section id=\"variants\">\n<h2>Per-variant summary</h2>\n"
                 "<p>No variants in the input.</p>\n</section>\n")

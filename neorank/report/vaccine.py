@@ -22,7 +22,9 @@ def _positions_from_range(text: Any) -> str | None:
     return ";".join(str(i) for i in range(low, high + 1))
 
 
-def vaccine(design: dict[str, pd.DataFrame] | None, params: dict[str, Any]) -> str:
+def vaccine(design: dict[str, pd.DataFrame] | None, params: dict[str, Any],
+            max_rows: int) -> str:
+    """The section; ``max_rows`` caps the list of binder variants left out."""
     if design is None:
         return ("<section id=\"vaccine\">\n<h2>Vaccine design</h2>\n<p>The vaccine design was "
                 "not run for this report.</p>\n</section>\n")
@@ -93,11 +95,12 @@ def vaccine(design: dict[str, pd.DataFrame] | None, params: dict[str, Any]) -> s
         "lower case in the construct). See vaccine_mrna.tsv and vaccine_junctions.tsv.</p>\n"
         + mrna_table + remaining
         + f"<p class=\"seq\">{escape(''.join(construct))}</p>\n"
-        + left_out(design.get("long_peptides")) + "</section>\n")
+        + left_out(design.get("long_peptides"), max_rows) + "</section>\n")
 
 
-def left_out(long_peptides: pd.DataFrame | None) -> str:
-    """Every binder variant the designs do not carry, with why (vaccine_note)."""
+def left_out(long_peptides: pd.DataFrame | None, max_rows: int) -> str:
+    """Every binder variant the designs do not carry, with why (vaccine_note); the first
+    ``max_rows`` in priority order when there are more."""
     if long_peptides is None or "vaccine_note" not in long_peptides.columns:
         return ""
     notes = long_peptides["vaccine_note"].astype(str)
@@ -105,16 +108,19 @@ def left_out(long_peptides: pd.DataFrame | None) -> str:
     if not len(out):
         return ("<h3>Binder variants left out</h3>\n<p>Every binder variant is in both "
                 "designs.</p>\n")
+    more = (f"<p class=\"sub\">The first {max_rows} of {len(out)} are listed (more than "
+            f"{max_rows} rows); long_peptides.tsv has every one.</p>\n"
+            if len(out) > max_rows else "")
     rows = "\n".join(
         "<tr>" + num_td(row.get("order"), ".0f") + td(row.get("gene_name"))
         + td(row.get("protein_change")) + td(row.get("tier"))
         + td(row.get("best_peptide"), "mono") + td(row.get("best_allele"), "mono")
         + td(row.get("vaccine_note")) + "</tr>"
-        for row in out.to_dict("records"))
+        for row in out.head(max_rows).to_dict("records"))
     return ("<h3>Binder variants left out</h3>\n<p class=\"sub\">Each binder variant the "
             "long-peptide or mRNA design does not carry, in vaccine priority order, with the "
-            "reason (long_peptides.tsv <code>vaccine_note</code>).</p>\n"
-            "<div class=\"scroll tall\"><table class=\"sortable\" id=\"vaccine-left-out\">"
+            "reason (long_peptides.tsv <code>vaccine_note</code>).</p>\n" + more
+            + "<div class=\"scroll tall\"><table class=\"sortable\" id=\"vaccine-left-out\">"
             "\n<thead><tr>" + "".join(th(label, numeric) for label, numeric in [
                 ("Priority", True), ("Gene", False), ("Protein change", False),
                 ("Tier", False), ("Best epitope", False), ("Allele", False),

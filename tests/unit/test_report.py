@@ -827,3 +827,63 @@ def test_best_rows_fast_path_equals_the_sort(missing):
         pd.testing.assert_frame_equal(fast, slow)
     assert ids == set(slow["variant_id"].tolist())
     assert len(slow) == slow["variant_id"].nunique(dropna=False)
+
+
+def test_per_variant_lists_are_capped_best_ranked_first_and_say_so():
+    from collections import Counter
+
+    from neorank.report import plots, sections
+    from neorank.report.vaccine import left_out
+
+    ids = [f"var-{i:02d}" for i in range(10)]
+    filtered = {0, 3, 5, 8}
+    variants = pd.DataFrame({
+        "variant_id": ids, "gene_name": [f"G{i}" for i in range(10)],
+        "status": ["filtered" if i in filtered else "protein_changing" for i in range(10)],
+        "effect": "Substitution", "protein_change": "p.X1Y", "tumor_vaf": 0.3, "reason": ""})
+    ranks = {2: 9, 4: 1, 7: 5}  # the best binder of three unfiltered variants
+    best = pd.DataFrame({"variant_id": [ids[i] for i in ranks], "mutant_peptide": "SIINFEKL",
+                         "allele": "HLA-A*02:01", "mutant_affinity_nm": 50.0,
+                         "rank": list(ranks.values())})
+
+    def listed(max_rows):
+        page = sections.variant_summary(variants, Counter(), Counter(), best, max_rows)
+        rows = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+        return [vid for row in rows.split("</tr>") for vid in ids if vid in row], page
+
+    assert listed(10)[0] == ids and "not listed" not in listed(10)[1]
+    # Up to the cap every unfiltered variant is listed, then filtered ones in input order.
+    shown, page = listed(8)
+    assert shown == [vid for i, vid in enumerate(ids) if i not in (5, 8)]
+    assert "2 filtered variant(s) not listed (more than 8 rows); see variants.tsv" in page
+    # Fewer rows than unfiltered variants: binder variants by best rank, then the others,
+    # listed in input order.
+    shown, page = listed(4)
+    assert shown == ["var-01", "var-02", "var-04", "var-07"]
+    assert "6 variant(s) not listed (more than 4 rows)" in page
+    assert "every variant, its status and reason are in variants.tsv" in page
+    assert listed(2)[0] == ["var-04", "var-07"]
+
+    long_peptides = pd.DataFrame({
+        "order": [1, 2, 3, 4, 5], "gene_name": ["A", "B", "C", "D", "E"],
+        "protein_change": "p.X1Y", "tier": "Pass", "best_peptide": "SIINFEKL",
+        "best_allele": "HLA-A*02:01",
+        "vaccine_note": ["in the long-peptide and mRNA designs"] + ["not in the designs"] * 4})
+    section = left_out(long_peptides, 2)
+    assert section.count("<td>not in the designs</td>") == 2
+    assert "<td>B</td>" in section and "<td>C</td>" in section and "<td>D</td>" not in section
+    assert "The first 2 of 4 are listed (more than 2 rows); long_peptides.tsv has every one" \
+        in section
+    assert "The first" not in left_out(long_peptides, 4)
+
+    points = pd.DataFrame({
+        "variant_id": ids[:5], "tumor_vaf": [0.5, None, 0.4, 0.3, 0.2],
+        "mutant_affinity_nm": [20.0, 30.0, 40.0, 900.0, 60.0], "binder": "True",
+        "gene_name": "G", "protein_change": "p.X1Y", "mutant_peptide": "SIINFEKL",
+        "allele": "HLA-A*02:01"})
+    scatter = plots._affinity_vaf_plot(points, 500.0, 2)
+    assert scatter.count("<circle") == 2
+    assert "40.0 nM" in scatter and "900.0 nM" not in scatter
+    assert "the 2 best-ranked of 4 plotted" in scatter
+    assert "1 variant(s) without a tumor VAF are not plotted" in scatter
+    assert "(4 plotted;" in plots._affinity_vaf_plot(points, 500.0, 5)
