@@ -22,7 +22,8 @@ __all__ = ["NUMPY_DISABLED_KERNELS", "__version__"]
 
 #: numpy's x86-64 kernel groups above x86-64-v3 (numpy 2.4's names), turned off through
 #: ``NPY_DISABLE_CPU_FEATURES`` so that an AVX-512 CPU runs numpy's AVX2 kernels as an
-#: AVX2-only CPU does (on an AMD EPYC with AVX-512 they changed 16 of the 46 files the demo's hashes list).
+#: AVX2-only CPU does (on an AMD EPYC with AVX-512 they changed 16 of the 46 files
+#: whose hashes tests/data/demo_outputs.sha256 lists).
 NUMPY_DISABLED_KERNELS = ("X86_V4", "AVX512_ICL", "AVX512_SPR")
 
 if ("numpy" not in sys.modules and platform.machine().lower() in ("x86_64", "amd64")

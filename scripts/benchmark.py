@@ -45,6 +45,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
+import neorank  # noqa: F401 - first: importing neorank pins numpy's CPU kernels
+
+# isort: split
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
