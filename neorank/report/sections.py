@@ -465,10 +465,12 @@ def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Coun
     if not rows:
         return ("<section id=\"variants\">\n<h2>Per-variant summary</h2>\n"
                 "<p>No variants in the input.</p>\n</section>\n")
+    listed_text = ("The listed input variants in input order, with their final status"
+                   if omitted else "Every input variant in input order, with its final status")
     return (
         "<section id=\"variants\">\n<h2>Per-variant summary</h2>\n"
-        "<p class=\"sub\">Every input variant in input order, with its final status and the "
-        "best-ranked binder (peptide, allele, IC50, rank).</p>\n" + note
+        f"<p class=\"sub\">{listed_text} and the best-ranked binder (peptide, allele, "
+        "IC50, rank).</p>\n" + note
         + "<input class=\"filter\" type=\"search\" data-filter=\"variant-summary\" "
         "placeholder=\"Filter rows (gene, status, variant...)\" "
         "aria-label=\"Filter variants\">"

@@ -862,6 +862,8 @@ def test_per_variant_lists_are_capped_best_ranked_first_and_say_so():
     assert shown == ["var-01", "var-02", "var-04", "var-07"]
     assert "6 variant(s) not listed (more than 4 rows)" in page
     assert "every variant, its status and reason are in variants.tsv" in page
+    assert "The listed input variants in input order" in page
+    assert "Every input variant in input order" in listed(10)[1]
     assert listed(2)[0] == ["var-04", "var-07"]
 
     long_peptides = pd.DataFrame({
