@@ -42,7 +42,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from neorank import NUMPY_DISABLED_KERNELS
+from neorank import NUMPY_DISABLED_KERNELS, OPENBLAS_CORETYPE
 from neorank.alleles import (
     EXTRAPOLATED,
     NULL_SKIPPED,
@@ -378,20 +378,36 @@ def numpy_kernels() -> set[str] | None:
     return {name for name in __cpu_dispatch__ if __cpu_features__.get(name)}
 
 
+def openblas_coretype() -> str | None:
+    """The kernels numpy's OpenBLAS runs in this process (threadpoolctl's
+    ``architecture``, e.g. ``Haswell``), or None where that is not known."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return next((library.get("architecture") for library in threadpool_info()
+                 if library.get("internal_api") == "openblas"), None)
+
+
 def _check_numpy_kernels(first: bool) -> None:
-    """The portable arithmetic's check of numpy's kernels: AVX-512 ones are an error,
-    none above the baseline (a CPU without AVX2) a warning."""
+    """The portable arithmetic's check of numpy's kernels: AVX-512 ones or, on a CPU
+    with AVX2, OpenBLAS kernels other than :data:`~neorank.OPENBLAS_CORETYPE` are an
+    error, none above the baseline (a CPU without AVX2) a warning."""
     kernels = numpy_kernels()
     if kernels is None:
         return
     extra = sorted(kernels & set(NUMPY_DISABLED_KERNELS))
+    coretype = openblas_coretype() if NUMPY_KERNELS in kernels else None
+    if coretype not in (None, OPENBLAS_CORETYPE):
+        extra.append(f"OpenBLAS {coretype}")
     if extra:
         raise ModelError(
-            f"numpy runs its {'/'.join(extra)} kernels in this process, so affinities would "
-            "depend on the machine's CPU (numpy was imported before neorank, or the "
-            "environment enables them)", where="neorank.models.pin_numerics",
+            f"numpy runs its {'/'.join(extra)} kernels in this process, so predictions "
+            "would depend on the machine's CPU (numpy was imported before neorank, or the "
+            "environment chooses them)", where="neorank.models.pin_numerics",
             fix="import neorank before numpy, or start Python with "
-                f"NPY_DISABLE_CPU_FEATURES='{' '.join(NUMPY_DISABLED_KERNELS)}'")
+                f"NPY_DISABLE_CPU_FEATURES='{' '.join(NUMPY_DISABLED_KERNELS)}' "
+                f"OPENBLAS_CORETYPE={OPENBLAS_CORETYPE}")
     if NUMPY_KERNELS not in kernels and first:
         LOG.warning("numpy runs without its %s kernels here (a CPU without AVX2/FMA, or "
                     "NPY_*_CPU_FEATURES set): affinities can differ in the last digits "

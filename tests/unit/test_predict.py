@@ -337,7 +337,7 @@ def _unpinned_env(**env: str) -> dict[str, str]:
     import os
 
     kernels = ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
-               "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES")
+               "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
     return {**{k: v for k, v in os.environ.items() if k not in kernels}, **env}
 
 
@@ -379,37 +379,55 @@ def test_pinning_refuses_a_process_where_torch_already_ran_unpinned():
 _NUMPY_PROBE = """
 import json, os
 {first}
-from neorank.models import numpy_kernels
-print(json.dumps([os.environ.get("NPY_DISABLE_CPU_FEATURES"), sorted(numpy_kernels() or [])]))
+from neorank.models import numpy_kernels, openblas_coretype
+error = None
+if {pin}:
+    from neorank.models import pin_numerics
+    try:
+        pin_numerics()
+    except Exception as exc:
+        error = str(exc)
+print(json.dumps([os.environ.get("NPY_DISABLE_CPU_FEATURES"), sorted(numpy_kernels() or []),
+                  os.environ.get("OPENBLAS_CORETYPE"), openblas_coretype(), error]))
 """
 
 
-def _numpy_probe(first: str, **env: str) -> tuple[str | None, list[str]]:
+def _numpy_probe(first: str, pin: bool = False, **env: str) -> list:
     import json
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _NUMPY_PROBE.format(first=first)],
+    done = subprocess.run([sys.executable, "-c", _NUMPY_PROBE.format(first=first, pin=pin)],
                           check=True, capture_output=True, text=True,
                           env=_unpinned_env(**env), cwd=ROOT)
-    setting, kernels = json.loads(done.stdout)
-    return setting, kernels
+    return json.loads(done.stdout)
 
 
 @pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="x86-64 kernels")
 def test_importing_neorank_first_pins_numpys_kernels_below_avx512():
-    from neorank import NUMPY_DISABLED_KERNELS
+    from neorank import NUMPY_DISABLED_KERNELS, OPENBLAS_CORETYPE, cpu_flags
 
     # A fresh process that imports neorank before numpy (the CLI, the workflow's jobs):
-    # numpy's AVX-512 kernels are off, on a CPU with them as on one without.
-    setting, kernels = _numpy_probe("import neorank")
+    # numpy's AVX-512 kernels are off and, on a CPU with AVX2, OpenBLAS runs its Haswell
+    # kernels, on a CPU with AVX-512 as on one without; the portable pin accepts it.
+    setting, kernels, asked, coretype, error = _numpy_probe("import neorank", pin=True)
     assert setting == " ".join(NUMPY_DISABLED_KERNELS)
     assert not set(kernels) & set(NUMPY_DISABLED_KERNELS)
+    if {"avx2", "fma"} <= cpu_flags():
+        assert "X86_V3" in kernels and asked == coretype == OPENBLAS_CORETYPE
+    assert error is None
     # numpy imported first: too late to pin (pin_numerics says so, test below); a setting
-    # of the user's own is left as it is.
+    # of the user's own is left as it is, and the portable pin refuses other OpenBLAS
+    # kernels (Prescott: SSE3, runs on every x86-64 CPU).
     assert _numpy_probe("import numpy")[0] is None
     assert _numpy_probe("import neorank", NPY_DISABLE_CPU_FEATURES="AVX512_SPR")[0] == \
         "AVX512_SPR"
+    if {"avx2", "fma"} <= cpu_flags():
+        *_, coretype, error = _numpy_probe("import neorank", pin=True,
+                                           OPENBLAS_CORETYPE="Prescott")
+        assert coretype != OPENBLAS_CORETYPE
+        assert f"OpenBLAS {coretype} kernels" in error
+        assert f"OPENBLAS_CORETYPE={OPENBLAS_CORETYPE}" in error
 
 
 def test_portable_pinning_refuses_numpys_avx512_kernels_and_warns_without_avx2(
@@ -421,6 +439,10 @@ def test_portable_pinning_refuses_numpys_avx512_kernels_and_warns_without_avx2(
         models._check_numpy_kernels(first=True)
     assert "NPY_DISABLE_CPU_FEATURES='X86_V4 AVX512_ICL AVX512_SPR'" in str(error.value)
     monkeypatch.setattr(models, "numpy_kernels", lambda: {"X86_V3"})
+    monkeypatch.setattr(models, "openblas_coretype", lambda: "SkylakeX")
+    with pytest.raises(ModelError, match="numpy runs its OpenBLAS SkylakeX kernels"):
+        models._check_numpy_kernels(first=True)
+    monkeypatch.setattr(models, "openblas_coretype", lambda: "Haswell")
     models._check_numpy_kernels(first=True)  # the pinned state: no error, no warning
     assert not caplog.records
     monkeypatch.setattr(models, "numpy_kernels", lambda: set())  # a CPU without AVX2
