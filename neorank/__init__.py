@@ -21,7 +21,7 @@ import sys
 
 __version__ = "0.1.0"
 
-__all__ = ["NUMPY_DISABLED_KERNELS", "OPENBLAS_CORETYPE", "__version__"]
+__all__ = ["NUMPY_DISABLED_KERNELS", "OPENBLAS_CORETYPE", "__version__", "cpu_flags"]
 
 #: numpy's x86-64 kernel groups above x86-64-v3 (numpy 2.4's names), turned off through
 #: ``NPY_DISABLE_CPU_FEATURES`` so that an AVX-512 CPU runs numpy's AVX2 kernels as an

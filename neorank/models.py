@@ -422,15 +422,16 @@ def pin_numerics(numerics: str = "portable") -> None:
     20,000 peptides; parallelism comes from shards). ``portable`` also sets
     :data:`PORTABLE_NUMERICS` before torch first dispatches a kernel and checks that
     they took effect, and checks that numpy runs its x86-64-v3 kernels, not its AVX-512
-    ones (pinned when :mod:`neorank` is imported before numpy), so every x86-64 machine
-    with AVX2 prints the same affinities; ``native`` leaves torch's choice of kernels to
+    ones, and its OpenBLAS its Haswell ones (pinned when :mod:`neorank` is imported
+    before numpy), so every x86-64 machine with AVX2 prints the same affinities; ``native`` leaves torch's choice of kernels to
     the CPU (faster, machine-dependent).
 
     Raises
     ------
     ModelError
         An unknown mode, a second mode in one process, torch already ran with other
-        settings in this process, or numpy runs its AVX-512 kernels (portable).
+        settings in this process, or numpy runs its AVX-512 or other OpenBLAS kernels
+        (portable).
     """
     if numerics not in NUMERICS:
         raise ModelError(f"mhcflurry.numerics is {numerics!r}", where="config mhcflurry.numerics",
