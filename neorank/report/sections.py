@@ -425,7 +425,6 @@ def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Coun
     listed = _listed_variants(variants, filtered, best, max_rows)
     shown = variants.loc[listed]
     omitted = len(variants) - len(shown)
-    only_filtered = bool(listed[~filtered].all())
     rows = []
     for row in shown.itertuples(index=False):
         data = row._asdict()
@@ -455,13 +454,16 @@ def variant_summary(variants: pd.DataFrame, n_peptides: Counter, n_binders: Coun
     headers = [("Variant", False), ("Gene", False), ("Status", False), ("Effect", False),
                ("Protein change", False), ("VAF", True), ("Peptides", True),
                ("Binders", True), ("Best binder", True), ("Reason", False)]
-    note = ("" if not omitted else
-            f"<p class=\"sub\">{omitted} filtered variant(s) not listed (more than {max_rows} "
-            "rows); see variants.tsv.</p>\n" if only_filtered else
-            f"<p class=\"sub\">{omitted} variant(s) not listed (more than {max_rows} rows): "
-            "listed are the variants with a binder, best-ranked first, then the other "
-            "unfiltered variants in input order; every variant, its status and reason are "
-            "in variants.tsv.</p>\n")
+    if not omitted:
+        note = ""
+    elif listed[~filtered].all():  # only filtered variants left out
+        note = (f"<p class=\"sub\">{omitted} filtered variant(s) not listed (more than "
+                f"{max_rows} rows); see variants.tsv.</p>\n")
+    else:
+        note = (f"<p class=\"sub\">{omitted} variant(s) not listed (more than {max_rows} "
+                "rows): listed are the variants with a binder, best-ranked first, then the "
+                "other unfiltered variants in input order; every variant, its status and "
+                "reason are in variants.tsv.</p>\n")
     if not rows:
         return ("<section id=\"variants\">\n<h2>Per-variant summary</h2>\n"
                 "<p>No variants in the input.</p>\n</section>\n")
